@@ -1,0 +1,141 @@
+/**
+ * buildApp(config): the Fastify instance that serves the tree, without listening (tests use
+ * inject() or listen on port 0). Wires storage, the metadata store, locks and the method table,
+ * and holds the one place where requests are dispatched and errors rendered.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Config } from './config.js';
+import { Namespace, RequestContext, type Services } from './http/context.js';
+import { DavError } from './http/errors.js';
+import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
+import { AccessLog } from './http/access-log.js';
+import { ClientGoneError } from './http/reply-body.js';
+import { DavPath } from './http/paths.js';
+import { errorBody } from './xml/serialize.js';
+import { openDatabase } from './metadata/database.js';
+import { DeadPropertyStore } from './props/dead-store.js';
+import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
+import { LockStore } from './locks/lock-store.js';
+import { FileSystemStorage } from './storage/fs-storage.js';
+import type { Entry } from './storage/storage.js';
+import { METHODS, type DavMethod } from './methods/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The WebDAV context of this request, once dispatch has built it. */
+    dav: RequestContext | null;
+    /** The authenticated user, or null. */
+    principal: string | null;
+  }
+}
+
+export interface AppOptions {
+  /** Time source for lock expiry (tests pass a fake one). */
+  clock?: Clock;
+  /** Fastify logger setting; default: pino at config.logLevel. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Methods Fastify knows without addHttpMethod. */
+const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
+
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const clock = options.clock ?? systemClock;
+  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
+  const db = openDatabase(config.metadataDir);
+  const services: Services = {
+    config,
+    storage,
+    deadProps: new DeadPropertyStore(db),
+    locks: config.locking ? new LockManager(new LockStore(db), clock) : null,
+    clock,
+  };
+  const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
+  const allowFor = (entry: Entry | null): string =>
+    [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
+
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    logController: new AccessLog(),
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 65_536 },
+  });
+  app.decorateRequest('dav', null);
+  app.decorateRequest('principal', null);
+
+  // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
+  // and parse their XML themselves with a size limit (a global XML parser would also swallow
+  // uploaded .xml files).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  for (const m of methods.values()) {
+    if (!BUILTIN_METHODS.has(m.name)) app.addHttpMethod(m.name, { hasBody: m.hasBody });
+  }
+
+  const davHeaders = (reply: FastifyReply, entry: Entry | null): void => {
+    // RFC 4918 §10.1, §18: class 2 only with locking; MS-Author-Via for Microsoft clients.
+    reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', allowFor(entry));
+  };
+
+  async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const ns = new Namespace(config.prefix, DavPath.root);
+    const target = ns.fromUrlPath(request.raw.url ?? '/');
+    if (!target) {
+      // Outside the mount prefix only OPTIONS answers (Windows and Office probe the server root).
+      if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
+      reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', 'OPTIONS');
+      reply.code(200).header('content-length', '0').send();
+      return;
+    }
+    if (storage.isReserved(target.path)) throw new DavError(403, 'this name is reserved by the server');
+    const ctx = new RequestContext(services, request, reply, ns, target, request.principal);
+    request.dav = ctx;
+
+    if (request.headers.if !== undefined) await ctx.checkIfHeader();
+    // RFC 9110 §13.2: conditional headers apply to every method; GET/HEAD evaluate them
+    // themselves (304, If-Range), everyone else fails with 412 here.
+    if (!method.ownPreconditions && hasPreconditions(request.headers)) {
+      if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
+    }
+    if (method.name === 'OPTIONS') davHeaders(reply, await ctx.target());
+    await method.handle(ctx);
+  }
+
+  app.route({
+    method: [...methods.keys()],
+    url: '*',
+    handler: (request, reply) => dispatch(methods.get(request.method)!, request, reply),
+  });
+
+  // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
+  app.setNotFoundHandler((request, reply) => {
+    const known = METHODS.some((m) => m.name === request.method);
+    const status = known ? 405 : 501;
+    if (known) reply.header('allow', allowFor(null));
+    reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
+  });
+
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    if (error instanceof ClientGoneError || reply.sent) return;
+    const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    reply.code(status);
+    if (error instanceof DavError) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
+      if (error.condition) {
+        const hrefs = error.paths.map((p) => request.dav?.href(p, false) ?? p.toString());
+        return reply.header('content-type', 'application/xml; charset=utf-8').send(errorBody(error.condition, hrefs));
+      }
+    }
+    const message = status >= 500 && !(error instanceof DavError) ? 'internal error' : error.message;
+    return reply.header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`);
+  });
+
+  app.addHook('onClose', async () => {
+    db.close();
+  });
+  return app;
+}

@@ -1,0 +1,207 @@
+/**
+ * Configuration: one table of settings, read from (lowest to highest precedence) the defaults,
+ * an optional JSON config file, FASTDAV_* environment variables and command-line flags.
+ * The result is validated once at start-up and frozen; an invalid value stops start-up with a
+ * message that names the setting.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+export interface Config {
+  /** Absolute path of the folder served. */
+  readonly root: string;
+  readonly host: string;
+  readonly port: number;
+  /** URL path under which the tree is served; always starts and ends with '/'. */
+  readonly prefix: string;
+  /** Folder of the metadata store (dead properties, locks); never served. */
+  readonly metadataDir: string;
+  /** Largest XML request body (PROPFIND, PROPPATCH, LOCK) in bytes; larger gets 413. */
+  readonly maxXmlBytes: number;
+  /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
+  readonly propfindInfinityLimit: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. */
+  readonly locking: boolean;
+  /** Lock timeout in seconds when the client asks for none. */
+  readonly lockTimeoutDefault: number;
+  /** Longest lock timeout granted, in seconds (Infinite is capped to it). */
+  readonly lockTimeoutMax: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Kind = 'string' | 'integer' | 'bytes' | 'boolean' | 'choice';
+
+interface Setting {
+  /** Key in the config file and in Config. */
+  readonly key: string;
+  readonly kind: Kind;
+  readonly help: string;
+  readonly default?: string;
+  readonly choices?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** Every setting; flags are `--kebab-case(key)`, env vars `FASTDAV_SNAKE_CASE(key)`. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'root', kind: 'string', default: './storage', help: 'folder to serve' },
+  { key: 'host', kind: 'string', default: '127.0.0.1', help: 'address to listen on' },
+  { key: 'port', kind: 'integer', default: '8080', min: 0, max: 65535, help: 'TCP port (0 picks a free one)' },
+  { key: 'prefix', kind: 'string', default: '/', help: 'URL path the tree is served under, e.g. /dav/' },
+  { key: 'metadataDir', kind: 'string', help: 'metadata store folder (default: ROOT/.fastdav)' },
+  { key: 'maxXmlBytes', kind: 'bytes', default: '1MiB', min: 1024, help: 'largest XML request body' },
+  {
+    key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
+    help: 'most entries a Depth: infinity PROPFIND reports (0 refuses it)',
+  },
+  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
+  { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
+  { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
+  {
+    key: 'logLevel', kind: 'choice', default: 'info',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level',
+  },
+];
+
+const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (key: string): string => `FASTDAV_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+function parseValue(setting: Setting, raw: string, source: string): string | number | boolean {
+  const where = `${source}: ${setting.key}`;
+  switch (setting.kind) {
+    case 'string':
+      return raw;
+    case 'boolean': {
+      const v = raw.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new ConfigError(`${where} must be true or false, got "${raw}"`);
+    }
+    case 'choice':
+      if (!setting.choices?.includes(raw)) {
+        throw new ConfigError(`${where} must be one of ${setting.choices?.join(', ')}, got "${raw}"`);
+      }
+      return raw;
+    case 'integer':
+    case 'bytes': {
+      const m = setting.kind === 'integer' ? /^(\d+)()$/.exec(raw.trim()) : /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+      const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+      if (!m || unit === undefined) {
+        throw new ConfigError(`${where} must be ${setting.kind === 'bytes' ? 'a size such as 512KiB or 10MiB' : 'a whole number'}, got "${raw}"`);
+      }
+      const n = Number(m[1]) * unit;
+      if (!Number.isSafeInteger(n) || (setting.min !== undefined && n < setting.min) || (setting.max !== undefined && n > setting.max)) {
+        throw new ConfigError(`${where} must be between ${setting.min ?? 0} and ${setting.max ?? Number.MAX_SAFE_INTEGER}, got "${raw}"`);
+      }
+      return n;
+    }
+  }
+}
+
+export interface ConfigSources {
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** `fastdav --help` text, generated from the settings table. */
+export function helpText(): string {
+  const lines = ['Usage: fastdav [options]', '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
+  lines.push('  --config FILE  (FASTDAV_CONFIG)  JSON file with settings');
+  for (const s of SETTINGS) {
+    const value = s.kind === 'boolean' ? '[true|false]' : s.choices ? s.choices.join('|') : s.kind === 'bytes' ? 'SIZE' : s.kind === 'integer' ? 'N' : 'VALUE';
+    const def = s.default !== undefined ? ` (default ${s.default})` : '';
+    lines.push(`  --${flagName(s.key)} ${value}  (${envName(s.key)}, "${s.key}")  ${s.help}${def}`);
+  }
+  lines.push('  --help  show this text');
+  return lines.join('\n');
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the bad setting. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const cwd = sources.cwd ?? process.cwd();
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  for (const s of SETTINGS) options[flagName(s.key)] = { type: 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...(sources.argv ?? [])], options, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const flags = parsed.values as Record<string, string | undefined>;
+
+  const fromFile: Record<string, unknown> = {};
+  const configFile = flags['config'] ?? env['FASTDAV_CONFIG'];
+  if (configFile) {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(path.resolve(cwd, configFile), 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile}: ${(err as Error).message}`);
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`config file ${configFile}: must hold a JSON object`);
+    for (const [k, v] of Object.entries(data)) {
+      if (!SETTINGS.some((s) => s.key === k)) throw new ConfigError(`config file ${configFile}: unknown setting "${k}"`);
+      fromFile[k] = v;
+    }
+  }
+
+  const values: Record<string, string | number | boolean | undefined> = {};
+  for (const s of SETTINGS) {
+    const flag = flags[flagName(s.key)];
+    const envValue = env[envName(s.key)];
+    const fileValue = fromFile[s.key];
+    if (flag !== undefined) values[s.key] = parseValue(s, flag, `--${flagName(s.key)}`);
+    else if (envValue !== undefined && envValue !== '') values[s.key] = parseValue(s, envValue, envName(s.key));
+    else if (fileValue !== undefined) values[s.key] = parseValue(s, String(fileValue), `config file`);
+    else if (s.default !== undefined) values[s.key] = parseValue(s, s.default, 'default');
+  }
+
+  const root = path.resolve(cwd, String(values['root']));
+  let rootStat;
+  try {
+    rootStat = statSync(root);
+  } catch {
+    throw new ConfigError(`root: ${root} does not exist`);
+  }
+  if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
+
+  const prefix = normalizePrefix(String(values['prefix']));
+  const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
+
+  return Object.freeze({
+    root,
+    host: String(values['host']),
+    port: Number(values['port']),
+    prefix,
+    metadataDir,
+    maxXmlBytes: Number(values['maxXmlBytes']),
+    propfindInfinityLimit: Number(values['propfindInfinityLimit']),
+    logLevel: values['logLevel'] as Config['logLevel'],
+    locking: Boolean(values['locking']),
+    lockTimeoutDefault: Number(values['lockTimeoutDefault']),
+    lockTimeoutMax: Number(values['lockTimeoutMax']),
+  });
+}
+
+function normalizePrefix(raw: string): string {
+  const segments = raw.split('/').filter((s) => s !== '');
+  if (segments.some((s) => s === '.' || s === '..' || /[%?#\\]/.test(s))) {
+    throw new ConfigError(`prefix: "${raw}" must be a plain path such as /dav/`);
+  }
+  return segments.length === 0 ? '/' : `/${segments.join('/')}/`;
+}
+
+/** A configuration for tests and embedding: the defaults for `root`, silent logs, then the overrides. */
+export function testConfig(overrides: Partial<Config> & { root: string }): Config {
+  const base = loadConfig({ argv: ['--root', overrides.root, '--log-level', 'silent'], env: {} });
+  return Object.freeze({ ...base, ...overrides });
+}

@@ -1,0 +1,234 @@
+/**
+ * Everything a method handler needs about one request: the target resource, the URL namespace,
+ * the If header and lock credentials, the request body. Built once per request by app.ts.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import type { Storage, Entry } from '../storage/storage.js';
+import type { DeadPropertyStore } from '../props/dead-store.js';
+import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
+import { DavError, badRequest } from './errors.js';
+import { DavPath, hrefOf, parseUrlPath } from './paths.js';
+import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
+import { parseXml, type XmlElement } from '../xml/parse.js';
+
+/** The server's parts that handlers use. */
+export interface Services {
+  readonly config: Config;
+  readonly storage: Storage;
+  readonly deadProps: DeadPropertyStore;
+  /** Null when locking is turned off. */
+  readonly locks: LockManager | null;
+  readonly clock: Clock;
+}
+
+/**
+ * Maps between URLs and storage paths: URL `prefix` + p  <->  storage `base` + p. The base is
+ * the root for everyone today; a per-user root only changes the base.
+ */
+export class Namespace {
+  constructor(
+    readonly prefix: string,
+    readonly base: DavPath,
+  ) {}
+
+  /** Storage path of a URL path, or null when the URL lies outside the prefix. */
+  fromUrlPath(rawPath: string): { path: DavPath; trailingSlash: boolean } | null {
+    const parsed = parseUrlPath(rawPath, this.prefix);
+    return parsed && { path: this.base.concat(parsed.path), trailingSlash: parsed.trailingSlash };
+  }
+
+  /** True when the storage path is visible through this namespace. */
+  contains(path: DavPath): boolean {
+    return this.base.contains(path);
+  }
+
+  href(path: DavPath, isCollection: boolean): string {
+    return hrefOf(this.prefix, this.base.relative(path), isCollection);
+  }
+}
+
+const ABSOLUTE_URI = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/i;
+const DEFAULT_PORTS: Record<string, string> = { http: '80', https: '443' };
+
+function normalizeAuthority(authority: string, scheme: string): string {
+  const a = authority.toLowerCase().replace(/^[^@]*@/, '');
+  const port = DEFAULT_PORTS[scheme.toLowerCase()];
+  return port && a.endsWith(`:${port}`) ? a.slice(0, -port.length - 1) : a;
+}
+
+export class RequestContext {
+  readonly services: Services;
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly ns: Namespace;
+  /** Storage path of the request target. */
+  readonly path: DavPath;
+  /** The request URL ended with '/'. */
+  readonly trailingSlash: boolean;
+  /** Authenticated user, or null. */
+  readonly principal: string | null;
+  private targetEntry: Promise<Entry | null> | undefined;
+  private ifLists: IfList[] | undefined;
+
+  constructor(services: Services, request: FastifyRequest, reply: FastifyReply, ns: Namespace, target: { path: DavPath; trailingSlash: boolean }, principal: string | null) {
+    this.services = services;
+    this.request = request;
+    this.reply = reply;
+    this.ns = ns;
+    this.path = target.path;
+    this.trailingSlash = target.trailingSlash;
+    this.principal = principal;
+  }
+
+  get config(): Config {
+    return this.services.config;
+  }
+
+  get storage(): Storage {
+    return this.services.storage;
+  }
+
+  /** First value of a request header. */
+  header(name: string): string | undefined {
+    const v = this.request.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  /** The target resource (stat'ed once per request; call forgetTarget after changing it). */
+  target(): Promise<Entry | null> {
+    this.targetEntry ??= this.storage.stat(this.path);
+    return this.targetEntry;
+  }
+
+  forgetTarget(): void {
+    this.targetEntry = undefined;
+  }
+
+  /** The target, or 404. */
+  async existingTarget(): Promise<Entry> {
+    const entry = await this.target();
+    if (!entry) throw new DavError(404, 'Not Found');
+    return entry;
+  }
+
+  href(path: DavPath, isCollection: boolean): string {
+    return this.ns.href(path, isCollection);
+  }
+
+  /**
+   * Storage path of a URL given as an absolute URI or an absolute path (Destination, tagged If
+   * lists). Null when it names another server or lies outside this namespace.
+   */
+  resolveUrl(value: string): DavPath | null {
+    let rawPath = value;
+    const m = ABSOLUTE_URI.exec(value);
+    if (m) {
+      const [, scheme, authority, pathPart] = m;
+      const host = this.requestAuthority();
+      if (host === undefined || normalizeAuthority(authority!, scheme!) !== normalizeAuthority(host, scheme!)) return null;
+      rawPath = pathPart || '/';
+    } else if (!value.startsWith('/')) {
+      throw badRequest(`"${value}" is neither an absolute URI nor an absolute path`);
+    }
+    const parsed = this.ns.fromUrlPath(rawPath);
+    return parsed ? parsed.path : null;
+  }
+
+  /** The Host the client addressed. */
+  private requestAuthority(): string | undefined {
+    return this.header('host');
+  }
+
+  /** RFC 4918 §10.3: the Destination of COPY/MOVE, on this server (else 502). */
+  destination(): DavPath {
+    const value = this.header('destination');
+    if (!value) throw badRequest('Destination header missing');
+    const path = this.resolveUrl(value.trim());
+    if (!path) throw new DavError(502, 'Destination is not on this server');
+    if (this.storage.isReserved(path)) throw new DavError(403, 'Destination is reserved by the server');
+    return path;
+  }
+
+  /** The parsed If header (empty when absent); 400 when malformed. */
+  ifHeader(): IfList[] {
+    if (this.ifLists === undefined) {
+      const raw = this.header('if');
+      this.ifLists = raw === undefined ? [] : parseIfHeader(raw);
+    }
+    return this.ifLists;
+  }
+
+  /**
+   * RFC 4918 §10.4: the If header must be true, else 412. A state token is true for a resource
+   * when it names a current lock that covers the resource; an entity tag when it is the
+   * resource's current one. Unknown tokens and resources elsewhere are simply false.
+   */
+  async checkIfHeader(): Promise<void> {
+    const lists = this.ifHeader();
+    if (lists.length === 0) return;
+    for (const list of lists) {
+      const path = list.resource === null ? this.path : this.resolveTag(list.resource);
+      if (path === null) continue;
+      const entry = path.equals(this.path) ? await this.target() : await this.storage.stat(path);
+      const holds = list.conditions.every((c) => {
+        let matched: boolean;
+        if (c.kind === 'etag') {
+          matched = entry !== null && c.value.replace(/^W\//, '') === entry.etag;
+        } else {
+          const lock = this.services.locks?.byToken(c.value);
+          matched = lock !== undefined && lockCovers(lock, path);
+        }
+        return matched !== c.not;
+      });
+      if (holds) return;
+    }
+    throw new DavError(412, 'the If header is not satisfied');
+  }
+
+  private resolveTag(tag: string): DavPath | null {
+    try {
+      return this.resolveUrl(tag);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The lock tokens this request submitted, and who sent them. */
+  credentials(): LockCredentials {
+    return { tokens: submittedTokens(this.ifHeader()), principal: this.principal };
+  }
+
+  /** 423 unless the request holds every lock on `path` (see LockManager.assertCanModify). */
+  assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): void {
+    this.services.locks?.assertCanModify(path, this.credentials(), options);
+  }
+
+  /** The request body, at most `limit` bytes (413 beyond). */
+  async readBody(limit: number): Promise<Buffer> {
+    const declared = this.header('content-length');
+    if (declared !== undefined && Number(declared) > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of this.request.raw as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  /** True when the request carries a body (RFC 9110 §6.4.1: Content-Length > 0 or chunked). */
+  hasBody(): boolean {
+    const length = this.header('content-length');
+    return this.header('transfer-encoding') !== undefined || (length !== undefined && length !== '0');
+  }
+
+  /** The XML request body, namespace-resolved; null when there is none (or it is empty). */
+  async readXml(): Promise<XmlElement | null> {
+    if (!this.hasBody()) return null;
+    const body = await this.readBody(this.config.maxXmlBytes);
+    if (body.length === 0 || body.toString('latin1').trim() === '') return null;
+    return parseXml(body);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The metadata store: one SQLite database (through libsql, whose prebuilt binaries install from
+ * the package registry without a compiler) holding dead properties and locks. SQLite gives what
+ * the protocol needs: atomic PROPPATCH, a subtree renamed in one statement, one query per
+ * listing, durability across restarts, and consistency between several server processes.
+ */
+import Database from 'libsql';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+export type Db = InstanceType<typeof Database>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS dead_props (
+  path   TEXT NOT NULL,  -- DavPath key: '' for the root, '/a/b' below it
+  parent TEXT NOT NULL,  -- key of the parent collection, for one query per listing
+  ns     TEXT NOT NULL,
+  name   TEXT NOT NULL,
+  xml    TEXT NOT NULL,  -- the property element, serialized self-contained
+  PRIMARY KEY (path, ns, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dead_props_parent ON dead_props(parent);
+CREATE TABLE IF NOT EXISTS locks (
+  token     TEXT PRIMARY KEY,
+  root      TEXT NOT NULL,     -- DavPath key of the lock root
+  depth     TEXT NOT NULL,     -- '0' or 'infinity'
+  scope     TEXT NOT NULL,     -- 'exclusive' or 'shared'
+  owner     TEXT,              -- the DAV:owner element as sent, or NULL
+  principal TEXT,              -- authenticated user who took the lock, or NULL
+  timeout   INTEGER NOT NULL,  -- seconds granted
+  expires   INTEGER NOT NULL   -- ms since the epoch
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS locks_root ON locks(root);
+`;
+
+/** Opens (creating if needed) the metadata database in `dir`; ':memory:' for tests. */
+export function openDatabase(dir: string | ':memory:'): Db {
+  let file = ':memory:';
+  if (dir !== ':memory:') {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    file = path.join(dir, 'metadata.sqlite');
+  }
+  const db = new Database(file);
+  // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait.
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Key range of the strict descendants of `key`: [key + '/', key + '0') ('0' follows '/'). */
+export function descendantRange(key: string): [string, string] {
+  return [`${key}/`, `${key}0`];
+}

@@ -1,0 +1,67 @@
+/**
+ * COPY and MOVE (RFC 4918 §9.8, §9.9). They share everything but the last step: Destination
+ * on this server, Overwrite, Depth, lock checks, deleting an overwritten destination first
+ * (§9.8.4, §9.9.3), and the 201/204/207 answer. Dead properties travel with the resource;
+ * locks never do (§7.6).
+ */
+import type { RequestContext } from '../http/context.js';
+import { DavError } from '../http/errors.js';
+import { parseDepth, parseOverwrite } from '../http/headers.js';
+import type { DavMethod } from './method.js';
+import { replyMemberOutcomes } from './tree-outcome.js';
+
+async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
+  const source = await ctx.existingTarget();
+  const destination = ctx.destination();
+  // §9.8.3 / §9.9.2: MOVE is always Depth infinity; COPY may be 0 or infinity.
+  const depth = isMove ? parseDepth(ctx.header('depth'), ['infinity'], 'infinity') : parseDepth(ctx.header('depth'), [0, 'infinity'], 'infinity');
+  const overwrite = parseOverwrite(ctx.header('overwrite'));
+  if (ctx.path.contains(destination) || destination.contains(ctx.path)) {
+    throw new DavError(403, 'source and destination are the same resource or contain each other');
+  }
+  if (!ctx.ns.contains(destination)) throw new DavError(502, 'Destination is outside this server namespace');
+  const existing = await ctx.storage.stat(destination);
+  // §9.8.4: with Overwrite: F an existing destination fails the precondition.
+  if (existing && !overwrite) throw new DavError(412, 'destination exists and Overwrite is F');
+
+  if (isMove) ctx.assertCanModify(ctx.path, { membership: true, tree: true });
+  ctx.assertCanModify(destination, { membership: true, tree: existing !== null });
+
+  const { storage, deadProps, locks } = ctx.services;
+  if (existing) {
+    // A file replacing a file is done atomically by storage; anything else deletes first.
+    if (existing.isCollection || source.isCollection) {
+      const failures = await storage.deleteTree(destination, []);
+      if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
+    }
+    deadProps.deleteTree(destination);
+    locks?.removeTree(destination);
+  }
+
+  const failures = isMove
+    ? await storage.moveTree(ctx.path, destination)
+    : await storage.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
+  if (isMove) {
+    deadProps.moveTree(ctx.path, destination);
+    locks?.removeTree(ctx.path);
+  } else {
+    deadProps.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
+    for (const f of failures) deadProps.deleteTree(f.path);
+  }
+  if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
+  ctx.reply.code(existing ? 204 : 201).send();
+}
+
+export const copy: DavMethod = {
+  name: 'COPY',
+  hasBody: true,
+  allowedOn: (entry) => entry !== null,
+  handle: (ctx) => copyOrMove(ctx, false),
+};
+
+export const move: DavMethod = {
+  name: 'MOVE',
+  hasBody: true,
+  allowedOn: (entry) => entry !== null,
+  handle: (ctx) => copyOrMove(ctx, true),
+};

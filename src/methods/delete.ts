@@ -1,0 +1,50 @@
+/**
+ * DELETE (RFC 4918 §9.6): removes a resource and, for a collection, all its members. Members
+ * that cannot be deleted (a lock whose token was not submitted, a filesystem refusal) stay with
+ * their ancestors and are reported in a 207; everything else goes, with its dead properties
+ * and locks.
+ */
+import { DavError } from '../http/errors.js';
+import { parseDepth } from '../http/headers.js';
+import { DavPath } from '../http/paths.js';
+import type { DavMethod } from './method.js';
+import { type MemberOutcome, replyMemberOutcomes, survivorTest } from './tree-outcome.js';
+
+export const del: DavMethod = {
+  name: 'DELETE',
+  hasBody: false,
+  allowedOn: (entry) => entry !== null,
+  async handle(ctx) {
+    const entry = await ctx.existingTarget();
+    if (ctx.path.equals(ctx.ns.base)) throw new DavError(403, 'the root collection cannot be deleted');
+    // §9.6.1: DELETE on a collection acts as Depth: infinity; any other Depth is an error.
+    if (entry.isCollection) parseDepth(ctx.header('depth'), ['infinity'], 'infinity');
+    ctx.assertCanModify(ctx.path, { membership: true });
+
+    const locks = ctx.services.locks;
+    const lockedMembers = locks ? locks.missing(locks.within(ctx.path), ctx.credentials()).filter((l) => l.root !== ctx.path.key) : [];
+    const keep: DavPath[] = [...new Set(lockedMembers.map((l) => l.root))].map((k) => DavPath.fromKey(k));
+    const failures = await ctx.storage.deleteTree(ctx.path, keep);
+
+    if (keep.length === 0 && failures.length === 0) {
+      ctx.services.deadProps.deleteTree(ctx.path);
+      locks?.removeTree(ctx.path);
+      ctx.reply.code(204).send();
+      return;
+    }
+    const survives = survivorTest([...keep, ...failures.map((f) => f.path)]);
+    const deadProps = ctx.services.deadProps;
+    deadProps.deleteKeys(deadProps.keysInTree(ctx.path).filter((k) => !survives(k)));
+    locks?.release(locks.within(ctx.path).filter((l) => !survives(l.root)).map((l) => l.token));
+    const outcomes: MemberOutcome[] = [
+      ...keep.map((p) => ({
+        path: p,
+        isCollection: false,
+        status: 423,
+        error: { condition: 'lock-token-submitted' as const, hrefs: [ctx.href(p, false)] },
+      })),
+      ...failures,
+    ];
+    await replyMemberOutcomes(ctx, outcomes);
+  },
+};

@@ -1,0 +1,86 @@
+/**
+ * GET and HEAD (RFC 9110 §9.3.1-2; RFC 4918 §9.4): file content with validators, conditional
+ * requests and single ranges; an HTML listing for collections.
+ */
+import type { RequestContext } from '../http/context.js';
+import { DavError } from '../http/errors.js';
+import { evaluatePreconditions, ifRangeHolds } from '../http/conditional.js';
+import { parseRange } from '../http/range.js';
+import { renderListing } from '../http/listing-html.js';
+import { contentTypeOf, httpDate } from '../props/live.js';
+import type { Entry, OpenFile } from '../storage/storage.js';
+import type { DavMethod } from './method.js';
+
+async function sendListing(ctx: RequestContext, collection: Entry, head: boolean): Promise<void> {
+  const members = await ctx.storage.list(collection.path);
+  const parent = ctx.path.isRoot || !ctx.ns.contains(ctx.path.parent()) || ctx.path.equals(ctx.ns.base) ? null : ctx.href(ctx.path.parent(), true);
+  const title = ctx.ns.prefix + ctx.ns.base.relative(ctx.path).segments.map((s) => `${s}/`).join('');
+  const html = renderListing(title, members, (e) => ctx.href(e.path, e.isCollection), parent);
+  ctx.reply.code(200).header('content-type', 'text/html; charset=utf-8').header('content-length', Buffer.byteLength(html));
+  ctx.reply.send(head ? undefined : html);
+}
+
+async function sendFile(ctx: RequestContext, file: OpenFile, head: boolean): Promise<void> {
+  const { entry } = file;
+  const reply = ctx.reply;
+  const lastModified = httpDate(entry.mtimeMs);
+  reply.header('etag', entry.etag).header('last-modified', lastModified).header('accept-ranges', 'bytes');
+
+  const precondition = evaluatePreconditions(ctx.request.headers, entry, true);
+  if (precondition !== 'pass') {
+    await file.close();
+    if (precondition === 'failed') throw new DavError(412, 'Precondition Failed');
+    reply.code(304).send();
+    return;
+  }
+  reply.header('content-type', contentTypeOf(entry.path.name));
+
+  const range = ifRangeHolds(ctx.request.headers, entry, lastModified) ? parseRange(ctx.header('range'), entry.size) : null;
+  if (range === 'unsatisfiable') {
+    await file.close();
+    throw new DavError(416, 'Range Not Satisfiable', { headers: { 'content-range': `bytes */${entry.size}` } });
+  }
+  const start = range ? range.start : 0;
+  const end = range ? range.end : entry.size - 1;
+  if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${entry.size}`);
+  else reply.code(200);
+  reply.header('content-length', end - start + 1);
+
+  if (head || end < start) {
+    await file.close();
+    reply.send();
+  } else if (!range && entry.size <= ctx.storage.smallFileBytes) {
+    reply.send(await file.readAll());
+  } else {
+    reply.send(file.stream(start, end));
+  }
+}
+
+async function handleRead(ctx: RequestContext, head: boolean): Promise<void> {
+  const file = await ctx.storage.openFile(ctx.path);
+  if (file.entry.isCollection) {
+    await file.close();
+    return sendListing(ctx, file.entry, head);
+  }
+  if (ctx.trailingSlash) {
+    await file.close();
+    throw new DavError(404, 'Not Found');
+  }
+  return sendFile(ctx, file, head);
+}
+
+export const get: DavMethod = {
+  name: 'GET',
+  hasBody: false,
+  ownPreconditions: true,
+  allowedOn: (entry) => entry !== null,
+  handle: (ctx) => handleRead(ctx, false),
+};
+
+export const head: DavMethod = {
+  name: 'HEAD',
+  hasBody: false,
+  ownPreconditions: true,
+  allowedOn: (entry) => entry !== null,
+  handle: (ctx) => handleRead(ctx, true),
+};

@@ -1,0 +1,32 @@
+/** PROPPATCH (RFC 4918 §9.2): always answered with a 207, one propstat per outcome. */
+import { beginMultistatus } from '../http/reply-body.js';
+import { parsePropertyUpdate, planPropertyUpdate } from '../props/proppatch.js';
+import type { Propstat } from '../xml/multistatus.js';
+import { element } from '../xml/multistatus.js';
+import type { DavMethod } from './method.js';
+
+export const proppatch: DavMethod = {
+  name: 'PROPPATCH',
+  hasBody: true,
+  allowedOn: (entry) => entry !== null,
+  async handle(ctx) {
+    const target = await ctx.existingTarget();
+    const instructions = parsePropertyUpdate(await ctx.readXml());
+    ctx.assertCanModify(ctx.path);
+    const { changes, results } = planPropertyUpdate(instructions);
+    if (changes.length > 0) ctx.services.deadProps.apply(ctx.path, changes);
+
+    const byStatus = new Map<number, string[]>();
+    for (const r of results) {
+      let names = byStatus.get(r.status);
+      if (!names) byStatus.set(r.status, (names = []));
+      names.push(element(r.name.ns, r.name.name));
+    }
+    const propstats: Propstat[] = [...byStatus].map(([status, props]) =>
+      status === 403 ? { status, props, error: { condition: 'cannot-modify-protected-property' } } : { status, props },
+    );
+    const ms = await beginMultistatus(ctx.reply);
+    await ms.propstatResponse(ctx.href(ctx.path, target.isCollection), propstats);
+    await ms.end();
+  },
+};

@@ -1,0 +1,30 @@
+/**
+ * PUT (RFC 9110 §9.3.4, RFC 4918 §9.7): the body is streamed to a temporary file and renamed
+ * over the target when complete (storage/fs-storage.ts), so an aborted or failed upload never
+ * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
+ */
+import { DavError } from '../http/errors.js';
+import { parseLength } from '../http/headers.js';
+import type { DavMethod } from './method.js';
+
+export const put: DavMethod = {
+  name: 'PUT',
+  hasBody: true,
+  allowedOn: (entry) => entry === null || !entry.isCollection,
+  async handle(ctx) {
+    const existing = await ctx.target();
+    // RFC 4918 §9.7.2: PUT to a collection is not defined; answer 405 like mature servers.
+    if (existing?.isCollection) throw new DavError(405, 'cannot PUT to a collection');
+    // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
+    if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
+    // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
+    ctx.assertCanModify(ctx.path, { membership: existing === null });
+
+    // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
+    const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
+    const result = await ctx.storage.writeFile(ctx.path, ctx.request.raw, { expectedLength });
+    // A resource that is new here must not inherit properties left by one deleted behind our back.
+    if (result.created) ctx.services.deadProps.clear(ctx.path);
+    ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
+  },
+};

@@ -1,0 +1,92 @@
+/**
+ * Live properties (RFC 4918 §15, RFC 4331 §3): one table row each, saying how to compute the
+ * value, whether allprop includes it and whether PROPPATCH may change it. Adding a live
+ * property is one row here.
+ */
+import mime from 'mime-types';
+import type { Entry, SpaceInfo } from '../storage/storage.js';
+import type { Lock } from '../locks/lock-store.js';
+import { renderLockDiscovery, renderSupportedLock } from '../locks/render.js';
+import { escapeXmlText } from '../xml/multistatus.js';
+
+/** What a property needs to know about the resource and the request. */
+export interface PropertyContext {
+  readonly entry: Entry;
+  readonly now: number;
+  readonly lockingEnabled: boolean;
+  /** Locks covering the resource. */
+  locks(): readonly Lock[];
+  /** href of a lock root, for lockdiscovery. */
+  lockRootHref(lock: Lock): string;
+  /** Filesystem space, fetched at most once per request. */
+  space(): SpaceInfo;
+}
+
+export interface LiveProperty {
+  /** Local name in the DAV: namespace. */
+  readonly name: string;
+  /** RFC 4918 §15: a protected property cannot be changed with PROPPATCH. */
+  readonly protected: boolean;
+  /** Returned by allprop (RFC 4918 §9.1; RFC 4331 §3 keeps quota out of it). */
+  readonly allprop: boolean;
+  /** The property element, or null when it does not apply to this resource. */
+  render(ctx: PropertyContext): string | null;
+}
+
+/** RFC 1123 date, as getlastmodified requires (RFC 4918 §15.7). */
+export const httpDate = (ms: number): string => new Date(ms).toUTCString();
+
+/** RFC 3339 date-time for creationdate (RFC 4918 §15.1). */
+const isoDate = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+/** Content-Type from the file name's extension (never by sniffing). */
+export function contentTypeOf(name: string): string {
+  const type = mime.lookup(name);
+  if (!type) return 'application/octet-stream';
+  const charset = mime.charset(type);
+  return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
+}
+
+const el = (name: string, value: string): string => `<D:${name}>${value}</D:${name}>`;
+
+const TABLE: readonly LiveProperty[] = [
+  {
+    name: 'resourcetype', protected: true, allprop: true,
+    render: ({ entry }) => (entry.isCollection ? '<D:resourcetype><D:collection/></D:resourcetype>' : '<D:resourcetype/>'),
+  },
+  {
+    name: 'getcontentlength', protected: true, allprop: true,
+    render: ({ entry }) => (entry.isCollection ? null : el('getcontentlength', String(entry.size))),
+  },
+  {
+    name: 'getcontenttype', protected: true, allprop: true,
+    render: ({ entry }) => (entry.isCollection ? null : el('getcontenttype', escapeXmlText(contentTypeOf(entry.path.name)))),
+  },
+  {
+    name: 'getetag', protected: true, allprop: true,
+    render: ({ entry }) => (entry.isCollection ? null : el('getetag', escapeXmlText(entry.etag))),
+  },
+  { name: 'getlastmodified', protected: true, allprop: true, render: ({ entry }) => el('getlastmodified', httpDate(entry.mtimeMs)) },
+  { name: 'creationdate', protected: true, allprop: true, render: ({ entry }) => el('creationdate', isoDate(entry.birthtimeMs)) },
+  // Not protected (RFC 4918 §15.2): a PROPPATCH stores a dead value that then takes precedence.
+  { name: 'displayname', protected: false, allprop: true, render: ({ entry }) => el('displayname', escapeXmlText(entry.path.name)) },
+  {
+    name: 'lockdiscovery', protected: true, allprop: true,
+    render: (ctx) => renderLockDiscovery(ctx.locks(), ctx.now, (l) => ctx.lockRootHref(l)),
+  },
+  { name: 'supportedlock', protected: true, allprop: true, render: (ctx) => renderSupportedLock(ctx.lockingEnabled) },
+  {
+    name: 'quota-available-bytes', protected: true, allprop: false,
+    render: (ctx) => el('quota-available-bytes', String(ctx.space().availableBytes)),
+  },
+  { name: 'quota-used-bytes', protected: true, allprop: false, render: (ctx) => el('quota-used-bytes', String(ctx.space().usedBytes)) },
+];
+
+export const LIVE_PROPERTIES: ReadonlyMap<string, LiveProperty> = new Map(TABLE.map((p) => [p.name, p]));
+export const ALLPROP_LIVE: readonly LiveProperty[] = TABLE.filter((p) => p.allprop);
+export const ALL_LIVE: readonly LiveProperty[] = TABLE;
+
+/** The live property `{ns}name`, if there is one. */
+export function liveProperty(ns: string, name: string): LiveProperty | undefined {
+  return ns === 'DAV:' ? LIVE_PROPERTIES.get(name) : undefined;
+}

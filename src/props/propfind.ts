@@ -1,0 +1,94 @@
+/**
+ * PROPFIND evaluation (RFC 4918 §9.1): what was asked (allprop, propname, named properties,
+ * include) and the propstats for one resource. The method handler (methods/propfind.ts) walks
+ * the resources and streams the answers.
+ */
+import { badRequest } from '../http/errors.js';
+import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
+import { element, type Propstat } from '../xml/multistatus.js';
+import { ALLPROP_LIVE, ALL_LIVE, liveProperty, type PropertyContext } from './live.js';
+import type { DeadProperty } from './dead-store.js';
+
+export interface PropertyName {
+  readonly ns: string;
+  readonly name: string;
+}
+
+export type PropfindRequest =
+  | { readonly kind: 'allprop'; readonly include: readonly PropertyName[] }
+  | { readonly kind: 'propname' }
+  | { readonly kind: 'prop'; readonly names: readonly PropertyName[] };
+
+/** RFC 4918 §9.1: an empty body means allprop. */
+export function parsePropfind(body: XmlElement | null): PropfindRequest {
+  if (body === null) return { kind: 'allprop', include: [] };
+  if (!is(body, DAV_NS, 'propfind')) throw badRequest('PROPFIND body must be a DAV:propfind element');
+  const children = childElements(body);
+  const first = children[0];
+  if (!first) throw badRequest('DAV:propfind needs allprop, propname or prop');
+  if (is(first, DAV_NS, 'propname')) {
+    if (children.length > 1) throw badRequest('DAV:propname stands alone');
+    return { kind: 'propname' };
+  }
+  if (is(first, DAV_NS, 'allprop')) {
+    const rest = children.slice(1);
+    const include = rest.find((c) => is(c, DAV_NS, 'include'));
+    if (rest.some((c) => c !== include && c.ns === DAV_NS)) throw badRequest('only DAV:include may follow DAV:allprop');
+    return { kind: 'allprop', include: include ? namesIn(include) : [] };
+  }
+  if (is(first, DAV_NS, 'prop')) return { kind: 'prop', names: namesIn(first) };
+  throw badRequest(`unexpected {${first.ns}}${first.local} in DAV:propfind`);
+}
+
+function namesIn(el: XmlElement): PropertyName[] {
+  return childElements(el).map((c) => ({ ns: c.ns, name: c.local }));
+}
+
+/** True when answering needs the dead properties from the store. */
+export function needsDeadProperties(req: PropfindRequest): boolean {
+  return req.kind !== 'prop' || req.names.some((n) => !liveProperty(n.ns, n.name) || (n.ns === DAV_NS && n.name === 'displayname'));
+}
+
+/** True when answering needs the filesystem's space figures. */
+export function needsSpace(req: PropfindRequest): boolean {
+  const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
+  return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));
+}
+
+const findDead = (dead: readonly DeadProperty[], ns: string, name: string) => dead.find((d) => d.ns === ns && d.name === name);
+
+/** The propstats of one resource: found properties under 200, unknown ones under 404. */
+export function propstatsFor(req: PropfindRequest, ctx: PropertyContext, dead: readonly DeadProperty[]): Propstat[] {
+  if (req.kind === 'propname') {
+    const names = ALL_LIVE.filter((p) => p.render(ctx) !== null).map((p) => `<D:${p.name}/>`);
+    for (const d of dead) if (!liveProperty(d.ns, d.name)) names.push(element(d.ns, d.name));
+    return [{ status: 200, props: names }];
+  }
+  const found: string[] = [];
+  const missing: string[] = [];
+  if (req.kind === 'allprop') {
+    for (const p of ALLPROP_LIVE) {
+      const value = (p.protected ? undefined : findDead(dead, DAV_NS, p.name)?.xml) ?? p.render(ctx);
+      if (value !== null) found.push(value);
+    }
+    for (const d of dead) if (!liveProperty(d.ns, d.name)) found.push(d.xml);
+    for (const n of req.include) {
+      const live = liveProperty(n.ns, n.name);
+      if (live && !live.allprop) {
+        const value = live.render(ctx);
+        if (value !== null) found.push(value);
+      }
+    }
+  } else {
+    for (const n of req.names) {
+      const live = liveProperty(n.ns, n.name);
+      const value = (live?.protected ? undefined : findDead(dead, n.ns, n.name)?.xml) ?? live?.render(ctx) ?? null;
+      if (value !== null) found.push(value);
+      else missing.push(element(n.ns, n.name));
+    }
+  }
+  const out: Propstat[] = [];
+  if (found.length > 0 || missing.length === 0) out.push({ status: 200, props: found });
+  if (missing.length > 0) out.push({ status: 404, props: missing });
+  return out;
+}

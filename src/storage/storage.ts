@@ -1,0 +1,86 @@
+/**
+ * The storage seam: what the protocol layer needs from a backend, shaped after the resources of
+ * RFC 4918 rather than after node:fs. Protocol code never touches the filesystem itself.
+ *
+ * Errors: every method throws DavError with the status the failure becomes:
+ * 404 missing resource, 409 missing or non-collection parent, 405 existing target where a new one
+ * is required, 403 permission denied / reserved name / symlink leaving the root, 507 no space,
+ * 413 upload larger than allowed, 400 upload shorter than announced.
+ * Tree operations (delete, copy, move) do not throw for single members: they return the members
+ * that failed, each with its status, for a 207 (RFC 4918 §9.6.1, §9.8.8).
+ */
+import type { Readable } from 'node:stream';
+import type { DavPath } from '../http/paths.js';
+
+export interface Entry {
+  readonly path: DavPath;
+  readonly isCollection: boolean;
+  /** Bytes; 0 for collections. */
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly birthtimeMs: number;
+  /** Strong entity tag, quoted (RFC 9110 §8.8.3). */
+  readonly etag: string;
+}
+
+export interface MemberFailure {
+  readonly path: DavPath;
+  readonly isCollection: boolean;
+  readonly status: number;
+}
+
+/** An opened file, stat'ed through its descriptor so that the entry and the bytes agree. */
+export interface OpenFile {
+  readonly entry: Entry;
+  /** Whole content in one buffer; only for small files (`entry.size <= smallFileBytes`). */
+  readAll(): Promise<Buffer>;
+  /** Bytes `start`..`end` inclusive as a stream; the stream closes the file. */
+  stream(start: number, end: number): Readable;
+  close(): Promise<void>;
+}
+
+export interface WriteOptions {
+  /** Bytes the client announced (Content-Length or X-Expected-Entity-Length); fewer is an error. */
+  readonly expectedLength?: number | undefined;
+  /** Refuse (413) a body larger than this. */
+  readonly maxBytes?: number | undefined;
+  /** Modification time to give the file (X-OC-Mtime), seconds since the epoch. */
+  readonly mtime?: number | undefined;
+}
+
+export interface WriteResult {
+  readonly created: boolean;
+  readonly entry: Entry;
+}
+
+export interface SpaceInfo {
+  readonly availableBytes: number;
+  readonly usedBytes: number;
+}
+
+export interface Storage {
+  /** Files at or below this size are read into memory in one call instead of streamed. */
+  readonly smallFileBytes: number;
+  /** True for paths that belong to the server itself (metadata, partial uploads): never served. */
+  isReserved(path: DavPath): boolean;
+  /** The resource, or null when nothing is mapped there. */
+  stat(path: DavPath): Promise<Entry | null>;
+  /** Members of a collection (reserved names and symlinks leaving the root left out). */
+  list(path: DavPath): Promise<Entry[]>;
+  /** The resource and all its descendants, parents before children, at most `limit` + 1 entries. */
+  walk(path: DavPath, limit: number): Promise<Entry[]>;
+  openFile(path: DavPath): Promise<OpenFile>;
+  /** Streams `body` into the file atomically: the old content stays until the new one is complete. */
+  writeFile(path: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult>;
+  /** Creates an empty file if nothing is there (LOCK on an unmapped URL); false when it existed. */
+  createEmptyFile(path: DavPath): Promise<boolean>;
+  createCollection(path: DavPath): Promise<void>;
+  /** Deletes a resource and its members, leaving `keep` (and their ancestors) in place. */
+  deleteTree(path: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]>;
+  /** Copies `from` to `to` (which must not exist); depth 0 copies a collection without members. */
+  copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]>;
+  /** Moves `from` to `to` (which must not exist). */
+  moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]>;
+  setModifiedTime(path: DavPath, seconds: number): Promise<void>;
+  space(): Promise<SpaceInfo>;
+}
