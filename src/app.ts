@@ -7,10 +7,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { STATUS_CODES } from 'node:http';
 import type { Config } from './config.js';
 import { Namespace, RequestContext, type Services } from './http/context.js';
-import { DavError } from './http/errors.js';
+import { ClientGoneError, DavError } from './http/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
-import { ClientGoneError } from './http/reply-body.js';
 import { DavPath } from './http/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openDatabase } from './metadata/database.js';

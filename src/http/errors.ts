@@ -39,6 +39,14 @@ export class DavError extends Error {
   }
 }
 
+/** The client went away mid-request (aborted upload, closed stream): nothing left to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
 export const badRequest = (message: string): DavError => new DavError(400, message);
 export const forbidden = (message: string): DavError => new DavError(403, message);
 export const notFound = (message = 'Not Found'): DavError => new DavError(404, message);

@@ -7,15 +7,9 @@ import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { TextSink } from '../xml/multistatus.js';
 import { MultistatusWriter } from '../xml/multistatus.js';
+import { ClientGoneError } from './errors.js';
 
 const FLUSH_BYTES = 64 * 1024;
-
-/** Thrown into a producer whose client has gone away; the error handler ignores it. */
-export class ClientGoneError extends Error {
-  constructor() {
-    super('client closed the connection');
-  }
-}
 
 export class ReplyBody implements TextSink {
   private readonly reply: FastifyReply;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DavError } from '../http/errors.js';
+import { ClientGoneError, DavError } from '../http/errors.js';
 import { DavPath } from '../http/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
 import type { Entry, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
@@ -230,6 +230,7 @@ export class FileSystemStorage implements Storage {
       return { created: old === null, entry: this.entry(p, st) };
     } catch (err) {
       await fsp.unlink(temp).catch(() => undefined);
+      if (body.destroyed && !body.readableEnded) throw new ClientGoneError();
       throw fsError(err, 409);
     }
   }
