@@ -51,7 +51,9 @@ export function needsDeadProperties(req: PropfindRequest): boolean {
 
 /** True when answering needs the filesystem's space figures. */
 export function needsSpace(req: PropfindRequest): boolean {
-  const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
+  // propname finds the properties that apply by rendering them, the quota ones included.
+  if (req.kind === 'propname') return true;
+  const names = req.kind === 'prop' ? req.names : req.include;
   return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));
 }
 
