@@ -8,14 +8,74 @@ import { DavError } from '../http/errors.js';
 import { parseDepth } from '../http/headers.js';
 import { beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
-import { needsDeadProperties, needsSpace, parsePropfind, propstatsFor } from '../props/propfind.js';
+import { needsDeadProperties, needsSpace, parsePropfind, propstatRenderer } from '../props/propfind.js';
 import type { DeadProperty } from '../props/dead-store.js';
 import type { Entry, SpaceInfo } from '../storage/storage.js';
+import type { Lock } from '../locks/lock-store.js';
 import { lockCovers } from '../locks/lock-manager.js';
-import { DavPath } from '../http/paths.js';
+import { DavPath, encodeSegment } from '../http/paths.js';
+import type { RequestContext } from '../http/context.js';
 import type { DavMethod } from './method.js';
 
 const NO_DEAD: readonly DeadProperty[] = [];
+const NO_LOCKS: readonly Lock[] = [];
+
+/** What every resource of one PROPFIND shares. */
+interface Shared {
+  readonly ctx: RequestContext;
+  readonly now: number;
+  readonly lockingEnabled: boolean;
+  /** Locks anywhere in the requested tree (usually none). */
+  readonly locks: readonly Lock[];
+  readonly space: SpaceInfo | undefined;
+}
+
+/** The property context of one resource; one small object per resource, no closures. */
+class ResourceProperties implements PropertyContext {
+  constructor(
+    readonly entry: Entry,
+    private readonly shared: Shared,
+  ) {}
+
+  get now(): number {
+    return this.shared.now;
+  }
+
+  get lockingEnabled(): boolean {
+    return this.shared.lockingEnabled;
+  }
+
+  locks(): readonly Lock[] {
+    const all = this.shared.locks;
+    return all.length === 0 ? NO_LOCKS : all.filter((l) => lockCovers(l, this.entry.path));
+  }
+
+  // A lock rooted elsewhere covers this entry through depth infinity: its root is a collection.
+  lockRootHref(l: Lock): string {
+    return this.shared.ctx.href(DavPath.fromKey(l.root), l.root === this.entry.path.key ? this.entry.isCollection : true);
+  }
+
+  space(): SpaceInfo {
+    return this.shared.space!;
+  }
+}
+
+/**
+ * hrefs of listed resources: the parent's href (computed once per collection) plus the encoded
+ * name, the same string ctx.href gives without encoding every segment of every member again.
+ */
+function hrefMaker(ctx: RequestContext, top: DavPath): (entry: Entry) => string {
+  const collections = new Map<string, string>();
+  return (entry) => {
+    // Every entry lies at or below the top; only the top itself is that short.
+    if (entry.path.segments.length === top.segments.length) return ctx.href(entry.path, entry.isCollection);
+    const parentKey = entry.path.key.slice(0, entry.path.key.lastIndexOf('/'));
+    let base = collections.get(parentKey);
+    if (base === undefined) collections.set(parentKey, (base = ctx.href(entry.path.parent(), true)));
+    const href = base + encodeSegment(entry.path.name);
+    return entry.isCollection ? `${href}/` : href;
+  };
+}
 
 export const propfind: DavMethod = {
   name: 'PROPFIND',
@@ -49,23 +109,21 @@ export const propfind: DavMethod = {
         dead.set(target.path.key, deadProps.get(target.path));
       } else dead = deadProps.getTree(target.path);
     }
-    const space: SpaceInfo | undefined = needsSpace(request) ? await storage.space() : undefined;
-    const relevantLocks = locks?.relevantTo(target.path) ?? [];
-    const now = ctx.services.clock.now();
+    const shared: Shared = {
+      ctx,
+      now: ctx.services.clock.now(),
+      lockingEnabled: locks !== null,
+      locks: locks?.relevantTo(target.path) ?? NO_LOCKS,
+      space: needsSpace(request) ? await storage.space() : undefined,
+    };
+    const render = propstatRenderer(request);
+    const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
     for (const entry of entries) {
-      const propertyContext: PropertyContext = {
-        entry,
-        now,
-        lockingEnabled: locks !== null,
-        locks: () => relevantLocks.filter((l) => lockCovers(l, entry.path)),
-        // A lock rooted elsewhere covers this entry through depth infinity: its root is a collection.
-        lockRootHref: (l) => ctx.href(DavPath.fromKey(l.root), l.root === entry.path.key ? entry.isCollection : true),
-        space: () => space!,
-      };
-      const propstats = propstatsFor(request, propertyContext, dead.get(entry.path.key) ?? NO_DEAD);
-      await ms.propstatResponse(ctx.href(entry.path, entry.isCollection), propstats);
+      const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+      const written = ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
+      if (written) await written; // backpressure
     }
     await ms.end();
   },
