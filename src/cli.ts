@@ -5,6 +5,7 @@
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { buildApp } from './app.js';
+import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
@@ -22,12 +23,15 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  // --workers N: this process supervises N server processes (src/cluster.ts), which announce nothing.
+  if (isClusterPrimary(config)) return runPrimary(config);
+  followPrimary();
   const app = await buildApp(config);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stdout.write(`fastdav serving ${config.root} at http://${host}:${port}${config.prefix}\n`);
+  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at http://${host}:${port}${config.prefix}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
