@@ -63,11 +63,12 @@ cleanup() {
     kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored TERM, sending KILL"; kill -KILL "$pid"; }
     wait "$pid" 2>/dev/null
   done
-  [[ $PEERS_UP == 1 ]] && PEERS_BASE=$PEERS_BASE "$PEERS" stop >&2
-  [[ -n $AB_DIR ]] && rm -rf "$AB_DIR"
+  if [[ $PEERS_UP == 1 ]]; then "$PEERS" stop >&2; fi
+  if [[ -n $AB_DIR ]]; then rm -rf "$AB_DIR"; fi
   if [[ $MOUNTED == 1 && $KEEP_FS == 0 ]]; then "$BENCH" fs-down; fi
   exit $rc
 }
+trap 'log "failed: line $LINENO: $BASH_COMMAND"' ERR
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -89,15 +90,19 @@ mkdir -p "$FASTDAV_ROOT" "$PEERS_BASE/root/apache" "$PEERS_BASE/root/nginx" "$PE
 # ------------------------------------------------------------------ targets file
 TARGETS_FILE=$BASE/targets.txt
 {
-  want fastdav && echo "fastdav http://127.0.0.1:$FASTDAV_PORT/ $FASTDAV_ROOT pidfile=$BASE/fastdav.pid"
-  [[ -n $AB_REF ]] && echo "fastdav-$AB_REF http://127.0.0.1:$AB_PORT/ $BASE/fastdav-ab pidfile=$BASE/fastdav-ab.pid"
-  "$PEERS" targets | grep -v '^#' | while read -r name rest; do want "$name" && echo "$name $rest"; done
+  if want fastdav; then echo "fastdav http://127.0.0.1:$FASTDAV_PORT/ $FASTDAV_ROOT pidfile=$BASE/fastdav.pid"; fi
+  if [[ -n $AB_REF ]]; then echo "fastdav-$AB_REF http://127.0.0.1:$AB_PORT/ $BASE/fastdav-ab pidfile=$BASE/fastdav-ab.pid"; fi
+  "$PEERS" targets | grep -v '^#' | while read -r name rest; do if want "$name"; then echo "$name $rest"; fi; done
 } >"$TARGETS_FILE"
-[[ -n $AB_REF ]] && mkdir -p "$BASE/fastdav-ab"
+if [[ -n $AB_REF ]]; then mkdir -p "$BASE/fastdav-ab"; fi
 log "targets: $(cut -d' ' -f1 "$TARGETS_FILE" | paste -sd' ')"
 
 # Fixtures before any server starts: rclone caches directory listings.
-"$BENCH" prepare -f "$TARGETS_FILE"
+# (bench.sh prepare exits 1 when the last target has no owner=, so check the fixtures instead)
+"$BENCH" prepare -f "$TARGETS_FILE" || true
+while read -r _ _ root _; do
+  [[ -f $root/bench/.fixture-v1 ]] || { log "fixtures missing in $root"; exit 1; }
+done <"$TARGETS_FILE"
 
 # ------------------------------------------------------------------ servers
 wait_http() { # url pid
@@ -112,7 +117,7 @@ start_fastdav() { # dist-dir root port pidfile logfile
   rm -rf "$2/.fastdav" # fresh metadata store each run
   local extra=("${FASTDAV_ARGS[@]}")
   # (an --ab build from before the workers setting has no such flag)
-  [[ -n $WORKERS ]] && grep -q "'workers'" "$1/config.js" && extra+=(--workers "$WORKERS")
+  if [[ -n $WORKERS ]] && grep -q "'workers'" "$1/config.js"; then extra+=(--workers "$WORKERS"); fi
   NODE_ENV=production node "$1/cli.js" --root "$2" --host 127.0.0.1 --port "$3" --log-level warn "${extra[@]}" \
     </dev/null >"$5" 2>&1 &
   local pid=$!
@@ -125,7 +130,7 @@ if want apache || want nginx-dav || want nginx-static || want rclone; then
   PEERS_UP=1
   "$PEERS" start >&2
 fi
-want fastdav && start_fastdav "$REPO/dist" "$FASTDAV_ROOT" $FASTDAV_PORT "$BASE/fastdav.pid" "$BASE/fastdav.log"
+if want fastdav; then start_fastdav "$REPO/dist" "$FASTDAV_ROOT" $FASTDAV_PORT "$BASE/fastdav.pid" "$BASE/fastdav.log"; fi
 if [[ -n $AB_REF ]]; then
   AB_DIR=$(mktemp -d /tmp/fastdav-ab.XXXXXX)
   git -C "$REPO" archive "$AB_REF" | tar -x -C "$AB_DIR"
