@@ -104,10 +104,8 @@ export const propfind: DavMethod = {
     let dead: Map<string, DeadProperty[]> = new Map();
     if (needsDeadProperties(request)) {
       if (entries.length === 1) dead.set(target.path.key, deadProps.get(target.path));
-      else if (depth === 1) {
-        dead = deadProps.getChildren(target.path);
-        dead.set(target.path.key, deadProps.get(target.path));
-      } else dead = deadProps.getTree(target.path);
+      else if (depth === 1) dead = deadProps.getListing(target.path);
+      else dead = deadProps.getTree(target.path);
     }
     const shared: Shared = {
       ctx,
