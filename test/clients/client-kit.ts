@@ -22,7 +22,7 @@ interface TapLike {
 }
 
 export interface Prerequisites {
-  /** Commands that must be on PATH (sbin folders included). */
+  /** Commands that must be on PATH (sbin folders included), or absolute paths. */
   readonly tools: readonly string[];
   readonly root?: boolean;
   readonly fuse?: boolean;
@@ -32,7 +32,7 @@ const SEARCH_PATH = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/s
 
 /** The full path of a command, or null. */
 export function which(tool: string): string | null {
-  for (const dir of SEARCH_PATH) {
+  for (const dir of tool.includes('/') ? [''] : SEARCH_PATH) {
     const candidate = path.join(dir, tool);
     try {
       accessSync(candidate, constants.X_OK);
@@ -116,11 +116,15 @@ export function startBackground(command: string, args: readonly string[], env?: 
 
 /** Ends a background child by its PID and waits for it to exit. */
 export async function stopBackground(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  // A daemon the child started may still hold its pipes: never let them keep the test alive.
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 /** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
