@@ -13,9 +13,9 @@ import { createClient, type FileStat } from 'webdav';
 import { startServer } from '../helpers/server.js';
 import { AWKWARD_NAMES, lockDiscovery } from './client-kit.js';
 
-const streamToBuffer = async (stream: NodeJS.ReadableStream): Promise<Buffer> => {
+const streamToBuffer = async (stream: unknown): Promise<Buffer> => {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
 };
 
