@@ -75,6 +75,14 @@ t.test('rclone', { skip }, async (t) => {
     t.ok(dirs.includes('deep/er/😀 still') && dirs.includes('é & #%;+'), 'folders with awkward names');
   });
 
+  await t.test('about: quota of the served filesystem', async (t) => {
+    const about = JSON.parse(await rclone(['about', '--json', 'fastdav:'])) as { used: number; free: number };
+    const st = await fsp.statfs(s.root);
+    const slack = (st.blocks * st.bsize) / 100; // other processes write meanwhile
+    t.ok(Math.abs(about.used - (st.blocks - st.bfree) * st.bsize) < slack, `used ${about.used}`);
+    t.ok(Math.abs(about.free - st.bavail * st.bsize) < slack, `free ${about.free}`);
+  });
+
   await t.test('moveto a file', async (t) => {
     await rclone(['moveto', 'fastdav:tree/plain.txt', 'fastdav:tree/é & #%;+/moved 50%.txt']);
     await t.rejects(fsp.stat(path.join(s.root, 'tree/plain.txt')));
