@@ -58,6 +58,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,
+    // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
+    trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   });
   app.decorateRequest('dav', null);
@@ -105,7 +107,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.route({
     method: [...methods.keys()],
     url: '*',
-    handler: (request, reply) => dispatch(methods.get(request.method)!, request, reply),
+    // Return the reply: a handler that resolves to undefined before a streamed body has ended
+    // makes Fastify send an empty reply in its place (GET of files above smallFileBytes, ranges).
+    handler: async (request, reply) => {
+      await dispatch(methods.get(request.method)!, request, reply);
+      return reply;
+    },
   });
 
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
