@@ -58,6 +58,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,
+    // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
+    trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   });
   app.decorateRequest('dav', null);

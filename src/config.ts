@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isIP } from 'node:net';
 
 export interface Config {
   /** Absolute path of the folder served. */
@@ -30,6 +31,12 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
   readonly workers: number;
+  /**
+   * Behind a reverse proxy: believe X-Forwarded-Proto/X-Forwarded-Host (Fastify's trustProxy)
+   * when matching absolute Destination and If URLs against this server. true trusts every
+   * peer, a string only the listed addresses/CIDRs.
+   */
+  readonly trustProxy: boolean | string;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +74,10 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'workers', kind: 'integer', default: '1', min: 0, max: 256,
     help: 'server processes sharing the port, 0 = one per CPU core (locks and dead properties are shared)',
+  },
+  {
+    key: 'trustProxy', kind: 'string', default: 'false',
+    help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
   },
   {
     key: 'logLevel', kind: 'choice', default: 'info',
@@ -196,7 +207,25 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
+    trustProxy: parseTrustProxy(String(values['trustProxy'])),
   });
+}
+
+/** `true`, `false`, or a list of addresses, CIDRs and proxy-addr names such as `loopback`. */
+function parseTrustProxy(raw: string): boolean | string {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  const items = v.split(',').map((i) => i.trim());
+  const valid = (item: string): boolean => {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) return true;
+    const [address, bits, ...rest] = item.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || rest.length > 0) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  };
+  if (!items.every(valid)) throw new ConfigError(`trustProxy: "${raw}" must be true, false or a list of addresses/CIDRs such as 127.0.0.1,10.0.0.0/8`);
+  return items.join(',');
 }
 
 function normalizePrefix(raw: string): string {
