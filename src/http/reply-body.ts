@@ -1,10 +1,13 @@
 /**
- * A text body that is sent whole (with Content-Length) when it stays small and streamed
- * (chunked, with backpressure) once it grows: small PROPFIND answers get a length, which some
- * clients prefer, and a 10,000-entry listing never sits in memory as one string.
+ * Bodies that are not one small buffer. A text body (207 Multi-Status) is sent whole (with
+ * Content-Length) when it stays small and streamed (chunked, with backpressure) once it grows:
+ * small PROPFIND answers get a length, which some clients prefer, and a 10,000-entry listing
+ * never sits in memory as one string. A file body is sent through two reused buffers.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import type { OpenFile } from '../storage/storage.js';
 import type { TextSink } from '../xml/multistatus.js';
 import { MultistatusWriter } from '../xml/multistatus.js';
 import { ClientGoneError } from './errors.js';
@@ -72,4 +75,53 @@ export async function beginMultistatus(reply: FastifyReply): Promise<Multistatus
   const writer = new MultistatusWriter(new ReplyBody(reply, 207, XML_CONTENT_TYPE));
   await writer.begin();
   return writer;
+}
+
+/** The buffers a file body is sent through: 1 MiB reads (64 KiB ones halve the throughput), two of them. */
+const FILE_CHUNK = 1024 * 1024;
+const FILE_BUFFERS = 2;
+
+/**
+ * Sends bytes `start`..`end` of an opened file as the body, with the status and headers set on
+ * the reply, and closes the file. The reply is taken over from Fastify (hijack) so that the same
+ * two buffers carry the whole file: one is refilled only once the socket has taken its previous
+ * content (the write callback), and a slow client simply slows the reads. A stream of fresh
+ * chunks instead left up to ~60 MiB of spent buffers for the garbage collector during a 1 GiB GET.
+ * A read failure mid-body can only cut the connection (the length was promised).
+ */
+export async function sendFileBody(reply: FastifyReply, file: OpenFile, start: number, end: number): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  const size = Math.min(FILE_CHUNK, end - start + 1);
+  const free = Array.from({ length: FILE_BUFFERS }, () => Buffer.allocUnsafeSlow(size));
+  let wake: (() => void) | undefined;
+  let gone = false;
+  const onClose = (): void => {
+    gone = true;
+    wake?.();
+  };
+  res.once('close', onClose);
+  try {
+    for (let position = start; position <= end; ) {
+      while (free.length === 0 && !gone) await new Promise<void>((resolve) => (wake = resolve));
+      if (gone) return;
+      const buffer = free.pop()!;
+      const n = await file.read(buffer, Math.min(size, end - position + 1), position);
+      if (n === 0) throw new Error('the file became shorter while it was sent');
+      position += n;
+      res.write(n === size ? buffer : buffer.subarray(0, n), (err) => {
+        if (err) return;
+        free.push(buffer);
+        wake?.();
+      });
+    }
+    res.end();
+  } catch (err) {
+    reply.log.warn({ err }, 'file body cut short');
+    res.destroy();
+  } finally {
+    res.removeListener('close', onClose);
+    await file.close();
+  }
 }

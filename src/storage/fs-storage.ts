@@ -32,8 +32,6 @@ export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';
 const CAN_READ_FD_LINKS = process.platform === 'linux';
 /** Filesystem calls made in a row before a loop lets the event loop run (about 1-3 ms). */
 const YIELD_EVERY = 512;
-/** Read size of streamed file bodies: 1 MiB chunks halve the cost of a big GET against 64 KiB. */
-const STREAM_CHUNK = 1024 * 1024;
 /** Upload bytes written synchronously (page cache) before writes go through the thread pool. */
 const SYNC_WRITE_BYTES = 1024 * 1024;
 
@@ -245,10 +243,9 @@ export class FileSystemStorage implements Storage {
             close();
           }
         },
-        stream: (start, end) => {
-          open = false; // the stream closes the descriptor
-          return fs.createReadStream(fsPath, { fd, start, end, autoClose: true, highWaterMark: STREAM_CHUNK });
-        },
+        // Bulk reads go through the pool: a cold disk must not stall the event loop.
+        read: (buffer, length, position) =>
+          new Promise((resolve, reject) => fs.read(fd, buffer, 0, length, position, (err, n) => (err ? reject(fsError(err)) : resolve(n)))),
         close: async () => close(),
       };
     } catch (err) {

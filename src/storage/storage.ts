@@ -34,8 +34,8 @@ export interface OpenFile {
   readonly entry: Entry;
   /** Whole content in one buffer; only for small files (`entry.size <= smallFileBytes`). */
   readAll(): Promise<Buffer>;
-  /** Bytes `start`..`end` inclusive as a stream; the stream closes the file. */
-  stream(start: number, end: number): Readable;
+  /** Reads up to `length` bytes at `position` into the start of `buffer`; resolves with the count (0 at the end). */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
 
