@@ -19,8 +19,7 @@ import fs, { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../http/errors.js';
 import { DavPath } from '../http/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
@@ -283,10 +282,9 @@ export class FileSystemStorage implements Storage {
     let fd: number | undefined;
     try {
       fd = fs.openSync(temp, 'wx', old ? old.mode & 0o7777 : 0o666);
-      const sink = new UploadSink(fd, options.maxBytes);
-      await pipeline(body, sink);
-      if (options.expectedLength !== undefined && sink.written < options.expectedLength) {
-        throw new DavError(400, `body has ${sink.written} bytes, ${options.expectedLength} were announced`);
+      const written = await receive(body, fd, options.maxBytes);
+      if (options.expectedLength !== undefined && written < options.expectedLength) {
+        throw new DavError(400, `body has ${written} bytes, ${options.expectedLength} were announced`);
       }
       if (old) fs.fchmodSync(fd, old.mode & 0o7777); // creation applied the umask
       if (options.mtime !== undefined) fs.futimesSync(fd, new Date(), options.mtime);
@@ -487,50 +485,74 @@ export class FileSystemStorage implements Storage {
   }
 }
 
+/** Upload bytes that may wait in memory while a write is in flight; beyond, the request pauses. */
+const UPLOAD_QUEUE_BYTES = 1024 * 1024;
+
 /**
- * Writes an upload to its temporary file: the first SYNC_WRITE_BYTES directly (a small PUT costs
- * no thread-pool round trip), the rest through the pool. Chunks that arrive while a write is in
- * flight are gathered (up to 1 MiB) and written together with one writev.
+ * Writes an upload into `fd` and resolves with its size: the first SYNC_WRITE_BYTES directly (a
+ * small PUT costs no thread-pool round trip), the rest through the pool, with the chunks that
+ * arrive during a write gathered into the next writev. Like stream.pipeline, any failure
+ * destroys the body; unlike it, no AbortController and DOMException per request (~5 % of a
+ * 4 KiB PUT).
  */
-class UploadSink extends Writable {
-  written = 0;
-  private readonly fd: number;
-  private readonly maxBytes: number | undefined;
-
-  constructor(fd: number, maxBytes: number | undefined) {
-    super({ highWaterMark: 1024 * 1024 });
-    this.fd = fd;
-    this.maxBytes = maxBytes;
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.writeBuffers([chunk], done);
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
-    this.writeBuffers(chunks.map((c) => c.chunk), done);
-  }
-
-  private writeBuffers(buffers: Buffer[], done: (err?: Error | null) => void): void {
-    let size = 0;
-    for (const b of buffers) size += b.length;
-    this.written += size;
-    if (this.maxBytes !== undefined && this.written > this.maxBytes) {
-      done(new DavError(413, `upload larger than the limit of ${this.maxBytes} bytes`));
-      return;
-    }
-    if (this.written <= SYNC_WRITE_BYTES) {
-      try {
-        writeAllSync(this.fd, buffers);
-      } catch (err) {
-        done(err as Error);
+function receive(body: Readable, fd: number, maxBytes: number | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let queued: Buffer[] = [];
+    let queuedBytes = 0;
+    let writing = false;
+    let ended = false;
+    let settled = false;
+    const finish = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
+      if (err === undefined) resolve(written);
+      else {
+        body.destroy();
+        reject(err);
+      }
+    };
+    const flush = (): void => {
+      writing = queued.length > 0;
+      if (!writing) {
+        if (ended) finish();
         return;
       }
-      done();
-    } else {
-      writeAll(this.fd, buffers, done);
-    }
-  }
+      const buffers = queued;
+      queued = [];
+      queuedBytes = 0;
+      if (body.isPaused()) body.resume();
+      writeAll(fd, buffers, (err) => (err ? finish(err) : flush()));
+    };
+    const onData = (chunk: Buffer): void => {
+      written += chunk.length;
+      if (maxBytes !== undefined && written > maxBytes) {
+        finish(new DavError(413, `upload larger than the limit of ${maxBytes} bytes`));
+      } else if (!writing && written <= SYNC_WRITE_BYTES) {
+        try {
+          writeAllSync(fd, [chunk]);
+        } catch (err) {
+          finish(err);
+        }
+      } else {
+        queued.push(chunk);
+        queuedBytes += chunk.length;
+        if (queuedBytes >= UPLOAD_QUEUE_BYTES) body.pause();
+        if (!writing) flush();
+      }
+    };
+    const onEnd = (): void => {
+      ended = true;
+      if (!writing) finish();
+    };
+    const onClose = (): void => {
+      if (!ended) finish(new Error('the upload ended early'));
+    };
+    if (body.readableEnded) return finish();
+    if (body.destroyed) return finish(new Error('the upload ended early'));
+    body.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
+  });
 }
 
 /** Files up to this size are copied with read/write, larger ones with copyFile (which can clone). */
