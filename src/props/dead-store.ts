@@ -37,6 +37,7 @@ export class DeadPropertyStore {
       ofChildren: prepare('SELECT path, ns, name, xml FROM dead_props WHERE parent = ?'),
       ofListing: prepare('SELECT path, ns, name, xml FROM dead_props WHERE parent = ? OR path = ?'),
       any: prepare('SELECT 1 FROM dead_props WHERE path = ? LIMIT 1').raw(),
+      anyInTree: prepare('SELECT 1 FROM dead_props WHERE path = ? OR (path >= ? AND path < ?) LIMIT 1').raw(),
       ofTree: prepare('SELECT path, ns, name, xml FROM dead_props WHERE path = ? OR (path >= ? AND path < ?)'),
       set: prepare('INSERT OR REPLACE INTO dead_props (path, parent, ns, name, xml) VALUES (?, ?, ?, ?, ?)'),
       remove: prepare('DELETE FROM dead_props WHERE path = ? AND ns = ? AND name = ?'),
@@ -93,7 +94,16 @@ export class DeadPropertyStore {
 
   deleteTree(path: DavPath): void {
     const [lo, hi] = descendantRange(path.key);
-    this.q.deleteTree.run(path.key, lo, hi);
+    if (this.anyInTree(path)) this.q.deleteTree.run(path.key, lo, hi);
+  }
+
+  /**
+   * True when the resource or a descendant has dead properties. Tree operations look first:
+   * most trees have none, and a read costs half of an empty write transaction.
+   */
+  private anyInTree(path: DavPath): boolean {
+    const [lo, hi] = descendantRange(path.key);
+    return this.q.anyInTree.get(path.key, lo, hi) !== undefined;
   }
 
   /**
@@ -102,6 +112,7 @@ export class DeadPropertyStore {
    */
   copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): void {
     const [lo, hi] = descendantRange(from.key);
+    if (!this.anyInTree(from) && !this.anyInTree(to)) return;
     this.db.transaction(() => {
       this.deleteTree(to);
       this.q.copyTop.run(to.key, parentKey(to.key), from.key);
@@ -113,6 +124,7 @@ export class DeadPropertyStore {
   /** Moves the properties of `from` and its descendants to `to`, replacing what `to` had. */
   moveTree(from: DavPath, to: DavPath): void {
     const [lo, hi] = descendantRange(from.key);
+    if (!this.anyInTree(from) && !this.anyInTree(to)) return;
     this.db.transaction(() => {
       this.deleteTree(to);
       this.q.moveTop.run(to.key, parentKey(to.key), from.key);

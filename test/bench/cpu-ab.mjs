@@ -4,7 +4,8 @@
 // far less. Starts each build on the benchmark fixtures, sends every workload to A and B in
 // alternation (one keep-alive connection, requests one after another), and reads the server's
 // utime+stime from /proc before and after.
-//   node test/bench/cpu-ab.mjs DIST_A DIST_B [--root DIR] [--rounds 5] [--only get4k,pf100,...] [--scale 1]
+//   node test/bench/cpu-ab.mjs DIST_A DIST_B [--root DIR] [--rounds 5] [--only get4k,pf100,...,mixed] [--scale 1]
+// (mixed: the harness's lib/mixed.js for 4 s, CPU and wall time per operation; only when named)
 // DIR must hold the fixtures of ../shared/bench (bench.sh prepare), e.g. /mnt/webdav-bench/fastdav.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -90,7 +91,27 @@ const WORKLOADS = {
   },
 };
 
-const only = o.only ? o.only.split(',') : Object.keys(WORKLOADS);
+// The harness's mixed file-manager load (50 clients, 4 s) in its own collection: CPU per operation.
+const MIXED_JS = new URL('../../../shared/bench/lib/mixed.js', import.meta.url).pathname;
+WORKLOADS.mixed = {
+  n: 1,
+  run: async (_a, p) => {
+    const coll = `/scratch/m${seq++}/`;
+    await request(undefined, p, 'MKCOL', coll);
+    const out = await new Promise((resolve, reject) => {
+      const c = spawn(process.execPath, [MIXED_JS, `http://127.0.0.1:${p}${coll}`, '--clients', '50', '--duration', '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      c.stdout.on('data', (d) => (text += d));
+      c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`mixed.js exited ${code}`))));
+    });
+    await request(undefined, p, 'DELETE', coll);
+    if (out.errors > 0) return { status: 500 };
+    return { status: 200, ops: out.ops };
+  },
+  expect: 200,
+};
+
+const only = o.only ? o.only.split(',') : Object.keys(WORKLOADS).filter((w) => w !== 'mixed');
 // Both builds serve the same folder (and metadata store); writes go to /scratch/ under unique names.
 const roots = [0, 1].map((i) => ({ root: o.root, port: 18468 + i }));
 const servers = [];
@@ -107,18 +128,20 @@ for (const name of only) {
   const w = WORKLOADS[name];
   const n = Math.max(1, Math.round(w.n * scale));
   results[name] = [[], []];
-  for (const i of [0, 1]) for (let k = 0; k < Math.min(n, 20); k++) await w.run(agents[i], roots[i].port); // warm-up
+  if (name !== 'mixed') for (const i of [0, 1]) for (let k = 0; k < Math.min(n, 20); k++) await w.run(agents[i], roots[i].port); // warm-up
   for (let r = 0; r < Number(o.rounds); r++) {
     for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
       const pid = servers[i].pid;
       const c0 = cpuMicros(pid);
       const t0 = process.hrtime.bigint();
+      let ops = 0;
       for (let k = 0; k < n; k++) {
         const res = await w.run(agents[i], roots[i].port);
         if (res.status !== w.expect) throw new Error(`${name} on ${i ? 'B' : 'A'}: HTTP ${res.status}`);
+        ops += res.ops ?? 1;
       }
-      const wall = Number(process.hrtime.bigint() - t0) / 1e3 / n;
-      const cpu = (cpuMicros(pid) - c0) / n;
+      const wall = Number(process.hrtime.bigint() - t0) / 1e3 / ops;
+      const cpu = (cpuMicros(pid) - c0) / ops;
       results[name][i].push({ cpu, wall });
     }
   }
