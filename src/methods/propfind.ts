@@ -11,7 +11,7 @@ import type { PropertyContext } from '../props/live.js';
 import { needsDeadProperties, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
 import { parseXml } from '../xml/parse.js';
 import type { DeadProperty } from '../props/dead-store.js';
-import type { Entry, SpaceInfo } from '../storage/storage.js';
+import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
 import type { Lock } from '../locks/lock-store.js';
 import { lockCovers } from '../locks/lock-manager.js';
 import { DavPath, encodeSegment } from '../http/paths.js';
@@ -62,18 +62,31 @@ class ResourceProperties implements PropertyContext {
 }
 
 /**
- * hrefs of listed resources: the parent's href (computed once per collection) plus the encoded
- * name, the same string ctx.href gives without encoding every segment of every member again.
+ * hrefs of listed resources: the parent's href plus the encoded name, the same string ctx.href
+ * gives without encoding every segment of every member again. Members come grouped by folder,
+ * so the parent of the previous entry is checked first (its segments are the same strings).
  */
 function hrefMaker(ctx: RequestContext, top: DavPath): (entry: Entry) => string {
   const collections = new Map<string, string>();
+  let lastParent: readonly string[] | undefined;
+  let lastBase = '';
+  const sameParent = (segments: readonly string[]): boolean => {
+    if (lastParent === undefined || segments.length !== lastParent.length + 1) return false;
+    for (let i = segments.length - 2; i >= 0; i--) if (segments[i] !== lastParent[i]) return false;
+    return true;
+  };
   return (entry) => {
+    const segments = entry.path.segments;
     // Every entry lies at or below the top; only the top itself is that short.
-    if (entry.path.segments.length === top.segments.length) return ctx.href(entry.path, entry.isCollection);
-    const parentKey = entry.path.key.slice(0, entry.path.key.lastIndexOf('/'));
-    let base = collections.get(parentKey);
-    if (base === undefined) collections.set(parentKey, (base = ctx.href(entry.path.parent(), true)));
-    const href = base + encodeSegment(entry.path.name);
+    if (segments.length === top.segments.length) return ctx.href(entry.path, entry.isCollection);
+    if (!sameParent(segments)) {
+      const parent = entry.path.parent();
+      let base = collections.get(parent.key);
+      if (base === undefined) collections.set(parent.key, (base = ctx.href(parent, true)));
+      lastParent = parent.segments;
+      lastBase = base;
+    }
+    const href = lastBase + encodeSegment(entry.path.name);
     return entry.isCollection ? `${href}/` : href;
   };
 }
@@ -113,22 +126,22 @@ export const propfind: DavMethod = {
     const target = await ctx.existingTarget();
     const { storage, deadProps, locks, config } = ctx.services;
 
-    let entries: Entry[];
-    if (depth === 0 || !target.isCollection) {
-      entries = [target];
-    } else if (depth === 1) {
-      entries = [target, ...(await storage.list(target.path))];
-    } else {
-      const limit = config.propfindInfinityLimit;
-      entries = limit > 0 ? await storage.walk(target.path, limit) : [];
-      if (entries.length === 0 || entries.length > limit) {
-        throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
+    // Depth 1 and infinity list the members after the target, streamed batch by batch.
+    let listing: Listing | undefined;
+    if (depth !== 0 && target.isCollection) {
+      if (depth === 1) listing = await storage.members(target.path, 1);
+      else {
+        const limit = config.propfindInfinityLimit;
+        if (limit > 0) listing = await storage.members(target.path, 'infinity', limit - 1);
+        if (!listing || 1 + listing.count > limit) {
+          throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
+        }
       }
     }
 
     let dead: Map<string, DeadProperty[]> = new Map();
     if (needsDeadProperties(request)) {
-      if (entries.length === 1) dead.set(target.path.key, deadProps.get(target.path));
+      if (!listing || listing.count === 0) dead.set(target.path.key, deadProps.get(target.path));
       else if (depth === 1) dead = deadProps.getListing(target.path);
       else dead = deadProps.getTree(target.path);
     }
@@ -144,10 +157,18 @@ export const propfind: DavMethod = {
     const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
-    for (const entry of entries) {
+    const respond = (entry: Entry): void | Promise<void> => {
       const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
-      const written = ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
-      if (written) await written; // backpressure
+      return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
+    };
+    await respond(target);
+    if (listing) {
+      for await (const batch of listing.batches()) {
+        for (const entry of batch) {
+          const written = respond(entry);
+          if (written) await written; // backpressure
+        }
+      }
     }
     await ms.end();
   },

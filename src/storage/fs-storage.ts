@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../http/errors.js';
 import { DavPath } from '../http/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
-import type { Entry, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
+import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
 
 /** Prefix of in-progress upload files; such names are reserved and never listed. */
 export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';
@@ -42,6 +42,16 @@ class Pacer {
     if (++this.count % YIELD_EVERY !== 0) return undefined;
     return new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Members stat'ed per batch of a listing (about 1 ms of work between two looks at the event loop). */
+const LISTING_BATCH = 256;
+
+/** A member of a listing before its stat. */
+interface Pending {
+  readonly path: DavPath;
+  readonly fsPath: string;
+  readonly isLink: boolean;
 }
 
 /** A member found by readdir that is served: a file or a folder (after following a confined link). */
@@ -126,20 +136,28 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  /** Stat of a directory member found by readdir; null for what is not served. */
-  private memberEntry(parent: DavPath, parentFs: string, d: Dirent): Entry | null {
-    const child = parent.child(d.name);
-    if (this.isReserved(child)) return null;
-    const fsPath = parentFs + path.sep + d.name;
+  /** Stat of a member found by readdir; null for what is not served. */
+  private entryAt(child: DavPath, fsPath: string, isLink: boolean): Entry | null {
     try {
       const st = fs.statSync(fsPath, { throwIfNoEntry: false });
       if (!st || !(st.isFile() || st.isDirectory())) return null;
       // Only a link can lead outside: plain members of a confined folder are confined.
-      if (d.isSymbolicLink() && !this.isInside(fs.realpathSync.native(fsPath))) return null;
+      if (isLink && !this.isInside(fs.realpathSync.native(fsPath))) return null;
       return this.entry(child, st);
     } catch {
       return null; // vanished meanwhile, dangling link, no permission: not listed
     }
+  }
+
+  /**
+   * Whether a member found by readdir is a folder (true), a file (false) or not served (null):
+   * the type readdir reports is enough for files and folders; links (and filesystems that
+   * report no type) are followed and checked like everything else.
+   */
+  private memberKind(child: DavPath, fsPath: string, d: Dirent): boolean | null {
+    if (this.isReserved(child)) return null;
+    if (d.isFile() || d.isDirectory()) return d.isDirectory();
+    return this.entryAt(child, fsPath, d.isSymbolicLink())?.isCollection ?? null;
   }
 
   /** The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read directly. */
@@ -152,35 +170,14 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  private async readMembers(p: DavPath, pacer: Pacer): Promise<Entry[]> {
-    const fsPath = this.fsPath(p);
-    const out: Entry[] = [];
-    for (const d of this.readDirents(fsPath)) {
-      const e = this.memberEntry(p, fsPath, d);
-      if (e) out.push(e);
-      const pause = pacer.tick();
-      if (pause) await pause;
-    }
-    return out;
-  }
-
-  /**
-   * The served members of a folder without a stat of each: the type readdir reports is enough
-   * for files and folders; links (and filesystems that report no type) are followed and checked
-   * like in listings. For tree copies, which need no sizes or dates.
-   */
+  /** The served members of a folder, without a stat of each (for tree copies). */
   private async readMemberKinds(p: DavPath, pacer: Pacer): Promise<Member[]> {
     const fsPath = this.fsPath(p);
     const out: Member[] = [];
     for (const d of this.readDirents(fsPath)) {
-      if (this.isReserved(p.child(d.name))) continue;
       const memberFs = fsPath + path.sep + d.name;
-      if (d.isFile() || d.isDirectory()) {
-        out.push({ name: d.name, fsPath: memberFs, isCollection: d.isDirectory() });
-        continue;
-      }
-      const e = this.memberEntry(p, fsPath, d);
-      if (e) out.push({ name: d.name, fsPath: memberFs, isCollection: e.isCollection });
+      const isCollection = this.memberKind(p.child(d.name), memberFs, d);
+      if (isCollection !== null) out.push({ name: d.name, fsPath: memberFs, isCollection });
       const pause = pacer.tick();
       if (pause) await pause;
     }
@@ -188,23 +185,50 @@ export class FileSystemStorage implements Storage {
   }
 
   async list(p: DavPath): Promise<Entry[]> {
-    return this.readMembers(p, new Pacer());
+    const out: Entry[] = [];
+    for await (const batch of (await this.members(p, 1)).batches()) out.push(...batch);
+    return out;
   }
 
-  async walk(p: DavPath, limit: number): Promise<Entry[]> {
-    const top = this.statNow(p);
-    if (!top) throw new DavError(404, 'Not Found');
-    const out: Entry[] = [top];
+  /**
+   * A listing in two passes: names first (readdir, and a stat only for links), which counts the
+   * members and fixes their order (each folder sorted, a subfolder's tree right after it); then
+   * a stat per member, LISTING_BATCH at a time, when the caller iterates. The caller renders
+   * each batch before the next is read, so an entry lives for one batch, not the whole listing:
+   * fewer objects survive into the old generation and the 10,000-entry listing holds names only.
+   */
+  async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
+    const pending: Pending[] = [];
     const pacer = new Pacer();
-    const visit = async (dir: Entry): Promise<void> => {
-      for (const member of await this.readMembers(dir.path, pacer)) {
-        if (out.length > limit) return;
-        out.push(member);
-        if (member.isCollection) await visit(member);
+    const visit = async (dir: DavPath, dirFs: string): Promise<void> => {
+      for (const d of this.readDirents(dirFs)) {
+        if (pending.length > max) return;
+        const child = dir.child(d.name);
+        const fsPath = dirFs + path.sep + d.name;
+        const isCollection = this.memberKind(child, fsPath, d);
+        if (isCollection !== null) {
+          pending.push({ path: child, fsPath, isLink: d.isSymbolicLink() });
+          if (isCollection && depth === 'infinity') await visit(child, fsPath);
+        }
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
     };
-    if (top.isCollection) await visit(top);
-    return out;
+    await visit(p, this.fsPath(p));
+    const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink);
+    return {
+      count: Math.min(pending.length, max + 1),
+      async *batches() {
+        for (let i = 0; i < pending.length; i += LISTING_BATCH) {
+          const batch: Entry[] = [];
+          for (let k = i; k < Math.min(i + LISTING_BATCH, pending.length); k++) {
+            const e = entryAt(pending[k]!);
+            if (e) batch.push(e);
+          }
+          yield batch;
+        }
+      },
+    };
   }
 
   async openFile(p: DavPath): Promise<OpenFile> {
