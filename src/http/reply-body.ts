@@ -12,12 +12,16 @@ import type { TextSink } from '../xml/multistatus.js';
 import { MultistatusWriter } from '../xml/multistatus.js';
 import { ClientGoneError } from './errors.js';
 
+/** A body up to this size goes out whole, with a Content-Length; a bigger one in chunks of this size. */
 const FLUSH_BYTES = 64 * 1024;
+/** First size of the byte buffer (small answers stay in Buffer's pool); it doubles up to FLUSH_BYTES. */
+const FIRST_BYTES = 2048;
 
 export class ReplyBody implements TextSink {
   private readonly reply: FastifyReply;
-  private pending: string[] = [];
-  private pendingLength = 0;
+  /** The text is encoded straight into bytes: no joined string, no second pass to count them. */
+  private buffer = Buffer.allocUnsafe(FIRST_BYTES);
+  private used = 0;
   private stream: Readable | undefined;
   private resume: (() => void) | undefined;
   private gone = false;
@@ -29,11 +33,27 @@ export class ReplyBody implements TextSink {
 
   write(chunk: string): void | Promise<void> {
     if (this.gone) throw new ClientGoneError();
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
-    if (this.pendingLength >= FLUSH_BYTES) return this.flush();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most chunks fit without being measured.
+    const room = this.buffer.length - this.used;
+    const size = chunk.length * 3 <= room ? 0 : Buffer.byteLength(chunk);
+    if (size <= room) {
+      this.used += this.buffer.write(chunk, this.used);
+      return;
+    }
+    if (this.used + size <= FLUSH_BYTES) {
+      const bigger = Buffer.allocUnsafe(Math.min(FLUSH_BYTES, Math.max(2 * this.buffer.length, this.used + size)));
+      this.buffer.copy(bigger, 0, 0, this.used);
+      this.buffer = bigger;
+      this.used += this.buffer.write(chunk, this.used);
+      return;
+    }
+    const sent = this.flush();
+    if (size > FLUSH_BYTES) this.stream!.push(Buffer.from(chunk));
+    else this.used = this.buffer.write(chunk, 0);
+    return sent;
   }
 
+  /** Sends what is gathered as one chunk of a streamed body; resolves when the client wants more. */
   private flush(): void | Promise<void> {
     if (!this.stream) {
       this.stream = new Readable({ read: () => this.resume?.() });
@@ -43,9 +63,9 @@ export class ReplyBody implements TextSink {
       });
       this.reply.send(this.stream);
     }
-    const ok = this.stream.push(this.pending.join(''));
-    this.pending = [];
-    this.pendingLength = 0;
+    const ok = this.stream.push(this.buffer.subarray(0, this.used));
+    this.buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+    this.used = 0;
     if (ok) return;
     return new Promise<void>((resolve) => {
       this.resume = () => {
@@ -57,13 +77,12 @@ export class ReplyBody implements TextSink {
 
   end(): void {
     if (this.gone) return;
-    const rest = this.pending.join('');
-    this.pending = [];
+    const rest = this.buffer.subarray(0, this.used);
     if (this.stream) {
-      if (rest) this.stream.push(rest);
+      if (rest.length > 0) this.stream.push(rest);
       this.stream.push(null);
     } else {
-      this.reply.header('content-length', Buffer.byteLength(rest)).send(rest);
+      this.reply.header('content-length', rest.length).send(rest);
     }
   }
 }
