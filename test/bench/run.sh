@@ -16,6 +16,8 @@
 #   --workers N       fastdav --workers (default: FASTDAV_WORKERS or 2, one per core on the bench box)
 #   --ab REF          also run the fastdav of git REF (built in a temporary folder) as target fastdav-REF,
 #                     for same-run A/B comparisons of a change
+#   --ab-workers N    --workers of that second fastdav (default: as the first; with --ab HEAD this
+#                     compares worker counts)
 #   --keep-fs         leave the scratch filesystem mounted at the end (faster repeated runs)
 #   --fastdav-arg A   extra argument for fastdav (repeatable), e.g. --fastdav-arg --log-level=info
 #
@@ -33,13 +35,14 @@ AB_PORT=18461
 
 TARGETS=fastdav,apache,nginx-dav,rclone,nginx-static
 WORKERS=${FASTDAV_WORKERS:-2}
-AB_REF="" KEEP_FS=0
+AB_REF="" AB_WORKERS="" KEEP_FS=0
 FASTDAV_ARGS=() PASS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --targets) TARGETS=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --ab) AB_REF=$2; shift 2 ;;
+    --ab-workers) AB_WORKERS=$2; shift 2 ;;
     --keep-fs) KEEP_FS=1; shift ;;
     --fastdav-arg) FASTDAV_ARGS+=("$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -91,7 +94,7 @@ mkdir -p "$FASTDAV_ROOT" "$PEERS_BASE/root/apache" "$PEERS_BASE/root/nginx" "$PE
 TARGETS_FILE=$BASE/targets.txt
 {
   if want fastdav; then echo "fastdav http://127.0.0.1:$FASTDAV_PORT/ $FASTDAV_ROOT pidfile=$BASE/fastdav.pid"; fi
-  if [[ -n $AB_REF ]]; then echo "fastdav-$AB_REF http://127.0.0.1:$AB_PORT/ $BASE/fastdav-ab pidfile=$BASE/fastdav-ab.pid"; fi
+  if [[ -n $AB_REF ]]; then echo "fastdav-$AB_REF${AB_WORKERS:+-w$AB_WORKERS} http://127.0.0.1:$AB_PORT/ $BASE/fastdav-ab pidfile=$BASE/fastdav-ab.pid"; fi
   "$PEERS" targets | grep -v '^#' | while read -r name rest; do if want "$name"; then echo "$name $rest"; fi; done
 } >"$TARGETS_FILE"
 if [[ -n $AB_REF ]]; then mkdir -p "$BASE/fastdav-ab"; fi
@@ -113,30 +116,30 @@ wait_http() { # url pid
   done
   log "$1 did not come up"; return 1
 }
-start_fastdav() { # dist-dir root port pidfile logfile
+start_fastdav() { # dist-dir root port pidfile logfile workers
   rm -rf "$2/.fastdav" # fresh metadata store each run
   local extra=("${FASTDAV_ARGS[@]}")
   # (an --ab build from before the workers setting has no such flag)
-  if [[ -n $WORKERS ]] && grep -q "'workers'" "$1/config.js"; then extra+=(--workers "$WORKERS"); fi
+  if [[ -n $6 ]] && grep -q "'workers'" "$1/config.js"; then extra+=(--workers "$6"); fi
   NODE_ENV=production node "$1/cli.js" --root "$2" --host 127.0.0.1 --port "$3" --log-level warn "${extra[@]}" \
     </dev/null >"$5" 2>&1 &
   local pid=$!
   PIDS+=("$pid"); echo "$pid" >"$4"
   wait_http "http://127.0.0.1:$3/" "$pid"
-  log "fastdav $1 up on :$3 (pid $pid, $WORKERS workers)"
+  log "fastdav $1 up on :$3 (pid $pid, ${6:-1} workers)"
 }
 
 if want apache || want nginx-dav || want nginx-static || want rclone; then
   PEERS_UP=1
   "$PEERS" start >&2
 fi
-if want fastdav; then start_fastdav "$REPO/dist" "$FASTDAV_ROOT" $FASTDAV_PORT "$BASE/fastdav.pid" "$BASE/fastdav.log"; fi
+if want fastdav; then start_fastdav "$REPO/dist" "$FASTDAV_ROOT" $FASTDAV_PORT "$BASE/fastdav.pid" "$BASE/fastdav.log" "$WORKERS"; fi
 if [[ -n $AB_REF ]]; then
   AB_DIR=$(mktemp -d /tmp/fastdav-ab.XXXXXX)
   git -C "$REPO" archive "$AB_REF" | tar -x -C "$AB_DIR"
   ln -s "$REPO/node_modules" "$AB_DIR/node_modules"
   (cd "$AB_DIR" && "$REPO/node_modules/.bin/tsc" -p tsconfig.json)
-  start_fastdav "$AB_DIR/dist" "$BASE/fastdav-ab" $AB_PORT "$BASE/fastdav-ab.pid" "$BASE/fastdav-ab.log"
+  start_fastdav "$AB_DIR/dist" "$BASE/fastdav-ab" $AB_PORT "$BASE/fastdav-ab.pid" "$BASE/fastdav-ab.log" "${AB_WORKERS:-$WORKERS}"
 fi
 
 # ------------------------------------------------------------------ run
