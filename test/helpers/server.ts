@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import { DavError } from '../../src/http/errors.js';
+import { childElements, parseXml, textOf, type XmlElement } from '../../src/xml/parse.js';
 
 export interface TapLike {
   teardown(fn: () => unknown): void;
@@ -225,4 +226,78 @@ export function statusThrown(fn: () => unknown): number | undefined {
     return err instanceof DavError ? err.statusCode : undefined;
   }
   return undefined;
+}
+
+/** One `<D:response>` of a 207 body, namespace-resolved. */
+export interface MultistatusResponse {
+  href: string;
+  /** The response-level status (DELETE/COPY/MOVE/LOCK members), if any. */
+  status: number | undefined;
+  propstats: { status: number; props: XmlElement[]; error: XmlElement | undefined }[];
+  error: XmlElement | undefined;
+}
+
+const statusOfLine = (line: string): number => Number(/^HTTP\/\d\.\d (\d{3})/.exec(line.trim())?.[1] ?? NaN);
+
+/** Parses a 207 Multi-Status body (throws if it is not well-formed XML or not a DAV:multistatus). */
+export function multistatus(body: string): MultistatusResponse[] {
+  const root = parseXml(body);
+  if (root.ns !== 'DAV:' || root.local !== 'multistatus') throw new Error(`not a multistatus: {${root.ns}}${root.local}`);
+  const dav = (el: XmlElement, local: string) => childElements(el).filter((c) => c.ns === 'DAV:' && c.local === local);
+  return dav(root, 'response').map((r) => {
+    const status = dav(r, 'status')[0];
+    return {
+      href: textOf(dav(r, 'href')[0]!),
+      status: status ? statusOfLine(textOf(status)) : undefined,
+      propstats: dav(r, 'propstat').map((ps) => ({
+        status: statusOfLine(textOf(dav(ps, 'status')[0]!)),
+        props: childElements(dav(ps, 'prop')[0]!),
+        error: dav(ps, 'error')[0],
+      })),
+      error: dav(r, 'error')[0],
+    };
+  });
+}
+
+/** The property `{ns}local` of a response, with the status of its propstat. */
+export function findProp(r: MultistatusResponse, ns: string, local: string): { status: number; el: XmlElement } | undefined {
+  for (const ps of r.propstats) {
+    const el = ps.props.find((p) => p.ns === ns && p.local === local);
+    if (el) return { status: ps.status, el };
+  }
+  return undefined;
+}
+
+/** The 200 value of a property as text ('' for an empty element), or undefined when not 200. */
+export function propText(r: MultistatusResponse, ns: string, local: string): string | undefined {
+  const found = findProp(r, ns, local);
+  return found && found.status === 200 ? textOf(found.el) : undefined;
+}
+
+/** The response for `href` (throws when missing). */
+export function responseFor(responses: MultistatusResponse[], href: string): MultistatusResponse {
+  const r = responses.find((x) => x.href === href);
+  if (!r) throw new Error(`no response for ${href} among ${responses.map((x) => x.href).join(', ')}`);
+  return r;
+}
+
+/** A namespace-resolved, prefix-free picture of an element, for comparing XML values. */
+export function xmlShape(node: XmlElement | string): unknown {
+  if (typeof node === 'string') return node;
+  return {
+    name: `{${node.ns}}${node.local}`,
+    lang: node.lang,
+    attrs: node.attributes.map((a) => `{${a.ns}}${a.local}=${a.value}`).sort(),
+    children: node.children.map(xmlShape),
+  };
+}
+
+/** The DAV:error condition elements of an error body. */
+export function errorConditions(body: string): { name: string; hrefs: string[] }[] {
+  const root = parseXml(body);
+  if (root.ns !== 'DAV:' || root.local !== 'error') throw new Error(`not a DAV:error: {${root.ns}}${root.local}`);
+  return childElements(root).map((c) => ({
+    name: c.ns === 'DAV:' ? c.local : `{${c.ns}}${c.local}`,
+    hrefs: childElements(c).filter((h) => h.ns === 'DAV:' && h.local === 'href').map(textOf),
+  }));
 }
