@@ -105,7 +105,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.route({
     method: [...methods.keys()],
     url: '*',
-    handler: (request, reply) => dispatch(methods.get(request.method)!, request, reply),
+    // Handlers reply with reply.send (streams included): returning the reply tells Fastify so,
+    // else it sends an empty body over a stream that has not started yet.
+    handler: async (request, reply) => {
+      await dispatch(methods.get(request.method)!, request, reply);
+      return reply;
+    },
   });
 
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
