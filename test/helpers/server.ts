@@ -233,7 +233,9 @@ export interface MultistatusResponse {
   href: string;
   /** The response-level status (DELETE/COPY/MOVE/LOCK members), if any. */
   status: number | undefined;
+  /** `error` is the condition element inside DAV:error, e.g. {DAV:}lock-token-submitted. */
   propstats: { status: number; props: XmlElement[]; error: XmlElement | undefined }[];
+  /** The condition element inside the response's DAV:error, if any. */
   error: XmlElement | undefined;
 }
 
@@ -244,6 +246,10 @@ export function multistatus(body: string): MultistatusResponse[] {
   const root = parseXml(body);
   if (root.ns !== 'DAV:' || root.local !== 'multistatus') throw new Error(`not a multistatus: {${root.ns}}${root.local}`);
   const dav = (el: XmlElement, local: string) => childElements(el).filter((c) => c.ns === 'DAV:' && c.local === local);
+  const condition = (el: XmlElement) => {
+    const error = dav(el, 'error')[0];
+    return error && childElements(error)[0];
+  };
   return dav(root, 'response').map((r) => {
     const status = dav(r, 'status')[0];
     return {
@@ -252,9 +258,9 @@ export function multistatus(body: string): MultistatusResponse[] {
       propstats: dav(r, 'propstat').map((ps) => ({
         status: statusOfLine(textOf(dav(ps, 'status')[0]!)),
         props: childElements(dav(ps, 'prop')[0]!),
-        error: dav(ps, 'error')[0],
+        error: condition(ps),
       })),
-      error: dav(r, 'error')[0],
+      error: condition(r),
     };
   });
 }
