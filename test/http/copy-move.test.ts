@@ -1,9 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { lockBody, lockTokenOf, multistatus, propText, startServer, type TestServer } from '../helpers/server.js';
 
-type T = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const setTag = (value: string) =>
   `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><z:tag xmlns:z="urn:z">${value}</z:tag></D:prop></D:set></D:propertyupdate>`;
@@ -21,7 +20,7 @@ async function lockCount(s: TestServer, url: string): Promise<number> {
 const read = (s: TestServer, rel: string) => readFileSync(path.join(s.root, rel), 'utf8');
 
 /** /src.txt, /other.txt, /c/{a.txt, sub/b.txt}, /d/{old.txt} */
-async function setup(t: T): Promise<TestServer> {
+async function setup(t: Test): Promise<TestServer> {
   const s = await startServer(t);
   mkdirSync(path.join(s.root, 'c', 'sub'), { recursive: true });
   mkdirSync(path.join(s.root, 'd'));

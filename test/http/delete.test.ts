@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorConditions, lockBody, lockTokenOf, multistatus, startServer, type TestServer } from '../helpers/server.js';
@@ -14,7 +14,7 @@ async function tagOf(s: TestServer, url: string): Promise<string | null> {
 }
 
 /** /c/{a.txt, locked.txt, sub/{x.txt, deeper/y.txt}} plus a sibling /cc.txt */
-async function tree(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<TestServer> {
+async function tree(t: Test): Promise<TestServer> {
   const s = await startServer(t);
   mkdirSync(path.join(s.root, 'c', 'sub', 'deeper'), { recursive: true });
   for (const f of ['c/a.txt', 'c/locked.txt', 'c/sub/x.txt', 'c/sub/deeper/y.txt', 'cc.txt']) writeFileSync(path.join(s.root, f), f);

@@ -1,11 +1,11 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../helpers/server.js';
 
 const TEXT = 'Hello, WebDAV world!\n'; // 21 bytes
 
-async function withFile(t: Parameters<Parameters<typeof t.test>[1]>[0], name = 'hello.txt', content: string | Buffer = TEXT) {
+async function withFile(t: Test, name = 'hello.txt', content: string | Buffer = TEXT) {
   const s = await startServer(t);
   writeFileSync(path.join(s.root, name), content);
   // A modification time in the past with whole seconds, so date validators compare cleanly.

@@ -1,15 +1,14 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { childElements, textOf } from '../../src/xml/parse.js';
 import { findProp, multistatus, propText, responseFor, startServer, type TestServer } from '../helpers/server.js';
 
-type T = Parameters<Parameters<typeof t.test>[1]>[0];
 const D = 'DAV:';
 const propBody = (...props: string[]) => `<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>${props.join('')}</D:prop></D:propfind>`;
 
 /** /dir/{a.txt, sub/{b.txt}}, /top.txt */
-async function setup(t: T, overrides = {}): Promise<TestServer> {
+async function setup(t: Test, overrides = {}): Promise<TestServer> {
   const s = await startServer(t, overrides);
   mkdirSync(path.join(s.root, 'dir', 'sub'), { recursive: true });
   writeFileSync(path.join(s.root, 'dir', 'a.txt'), 'aaaa');

@@ -1,16 +1,15 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseXml, type XmlElement } from '../../src/xml/parse.js';
 import { findProp, lockBody, lockTokenOf, multistatus, startServer, xmlShape, type TestServer } from '../helpers/server.js';
 
-type T = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const update = (inner: string, decl = '') => `<?xml version="1.0" encoding="utf-8"?>\n<D:propertyupdate xmlns:D="DAV:"${decl}>${inner}</D:propertyupdate>`;
 const set = (...props: string[]) => `<D:set><D:prop>${props.join('')}</D:prop></D:set>`;
 const remove = (...props: string[]) => `<D:remove><D:prop>${props.join('')}</D:prop></D:remove>`;
 
-async function setup(t: T): Promise<TestServer> {
+async function setup(t: Test): Promise<TestServer> {
   const s = await startServer(t);
   writeFileSync(path.join(s.root, 'f.txt'), 'f');
   mkdirSync(path.join(s.root, 'dir'));

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chunkedRequest, rawRequest, startServer, type TestServer } from '../helpers/server.js';
@@ -10,7 +10,7 @@ function partials(dir: string): string[] {
   return out;
 }
 
-async function serverWithFile(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<TestServer> {
+async function serverWithFile(t: Test): Promise<TestServer> {
   const s = await startServer(t);
   writeFileSync(path.join(s.root, 'f.txt'), 'old content');
   return s;
