@@ -87,7 +87,7 @@ export interface RawResponse {
 
 /**
  * Sends `requestText` as raw bytes on a fresh TCP connection (headers exactly as given, nothing
- * added) and reads one response. The request should carry `Connection: close` or a body length,
+ * added) and reads one response (a HEAD request's answer has no body). The request should carry `Connection: close` or a body length,
  * so the server knows where it ends; the response is read until the connection closes or until
  * Content-Length / the final chunk has arrived.
  */
@@ -96,9 +96,10 @@ export function rawRequest(port: number, requestText: string | Buffer): Promise<
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let done = false;
+    const isHead = /^HEAD /.test(typeof requestText === 'string' ? requestText : requestText.subarray(0, 5).toString('latin1'));
     const finish = () => {
       if (done) return;
-      const parsed = parseRawResponse(Buffer.concat(chunks));
+      const parsed = parseRawResponse(Buffer.concat(chunks), isHead);
       if (!parsed) return;
       done = true;
       socket.destroy();
@@ -120,7 +121,7 @@ export function rawRequest(port: number, requestText: string | Buffer): Promise<
 }
 
 /** Parses one complete HTTP/1.1 response (skipping 1xx interim answers); null while incomplete. */
-function parseRawResponse(data: Buffer): RawResponse | null {
+function parseRawResponse(data: Buffer, isHead = false): RawResponse | null {
   let start = 0;
   for (;;) {
     const headEnd = data.indexOf('\r\n\r\n', start);
@@ -141,7 +142,9 @@ function parseRawResponse(data: Buffer): RawResponse | null {
     }
     let rest = data.subarray(headEnd + 4);
     let body: Buffer;
-    if (headers['content-length'] !== undefined) {
+    if (isHead) {
+      body = Buffer.alloc(0); // a HEAD answer has the headers of a GET and no body
+    } else if (headers['content-length'] !== undefined) {
       const n = Number(headers['content-length']);
       if (rest.length < n) return null;
       body = rest.subarray(0, n);
