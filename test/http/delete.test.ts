@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorConditions, lockBody, lockTokenOf, multistatus, startServer, type TestServer } from '../helpers/server.js';
 
@@ -116,4 +117,39 @@ t.test('removing a member of a locked collection needs the collection token', as
   t.equal(res.status, 423);
   t.same(errorConditions(res.body), [{ name: 'lock-token-submitted', hrefs: ['/c'] }], 'names the lock root');
   t.equal((await s.request('DELETE', '/c/a.txt', { headers: { if: `</c> (<${token}>)` } })).status, 204, 'a tagged list for the collection');
+});
+
+/**
+ * Makes `file` impossible to delete (immutable as root, a read-only parent otherwise); returns
+ * an undo function, or null when this machine cannot (e.g. a filesystem without attributes).
+ */
+function pinFile(file: string): (() => void) | null {
+  const parent = path.dirname(file);
+  if (process.getuid?.() === 0) {
+    const r = spawnSync('chattr', ['+i', file]);
+    if (r.status !== 0) return null;
+    return () => void spawnSync('chattr', ['-i', file]);
+  }
+  chmodSync(parent, 0o555);
+  return () => chmodSync(parent, 0o755);
+}
+
+t.test('a member the filesystem refuses to delete is reported with its own status', async (t) => {
+  const s = await tree(t);
+  const stuck = path.join(s.root, 'c', 'sub', 'deeper', 'y.txt');
+  const undo = pinFile(stuck);
+  if (!undo) {
+    t.skip('cannot make a file undeletable on this filesystem');
+    return;
+  }
+  t.teardown(undo);
+  const res = await s.request('DELETE', '/c');
+  t.equal(res.status, 207);
+  const responses = multistatus(res.body);
+  t.same(responses.map((r) => [r.href, r.status]), [['/c/sub/deeper/y.txt', 403]], 'only the member that failed, not its ancestors');
+  t.ok(existsSync(stuck), 'it is still there');
+  t.ok(existsSync(path.join(s.root, 'c', 'sub', 'deeper')), 'with its ancestors');
+  t.notOk(existsSync(path.join(s.root, 'c', 'a.txt')), 'everything else is gone');
+  t.notOk(existsSync(path.join(s.root, 'c', 'sub', 'x.txt')));
+  t.equal((await s.request('OPTIONS', '/')).status, 200);
 });
