@@ -112,6 +112,18 @@ t.test('ranges of a large file are streamed from the right offset', async (t) =>
   const whole = await s.request('GET', '/big.bin');
   t.equal(whole.raw.length, big.length);
   t.ok(whole.raw.equals(big), 'the whole file arrives intact');
+  const head = await s.request('HEAD', '/big.bin');
+  t.equal(head.headers['content-length'], String(big.length));
+  t.equal(head.raw.length, 0);
+});
+
+t.test('an empty file', async (t) => {
+  const { s } = await withFile(t, 'empty.txt', '');
+  const res = await s.request('GET', '/empty.txt');
+  t.equal(res.status, 200);
+  t.equal(res.headers['content-length'], '0');
+  t.equal(res.body, '');
+  t.equal((await s.request('GET', '/empty.txt', { headers: { range: 'bytes=0-' } })).status, 416);
 });
 
 t.test('If-None-Match: 304 when it matches (weak comparison), else 200', async (t) => {

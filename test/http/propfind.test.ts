@@ -245,3 +245,23 @@ t.test('the Finder, davfs2 and Office bodies', async (t) => {
   t.equal(findProp(or, D, 'getmodifiedby')?.status, 404);
   t.equal(textOf(findProp(or, D, 'getcontentlength')!.el), '3');
 });
+
+t.test('dead properties in Depth 1 and infinity listings belong to the right resources', async (t) => {
+  const s = await setup(t);
+  writeFileSync(path.join(s.root, 'dirx'), 'prefix sibling');
+  const tag = (url: string, value: string) =>
+    s.request('PROPPATCH', url, { body: `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><z:tag xmlns:z="urn:z">${value}</z:tag></D:prop></D:set></D:propertyupdate>` });
+  for (const [url, value] of [['/', 'root'], ['/dir', 'dir'], ['/dir/a.txt', 'a'], ['/dir/sub/b.txt', 'b'], ['/dirx', 'dirx']] as const) {
+    t.equal((await tag(url, value)).status, 207);
+  }
+  const tags = async (url: string, depth: string) => {
+    const res = await s.request('PROPFIND', url, { headers: { depth }, body: propBody('<z:tag xmlns:z="urn:z"/>') });
+    return Object.fromEntries(multistatus(res.body).map((r) => [r.href, propText(r, 'urn:z', 'tag') ?? null]));
+  };
+  t.same(await tags('/', '1'), { '/': 'root', '/dir/': 'dir', '/dirx': 'dirx', '/top.txt': null });
+  t.same(await tags('/dir', '1'), { '/dir/': 'dir', '/dir/a.txt': 'a', '/dir/sub/': null });
+  t.same(await tags('/dir', 'infinity'), { '/dir/': 'dir', '/dir/a.txt': 'a', '/dir/sub/': null, '/dir/sub/b.txt': 'b' });
+  const all = multistatus((await s.request('PROPFIND', '/dir', { headers: { depth: '1' } })).body);
+  t.equal(propText(responseFor(all, '/dir/a.txt'), 'urn:z', 'tag'), 'a', 'allprop listings carry dead properties too');
+  t.equal(findProp(responseFor(all, '/dir/sub/'), 'urn:z', 'tag'), undefined);
+});
