@@ -1,6 +1,8 @@
 /**
  * Test support: a fastdav app on a temporary root, listening on a free loopback port, and a
  * small HTTP client that sends any method with any headers and returns status, headers, body.
+ * Also: raw requests with exact bytes (client replays), chunked uploads, a fake clock, and
+ * readers for 207 Multi-Status and DAV:error bodies.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -196,11 +198,6 @@ export class FakeClock {
   advance(seconds: number): void {
     this.ms += seconds * 1000;
   }
-}
-
-/** Every `<D:href>` of an XML body, in order (text as sent, entities not decoded). */
-export function hrefsOf(xml: string): string[] {
-  return [...xml.matchAll(/<D:href>([^<]*)<\/D:href>/g)].map((m) => m[1]!);
 }
 
 /** The `Lock-Token` header's token without the angle brackets. */
