@@ -139,7 +139,7 @@ t.test('a member the filesystem refuses to delete is reported with its own statu
   const stuck = path.join(s.root, 'c', 'sub', 'deeper', 'y.txt');
   const undo = pinFile(stuck);
   if (!undo) {
-    t.skip('cannot make a file undeletable on this filesystem');
+    t.plan(0, 'cannot make a file undeletable on this filesystem');
     return;
   }
   t.teardown(undo);
