@@ -149,25 +149,36 @@ t.test('the fastdav command', async (t) => {
   ensureBuilt();
   const cli = path.join(repo, 'dist', 'cli.js');
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 30_000 });
-
-  const missing = run(['--root', '/nonexistent']);
-  t.equal(missing.status, 2, 'a missing root exits with 2');
-  t.match(missing.stderr, /fastdav: root: \/nonexistent does not exist/);
-  t.equal(missing.stdout, '');
-
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('error', reject);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
   const dir = tempDir(t);
   const file = path.join(dir, 'f');
   writeFileSync(file, '');
-  const notFolder = run(['--root', file]);
+  const [missing, notFolder, badPort, help] = await Promise.all([
+    run(['--root', '/nonexistent']),
+    run(['--root', file]),
+    run(['--root', dir], { FASTDAV_PORT: 'http' }),
+    run(['--help']),
+  ]);
+
+  t.equal(missing.status, 2, 'a missing root exits with 2');
+  t.match(missing.stderr, /fastdav: root: \/nonexistent does not exist/);
+  t.equal(missing.stdout, '');
   t.equal(notFolder.status, 2);
   t.match(notFolder.stderr, /is not a folder/);
-
-  const badPort = run(['--root', dir], { FASTDAV_PORT: 'http' });
   t.equal(badPort.status, 2);
   t.match(badPort.stderr, /FASTDAV_PORT/);
-
-  const help = run(['--help']);
   t.equal(help.status, 0);
   t.match(help.stdout, /--root/);
 });
