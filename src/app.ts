@@ -58,6 +58,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,
+    // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
+    trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   });
   app.decorateRequest('dav', null);
@@ -107,8 +109,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.route({
     method: [...methods.keys()],
     url: '*',
-    // Handlers reply with reply.send (streams included): returning the reply tells Fastify so,
-    // else it sends an empty body over a stream that has not started yet.
+    // Return the reply: a handler that resolves to undefined before a streamed body has ended
+    // makes Fastify send an empty reply in its place (GET of files above smallFileBytes, ranges).
     handler: async (request, reply) => {
       await dispatch(methods.get(request.method)!, request, reply);
       return reply;

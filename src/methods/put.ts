@@ -4,7 +4,7 @@
  * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
  */
 import { DavError } from '../http/errors.js';
-import { parseLength } from '../http/headers.js';
+import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 
 export const put: DavMethod = {
@@ -22,9 +22,12 @@ export const put: DavMethod = {
 
     // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
-    const result = await ctx.storage.writeFile(ctx.path, ctx.request.raw, { expectedLength });
+    // ownCloud and rclone send the source's modification time along.
+    const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
+    const result = await ctx.storage.writeFile(ctx.path, ctx.request.raw, { expectedLength, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     if (result.created) ctx.services.deadProps.clear(ctx.path);
+    if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
   },
 };
