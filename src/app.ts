@@ -82,7 +82,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const ns = new Namespace(config.prefix, DavPath.root);
-    const target = ns.fromUrlPath(request.raw.url ?? '/');
+    // RFC 9110 §9.3.7: `OPTIONS *` asks about the server in general, like a URL outside the prefix.
+    const rawUrl = request.raw.url ?? '/';
+    const target = rawUrl === '*' ? null : ns.fromUrlPath(rawUrl);
     if (!target) {
       // Outside the mount prefix only OPTIONS answers (Windows and Office probe the server root).
       if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
