@@ -60,31 +60,19 @@ export class LockManager {
   private cacheVersion = -1;
   private cacheValidUntil = 0;
   private dirty = true;
-  private versionChecked = false;
 
   constructor(store: LockStore, clock: Clock = systemClock) {
     this.store = store;
     this.clock = clock;
   }
 
-  /**
-   * Current, unexpired locks. Whether another process committed is asked of SQLite once per
-   * synchronous run of code (a check costs ~5 µs and a request makes several in a row): nothing
-   * this process does can interleave with it, and any later request starts a new run.
-   */
+  /** Current, unexpired locks. */
   private active(): Lock[] {
     const now = this.clock.now();
-    if (!this.versionChecked) {
-      this.versionChecked = true;
-      queueMicrotask(() => {
-        this.versionChecked = false;
-      });
-      const version = this.store.dataVersion();
-      if (version !== this.cacheVersion) this.dirty = true;
-      this.cacheVersion = version;
-    }
-    if (this.dirty || now >= this.cacheValidUntil) {
+    const version = this.store.dataVersion();
+    if (this.dirty || version !== this.cacheVersion || now >= this.cacheValidUntil) {
       this.cache = this.store.active(now);
+      this.cacheVersion = version;
       this.dirty = false;
       this.cacheValidUntil = this.cache.reduce((min, l) => Math.min(min, l.expires), Infinity);
     }
