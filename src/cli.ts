@@ -4,7 +4,6 @@
  * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
-import { buildApp } from './app.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -23,9 +22,11 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  // --workers N: this process supervises N server processes (src/cluster.ts), which announce nothing.
+  // --workers N: this process supervises N server processes (src/cluster.ts), which announce
+  // nothing; only a process that serves loads the server.
   if (isClusterPrimary(config)) return runPrimary(config);
   followPrimary();
+  const { buildApp } = await import('./app.js');
   const app = await buildApp(config);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
