@@ -21,8 +21,8 @@
 #   --keep-fs         leave the scratch filesystem mounted at the end (faster repeated runs)
 #   --fastdav-arg A   extra argument for fastdav (repeatable), e.g. --fastdav-arg --log-level=info
 #
-# Root: fs-up/fs-down (mount, losetup) and the Apache/nginx peers (they switch to www-data) need it,
-# as they do for bench.sh. Without root the run uses a folder under /tmp and only fastdav and rclone.
+# Root: fs-up/fs-down (mount, losetup) and the peers (Apache and nginx switch to www-data) need it,
+# as they do for bench.sh. Without root the run uses a folder under /tmp and measures fastdav alone.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SHARED=${FASTDAV_BENCH_HARNESS:-$REPO/../shared/bench}
@@ -81,8 +81,9 @@ if [[ $(id -u) == 0 ]]; then
   if ! mountpoint -q "$FSMNT"; then "$BENCH" fs-up; MOUNTED=1; fi
   BASE=$FSMNT
 else
-  log "not root: no scratch filesystem (bench.sh fs-up needs mount), no Apache/nginx peers (they switch to www-data)"
-  TARGETS=$(tr ',' '\n' <<<"$TARGETS" | grep -vE '^(apache|nginx-dav|nginx-static)$' | paste -sd, -)
+  # The peers script starts Apache and nginx (which switch to www-data) along with rclone.
+  log "not root: no scratch filesystem (bench.sh fs-up mounts) and no peers (selftest/peers.sh switches users): fastdav only"
+  TARGETS=$(tr ',' '\n' <<<"$TARGETS" | grep -E '^fastdav$' | paste -sd, -)
   BASE=${TMPDIR:-/tmp}/fastdav-bench-$(id -u)
   mkdir -p "$BASE"
 fi
