@@ -3,10 +3,13 @@
  * inject() or listen on port 0). Wires storage, the metadata store, locks and the method table,
  * and holds the one place where requests are dispatched and errors rendered.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { STATUS_CODES } from 'node:http';
-import type { Config } from './config.js';
-import { Namespace, RequestContext, type Services } from './http/context.js';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { type IncomingMessage, STATUS_CODES, type Server, type ServerOptions } from 'node:http';
+import { createSecureContext } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, type Config } from './config.js';
+import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './http/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
@@ -19,6 +22,8 @@ import { LockStore } from './locks/lock-store.js';
 import { FileSystemStorage } from './storage/fs-storage.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
+import { AccountFiles } from './auth/account-files.js';
+import { Authenticator } from './auth/authenticator.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,8 +41,66 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/** How long closing waits for handlers still running after their connections were cut. */
+const SETTLE_MS = 2000;
+
+/** How long a connection closed after a refused upload keeps draining what the client still sends. */
+const LINGER_MS = 2000;
+
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
+
+/** The certificate and key for HTTPS, checked to be PEM and to belong together. */
+function tlsOptions(config: Config): { cert: Buffer; key: Buffer } | null {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  const read = (setting: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  const tls = { cert: read('tlsCert', config.tlsCert), key: read('tlsKey', config.tlsKey) };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new ConfigError(`tlsCert/tlsKey: ${(err as Error).message}`);
+  }
+  return tls;
+}
+
+/**
+ * RFC 9112 §9.6: a server that closes while the client is still sending must not reset the
+ * connection before the client has read the answer (a reset discards unread data on both ends).
+ * So what still arrives is dropped, the connection is half-closed after the answer, and closed
+ * fully when the client closes its side, or LINGER_MS later.
+ */
+function lingerAfterReply(request: IncomingMessage): void {
+  const socket = request.socket;
+  request.resume();
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
+/**
+ * The Node server's limits. A slow-loris client gets `headersTimeout` for its request head and
+ * `requestTimeout` for the whole request; a silent connection is closed after `idleTimeout`.
+ */
+function serverOptions(config: Config): FastifyServerOptions & { http: ServerOptions } {
+  return {
+    http: {
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeout * 1000,
+      // How often Node looks for connections past those timeouts (its default is 30 s).
+      connectionsCheckingInterval: 1000,
+    },
+    requestTimeout: config.requestTimeout * 1000,
+    connectionTimeout: config.idleTimeout * 1000,
+    keepAliveTimeout: config.keepAliveTimeout * 1000,
+  };
+}
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
@@ -54,14 +117,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const allowFor = (entry: Entry | null): string =>
     [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
 
+  const { http, ...limits } = serverOptions(config);
+  const tls = tlsOptions(config);
   const app = Fastify({
+    // node:https takes the node:http server options beside the certificate.
+    ...(tls ? { https: { ...http, ...tls } } : { http }),
+    ...limits,
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 65_536 },
-  });
+  } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
+  // the body (RequestContext.bodyStream), so refused uploads are never sent.
+  app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
+
+  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log) : null;
+  const auth = new Authenticator(config, accounts, app.log);
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
   // and parse their XML themselves with a size limit (a global XML parser would also swallow
@@ -78,16 +152,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', allowFor(entry));
   };
 
+  const wholeTree = new Namespace(config.prefix, DavPath.root);
+
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const ns = new Namespace(config.prefix, DavPath.root);
-    const target = ns.fromUrlPath(request.raw.url ?? '/');
-    if (!target) {
-      // Outside the mount prefix only OPTIONS answers (Windows and Office probe the server root).
+    const url = request.raw.url ?? '/';
+    if (!wholeTree.fromUrlPath(url)) {
+      // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
+      // probe the server root, and nothing there belongs to anyone.
       if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
       reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', 'OPTIONS');
       reply.code(200).header('content-length', '0').send();
       return;
     }
+    const access = await auth.authenticate(request.headers.authorization, request.ip);
+    request.principal = access.principal;
+    auth.authorize(access, method.name);
+    // Everything a request names (target, Destination, If tags) is resolved in the requester's
+    // namespace, so nothing outside their root can even be named.
+    const ns = access.root.isRoot ? wholeTree : new Namespace(config.prefix, access.root);
+    const target = ns.fromUrlPath(url)!;
     if (storage.isReserved(target.path)) throw new DavError(403, 'this name is reserved by the server');
     const ctx = new RequestContext(services, request, reply, ns, target, request.principal);
     request.dav = ctx;
@@ -102,10 +185,30 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await method.handle(ctx);
   }
 
+  const running = new Set<Promise<void>>();
   app.route({
     method: [...methods.keys()],
     url: '*',
-    handler: (request, reply) => dispatch(methods.get(request.method)!, request, reply),
+    handler: (request, reply) => {
+      const handled = dispatch(methods.get(request.method)!, request, reply);
+      running.add(handled);
+      void handled.catch(() => undefined).finally(() => running.delete(handled));
+      return handled;
+    },
+  });
+
+  // For container health checks: no credentials, outside the tree (context.ts), logged only on
+  // trouble. 503 while the data root is unreachable and, from Fastify, while stopping.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: HEALTH_URL_PATH,
+    logLevel: 'warn',
+    handler: async (_request, reply) => {
+      const root = await storage.stat(DavPath.root).catch(() => null);
+      const ok = root?.isCollection === true;
+      reply.code(ok ? 200 : 503).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
+      return reply.send(JSON.stringify({ status: ok ? 'ok' : 'data root unavailable' }));
+    },
   });
 
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
@@ -121,6 +224,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     reply.code(status);
+    // RFC 9110 §10.1.1: the rest of a body left unread (a refused upload) cannot be told from the
+    // next request if the client never sends it: close after the answer.
+    if (!request.raw.complete) {
+      reply.header('connection', 'close');
+      lingerAfterReply(request.raw);
+    }
     if (error instanceof DavError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
@@ -133,7 +242,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     return reply.header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`);
   });
 
+  // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on
+  // open connections; connections are closed as soon as their request in flight is answered; the
+  // metadata store closes once the handlers have settled (an upload cut short removes its
+  // temporary file), so SQLite checkpoints its journal.
+  let sweeper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+  });
   app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS)]);
     db.close();
   });
   return app;
