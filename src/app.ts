@@ -24,6 +24,7 @@ import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
 import { Authenticator } from './auth/authenticator.js';
+import type { LoginThrottle } from './auth/login-throttle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +40,8 @@ export interface AppOptions {
   clock?: Clock;
   /** Fastify logger setting; default: pino at config.logLevel. */
   logger?: FastifyServerOptions['logger'];
+  /** Slows failed logins (tests pass one with a fake clock). */
+  loginThrottle?: LoginThrottle;
 }
 
 /** How long closing waits for handlers still running after their connections were cut. */
@@ -135,7 +138,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
   const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log) : null;
-  const auth = new Authenticator(config, accounts, app.log);
+  const auth = new Authenticator(config, accounts, app.log, options.loginThrottle);
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
   // and parse their XML themselves with a size limit (a global XML parser would also swallow

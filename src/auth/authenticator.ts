@@ -15,7 +15,7 @@ import bcrypt from 'bcryptjs';
 import type { Config } from '../config.js';
 import { DavError } from '../http/errors.js';
 import { DavPath } from '../http/paths.js';
-import type { AccountFiles } from './account-files.js';
+import type { Account } from './accounts.js';
 import { LoginThrottle } from './login-throttle.js';
 
 export interface Access {
@@ -39,6 +39,11 @@ export interface AuthLog {
   warn(fields: object, message: string): void;
 }
 
+/** Where the accounts come from (account-files.ts). */
+export interface AccountSource {
+  current(): Promise<ReadonlyMap<string, Account>>;
+}
+
 interface Check {
   readonly hash: string;
   readonly ok: Promise<boolean>;
@@ -55,7 +60,7 @@ export class Authenticator {
 
   constructor(
     config: Pick<Config, 'anonymous' | 'realm'>,
-    private readonly accounts: AccountFiles | null,
+    private readonly accounts: AccountSource | null,
     private readonly log: AuthLog,
     private readonly throttle = new LoginThrottle(),
     private readonly verify: Verify = (password, hash) => bcrypt.compare(password, hash),
