@@ -188,12 +188,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await method.handle(ctx);
   }
 
-  const running = new Set<Promise<void>>();
+  const running = new Set<Promise<unknown>>();
   app.route({
     method: [...methods.keys()],
     url: '*',
     handler: (request, reply) => {
-      const handled = dispatch(methods.get(request.method)!, request, reply);
+      // Resolving with the reply tells Fastify the answer is under way: resolving with undefined
+      // while a streamed body has not yet written its headers makes Fastify send an empty reply.
+      const handled = dispatch(methods.get(request.method)!, request, reply).then(() => reply);
       running.add(handled);
       void handled.catch(() => undefined).finally(() => running.delete(handled));
       return handled;
