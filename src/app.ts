@@ -258,6 +258,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS)]);
+    // Flush: the journal goes into the database file, so the store is whole on its own (a copy
+    // of the volume taken after a stop needs no -wal file). Another server process still
+    // reading (cluster mode) only makes this wait briefly, then it is left for later.
+    try {
+      db.exec('PRAGMA busy_timeout = 500; PRAGMA wal_checkpoint(TRUNCATE);');
+    } catch {
+      /* the journal stays valid; SQLite folds it in at the next open */
+    }
     db.close();
   });
   return app;
