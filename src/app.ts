@@ -4,15 +4,14 @@
  * and holds the one place where requests are dispatched and errors rendered.
  */
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { type IncomingMessage, STATUS_CODES, type Server, type ServerOptions } from 'node:http';
-import { createSecureContext } from 'node:tls';
+import { STATUS_CODES, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, type Config } from './config.js';
+import type { Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './http/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
+import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './http/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openDatabase } from './metadata/database.js';
@@ -47,63 +46,8 @@ export interface AppOptions {
 /** How long closing waits for handlers still running after their connections were cut. */
 const SETTLE_MS = 2000;
 
-/** How long a connection closed after a refused upload keeps draining what the client still sends. */
-const LINGER_MS = 2000;
-
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
-
-/** The certificate and key for HTTPS, checked to be PEM and to belong together. */
-function tlsOptions(config: Config): { cert: Buffer; key: Buffer } | null {
-  if (!config.tlsCert || !config.tlsKey) return null;
-  const read = (setting: string, file: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-  };
-  const tls = { cert: read('tlsCert', config.tlsCert), key: read('tlsKey', config.tlsKey) };
-  try {
-    createSecureContext(tls);
-  } catch (err) {
-    throw new ConfigError(`tlsCert/tlsKey: ${(err as Error).message}`);
-  }
-  return tls;
-}
-
-/**
- * RFC 9112 §9.6: a server that closes while the client is still sending must not reset the
- * connection before the client has read the answer (a reset discards unread data on both ends).
- * So what still arrives is dropped, the connection is half-closed after the answer, and closed
- * fully when the client closes its side, or LINGER_MS later.
- */
-function lingerAfterReply(request: IncomingMessage): void {
-  const socket = request.socket;
-  request.resume();
-  socket.destroySoon = () => {
-    socket.end();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  };
-}
-
-/**
- * The Node server's limits. A slow-loris client gets `headersTimeout` for its request head and
- * `requestTimeout` for the whole request; a silent connection is closed after `idleTimeout`.
- */
-function serverOptions(config: Config): FastifyServerOptions & { http: ServerOptions } {
-  return {
-    http: {
-      maxHeaderSize: config.maxHeaderBytes,
-      headersTimeout: config.headersTimeout * 1000,
-      // How often Node looks for connections past those timeouts (its default is 30 s).
-      connectionsCheckingInterval: 1000,
-    },
-    requestTimeout: config.requestTimeout * 1000,
-    connectionTimeout: config.idleTimeout * 1000,
-    keepAliveTimeout: config.keepAliveTimeout * 1000,
-  };
-}
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
@@ -120,12 +64,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const allowFor = (entry: Entry | null): string =>
     [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
 
-  const { http, ...limits } = serverOptions(config);
-  const tls = tlsOptions(config);
   const app = Fastify({
-    // node:https takes the node:http server options beside the certificate.
-    ...(tls ? { https: { ...http, ...tls } } : { http }),
-    ...limits,
+    ...serverOptions(config),
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,

@@ -31,7 +31,7 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
   readonly users: string | undefined;
-  /** File giving users their own root folder and read-only flag (src/auth/access-file.ts). */
+  /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
   readonly userAccess: string | undefined;
   /** What a request without credentials may do. */
   readonly anonymous: AnonymousAccess;
