@@ -104,8 +104,11 @@ export class Authenticator {
     const now = Date.now();
     let check = this.checks.get(key);
     if (!check || check.hash !== hash || check.expires <= now) {
-      await this.throttle.turn(client);
-      const ok = this.verify(password, hash).catch(() => false);
+      // The entry is made before anything is awaited, so parallel requests find it and share it.
+      const ok = this.throttle
+        .turn(client)
+        .then(() => this.verify(password, hash))
+        .catch(() => false);
       check = { hash, ok, expires: Infinity };
       this.checks.delete(key);
       this.checks.set(key, check);

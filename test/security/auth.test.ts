@@ -9,6 +9,9 @@ import path from 'node:path';
 import { buildApp } from '../../src/app.js';
 import { ConfigError, testConfig, type Config } from '../../src/config.js';
 import { parseAccessFile, parseHtpasswd } from '../../src/auth/accounts.js';
+import { Authenticator } from '../../src/auth/authenticator.js';
+import { LoginThrottle } from '../../src/auth/login-throttle.js';
+import { DavPath } from '../../src/http/paths.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { basic, instantThrottle, rawExchange, rawRequest, snapshot, writeUsers } from './support.js';
 
@@ -264,4 +267,51 @@ t.test('a changed users file takes effect without a restart; a broken one keeps 
   writeFileSync(users, readFileSync(users, 'utf8') + 'eve:plaintext\n');
   await new Promise((r) => setTimeout(r, 2500));
   t.equal((await as('dave', 'dave-pw')).status, 207, 'a broken file leaves the accounts as they were');
+});
+
+t.test('verified credentials are cached: bcrypt runs once per user and password, not per request', async (t) => {
+  const hash = '$2y$04$abcdefghijklmnopqrstuu5s3hGJbVhbk7ZUvGHJkBJz1kX4xQJYi';
+  let accounts = new Map([['alice', { name: 'alice', hash, root: DavPath.root, readOnly: false }]]);
+  const source = { current: async () => accounts };
+  const checks: string[] = [];
+  const verify = async (password: string, h: string) => {
+    checks.push(`${password}@${h.slice(-4)}`);
+    return password === 'right' && h === hash;
+  };
+  const log: string[] = [];
+  const auth = new Authenticator({ anonymous: 'none', realm: 'r' }, source, { warn: (_f, m) => log.push(m) }, instantThrottle(), verify);
+  const header = (pw: string) => basic('alice', pw);
+
+  await Promise.all(Array.from({ length: 5 }, () => auth.authenticate(header('right'), '10.0.0.1')));
+  for (let i = 0; i < 20; i++) t.equal((await auth.authenticate(header('right'), '10.0.0.1')).principal, 'alice');
+  t.same(checks, ['right@' + hash.slice(-4)], 'parallel and repeated requests share one check');
+
+  for (let i = 0; i < 3; i++) await t.rejects(auth.authenticate(header('stale'), '10.0.0.1'), { statusCode: 401 });
+  t.equal(checks.filter((c) => c.startsWith('stale')).length, 1, 'a repeated wrong password is checked once too');
+  t.equal(log.length, 3, 'but every failure is logged');
+
+  const changed = '$2y$04$zyxwvutsrqponmlkjihgfeu5s3hGJbVhbk7ZUvGHJkBJz1kX4xQJYi';
+  accounts = new Map([['alice', { name: 'alice', hash: changed, root: DavPath.root, readOnly: false }]]);
+  await t.rejects(auth.authenticate(header('right'), '10.0.0.1'), { statusCode: 401 }, 'a changed password file invalidates the cache');
+  t.equal(checks.length, 3);
+});
+
+t.test('the login throttle queues a failing client and forgets it after a while', async (t) => {
+  let now = 1_000_000;
+  const slept: number[] = [];
+  const throttle = new LoginThrottle({ now: () => now, sleep: async (ms) => void slept.push(ms) });
+  await throttle.turn('a');
+  t.same(slept, [], 'no wait without failures');
+  await throttle.failed('a');
+  t.same(slept, [250], 'the first failure waits 250 ms');
+  await throttle.failed('a');
+  t.same(slept, [250, 750], 'the next failure waits for its turn plus a doubled delay');
+  slept.length = 0;
+  await Promise.all([throttle.turn('a'), throttle.turn('a'), throttle.turn('a')]);
+  t.same(slept, [750, 1250, 1750], 'parallel attempts queue one delay apart');
+  t.equal(throttle.delayFor('b'), 0, 'other clients are not affected');
+  for (let i = 0; i < 10; i++) await throttle.failed('a');
+  t.equal(throttle.delayFor('a'), 8000, 'the delay is capped');
+  now += 16 * 60_000;
+  t.equal(throttle.delayFor('a'), 0, 'failures are forgotten after 15 minutes');
 });

@@ -99,3 +99,13 @@ t.test('slow-loris: a client dribbling its head or body is cut off, and others a
   t.notMatch(body.text, /^HTTP\/1\.1 2/);
   t.notOk(existsSync(path.join(s.root, 'slow.txt')), 'and not stored');
 });
+
+t.test('keep-alive and idle connections follow their settings', async (t) => {
+  const s = await startServer(t, { keepAliveTimeout: 7, idleTimeout: 1 });
+  const kept = await rawExchange(s.port, 'OPTIONS / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { idleMs: 500 });
+  t.same(kept.statuses, [200]);
+  t.match(kept.text, /\r\nKeep-Alive: timeout=7\r\n/, 'keep-alive is offered with the configured timeout');
+  t.notOk(kept.closed, 'and the connection stays open for the next request');
+  const silent = await rawExchange(s.port, '', { idleMs: 8000 });
+  t.ok(silent.closed, 'a connection that says nothing is closed after --idle-timeout');
+});
