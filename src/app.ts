@@ -69,6 +69,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger: options.logger ?? { level: config.logLevel },
     logController: new AccessLog(),
     exposeHeadRoutes: false,
+    // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
+    trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
@@ -99,7 +101,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = request.raw.url ?? '/';
-    if (!wholeTree.fromUrlPath(url)) {
+    // RFC 9110 §9.3.7: `OPTIONS *` asks about the server in general, like a URL outside the prefix.
+    if (url === '*' || !wholeTree.fromUrlPath(url)) {
       // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
       // probe the server root, and nothing there belongs to anyone.
       if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
@@ -133,8 +136,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     method: [...methods.keys()],
     url: '*',
     handler: (request, reply) => {
-      // Resolving with the reply tells Fastify the answer is under way: resolving with undefined
-      // while a streamed body has not yet written its headers makes Fastify send an empty reply.
+      // Return the reply: a handler that resolves to undefined before a streamed body has ended
+      // makes Fastify send an empty reply in its place (GET of files above smallFileBytes, ranges).
       const handled = dispatch(methods.get(request.method)!, request, reply).then(() => reply);
       running.add(handled);
       void handled.catch(() => undefined).finally(() => running.delete(handled));

@@ -54,6 +54,12 @@ export interface Config {
   readonly keepAliveTimeout: number;
   /** Seconds SIGTERM/SIGINT waits for requests in flight before cutting their connections. */
   readonly shutdownTimeout: number;
+  /**
+   * Behind a reverse proxy: believe X-Forwarded-Proto/X-Forwarded-Host (Fastify's trustProxy)
+   * when matching absolute Destination and If URLs against this server. true trusts every
+   * peer, a string only the listed addresses/CIDRs.
+   */
+  readonly trustProxy: boolean | string;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -90,6 +96,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
   { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
   { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
+  {
+    key: 'trustProxy', kind: 'string', default: 'false',
+    help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
+  },
   {
     key: 'logLevel', kind: 'choice', default: 'info',
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level',
@@ -259,6 +269,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     idleTimeout: Number(values['idleTimeout']),
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
+    trustProxy: parseTrustProxy(String(values['trustProxy'])),
   });
 }
 
@@ -285,6 +296,23 @@ function resolveAnonymous(explicit: AnonymousAccess | undefined, users: string |
       'Give --users FILE (FASTDAV_USERS; htpasswd -B), or allow access without a password explicitly with ' +
       '--anonymous read-only|read-write (FASTDAV_ANONYMOUS).',
   );
+}
+
+/** `true`, `false`, or a list of addresses, CIDRs and proxy-addr names such as `loopback`. */
+function parseTrustProxy(raw: string): boolean | string {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  const items = v.split(',').map((i) => i.trim());
+  const valid = (item: string): boolean => {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) return true;
+    const [address, bits, ...rest] = item.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || rest.length > 0) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  };
+  if (!items.every(valid)) throw new ConfigError(`trustProxy: "${raw}" must be true, false or a list of addresses/CIDRs such as 127.0.0.1,10.0.0.0/8`);
+  return items.join(',');
 }
 
 function normalizePrefix(raw: string): string {

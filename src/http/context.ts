@@ -145,8 +145,8 @@ export class RequestContext {
     const m = ABSOLUTE_URI.exec(value);
     if (m) {
       const [, scheme, authority, pathPart] = m;
-      const host = this.requestAuthority();
-      if (host === undefined || normalizeAuthority(authority!, scheme!) !== normalizeAuthority(host, scheme!)) return null;
+      const own = this.requestAuthority();
+      if (own.host === '' || normalizeAuthority(authority!, scheme!) !== normalizeAuthority(own.host, own.scheme)) return null;
       rawPath = pathPart || '/';
     } else if (!value.startsWith('/')) {
       throw badRequest(`"${value}" is neither an absolute URI nor an absolute path`);
@@ -155,9 +155,12 @@ export class RequestContext {
     return parsed ? parsed.path : null;
   }
 
-  /** The Host the client addressed. */
-  private requestAuthority(): string | undefined {
-    return this.header('host');
+  /**
+   * The scheme and host the client addressed: Host and the connection's scheme, or behind a
+   * trusted reverse proxy (config trustProxy) X-Forwarded-Host and X-Forwarded-Proto.
+   */
+  private requestAuthority(): { scheme: string; host: string } {
+    return { scheme: this.request.protocol, host: this.request.host };
   }
 
   /** RFC 4918 §10.3: the Destination of COPY/MOVE, on this server (else 502). */

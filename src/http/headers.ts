@@ -45,3 +45,20 @@ export function parseLength(raw: string | undefined, name: string): number | und
   if (!/^\d{1,15}$/.test(raw.trim())) throw badRequest(`${name}: ${raw} is not a byte count`);
   return Number(raw.trim());
 }
+
+/** Seconds since the epoch written as a decimal number (X-OC-Mtime, ownCloud's lastmodified), or null. */
+export function parseUnixSeconds(text: string): number | null {
+  const value = text.trim();
+  return /^\d{1,12}(\.\d{1,9})?$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * `X-OC-Mtime: <unix seconds>` (ownCloud, rclone): the modification time a PUT, COPY or MOVE
+ * gives its result. Undefined when absent, 400 when malformed.
+ */
+export function parseOcMtime(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const seconds = parseUnixSeconds(raw);
+  if (seconds === null) throw badRequest(`X-OC-Mtime: ${raw} is not a time in seconds since the epoch`);
+  return seconds;
+}

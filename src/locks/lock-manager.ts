@@ -134,7 +134,8 @@ export class LockManager {
       // §6.1: a lock conflicts with any lock that covers the same resource, unless both are shared.
       const above = current.filter((l) => lockCovers(l, req.path) && conflictsWith(l));
       if (above.length > 0) {
-        throw new DavError(423, 'the resource is locked', { condition: 'no-conflicting-lock', paths: above.map((l) => DavPath.fromKey(l.root)) });
+        const roots = [...new Set(above.map((l) => l.root))].map((k) => DavPath.fromKey(k));
+        throw new DavError(423, 'the resource is locked', { condition: 'no-conflicting-lock', paths: roots });
       }
       if (req.depth === 'infinity') {
         const below = current.filter((l) => l.root !== req.path.key && lockWithin(l, req.path) && conflictsWith(l));

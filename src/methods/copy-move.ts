@@ -6,7 +6,7 @@
  */
 import type { RequestContext } from '../http/context.js';
 import { DavError } from '../http/errors.js';
-import { parseDepth, parseOverwrite } from '../http/headers.js';
+import { parseDepth, parseOcMtime, parseOverwrite } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 import { replyMemberOutcomes } from './tree-outcome.js';
 
@@ -16,6 +16,7 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   // §9.8.3 / §9.9.2: MOVE is always Depth infinity; COPY may be 0 or infinity.
   const depth = isMove ? parseDepth(ctx.header('depth'), ['infinity'], 'infinity') : parseDepth(ctx.header('depth'), [0, 'infinity'], 'infinity');
   const overwrite = parseOverwrite(ctx.header('overwrite'));
+  const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
   if (ctx.path.contains(destination) || destination.contains(ctx.path)) {
     throw new DavError(403, 'source and destination are the same resource or contain each other');
   }
@@ -49,6 +50,10 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
     for (const f of failures) deadProps.deleteTree(f.path);
   }
   if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
+  if (mtime !== undefined) {
+    await storage.setModifiedTime(destination, mtime);
+    ctx.reply.header('x-oc-mtime', 'accepted');
+  }
   ctx.reply.code(existing ? 204 : 201).send();
 }
 

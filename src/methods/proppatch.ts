@@ -13,7 +13,9 @@ export const proppatch: DavMethod = {
     const target = await ctx.existingTarget();
     const instructions = parsePropertyUpdate(await ctx.readXml());
     ctx.assertCanModify(ctx.path);
-    const { changes, results } = planPropertyUpdate(instructions);
+    const { changes, effects, results } = planPropertyUpdate(instructions);
+    // Side effects first (e.g. Win32LastModifiedTime sets the mtime): one that fails stores nothing.
+    for (const effect of effects) await effect(ctx.storage, ctx.path);
     if (changes.length > 0) ctx.services.deadProps.apply(ctx.path, changes);
 
     const byStatus = new Map<number, string[]>();

@@ -4,7 +4,7 @@
  * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
  */
 import { DavError } from '../http/errors.js';
-import { parseLength } from '../http/headers.js';
+import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 
 export const put: DavMethod = {
@@ -26,9 +26,12 @@ export const put: DavMethod = {
     const maxBytes = ctx.config.maxUploadBytes || undefined;
     const announced = Math.max(expectedLength ?? 0, parseLength(ctx.header('content-length'), 'Content-Length') ?? 0);
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes });
+    // ownCloud and rclone send the source's modification time along.
+    const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     if (result.created) ctx.services.deadProps.clear(ctx.path);
+    if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
   },
 };

@@ -51,6 +51,8 @@ export function needsDeadProperties(req: PropfindRequest): boolean {
 
 /** True when answering needs the filesystem's space figures. */
 export function needsSpace(req: PropfindRequest): boolean {
+  // propname renders every live property to see which apply, quota ones included.
+  if (req.kind === 'propname') return true;
   const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
   return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));
 }

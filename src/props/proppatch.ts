@@ -1,14 +1,16 @@
 /**
  * PROPPATCH (RFC 4918 §9.2): set and remove instructions in document order, all applied or
- * none. Protected live properties are refused with 403; when anything fails, everything else
- * is reported 424 (Failed Dependency) and nothing changes.
+ * none. Protected live properties are refused with 403, values a property with a side effect
+ * cannot use (props/side-effects.ts) with 409; when anything fails, everything else is reported
+ * 424 (Failed Dependency) and nothing changes.
  */
 import { badRequest } from '../http/errors.js';
-import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
+import { DAV_NS, childElements, is, textOf, type XmlElement } from '../xml/parse.js';
 import { serializeElement } from '../xml/serialize.js';
 import { liveProperty } from './live.js';
 import type { DeadPropertyChange } from './dead-store.js';
 import type { PropertyName } from './propfind.js';
+import { type SideEffect, sideEffectOf } from './side-effects.js';
 
 export interface PropertyInstruction {
   readonly op: 'set' | 'remove';
@@ -42,22 +44,35 @@ export interface PatchResult {
 }
 
 /**
- * Decides each instruction: returns the changes to apply (empty when any instruction fails)
- * and one result per instruction for the 207.
+ * Decides each instruction: returns the changes to apply and the side effects to run (both
+ * empty when any instruction fails) and one result per instruction for the 207.
  */
-export function planPropertyUpdate(instructions: readonly PropertyInstruction[]): { changes: DeadPropertyChange[]; results: PatchResult[] } {
-  const refused = instructions.map((i) => liveProperty(i.prop.ns, i.prop.local)?.protected === true);
-  const anyRefused = refused.some(Boolean);
+export function planPropertyUpdate(instructions: readonly PropertyInstruction[]): {
+  changes: DeadPropertyChange[];
+  effects: SideEffect[];
+  results: PatchResult[];
+} {
+  const effects: SideEffect[] = [];
+  // §9.2.1: 403 for a protected property, 409 for a value whose semantics do not fit it.
+  const refusals = instructions.map((i): 403 | 409 | null => {
+    if (liveProperty(i.prop.ns, i.prop.local)?.protected === true) return 403;
+    if (i.op !== 'set') return null;
+    const effect = sideEffectOf(i.prop.ns, i.prop.local, textOf(i.prop));
+    if (effect === null) return 409;
+    if (effect) effects.push(effect);
+    return null;
+  });
+  const anyRefused = refusals.some((r) => r !== null);
   const results = instructions.map((i, n) => ({
     name: { ns: i.prop.ns, name: i.prop.local },
-    status: refused[n] ? 403 : anyRefused ? 424 : 200,
-    protectedProperty: refused[n]!,
+    status: refusals[n] ?? (anyRefused ? 424 : 200),
+    protectedProperty: refusals[n] === 403,
   }));
-  if (anyRefused) return { changes: [], results };
+  if (anyRefused) return { changes: [], effects: [], results };
   const changes: DeadPropertyChange[] = instructions.map((i) =>
     i.op === 'set'
       ? { op: 'set', prop: { ns: i.prop.ns, name: i.prop.local, xml: serializeElement(i.prop) } }
       : { op: 'remove', ns: i.prop.ns, name: i.prop.local },
   );
-  return { changes, results };
+  return { changes, effects, results };
 }

@@ -98,6 +98,7 @@ export function parseXml(body: Buffer | string): XmlElement {
   }
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
   if (valid !== true) throw badRequest(`malformed XML: ${valid.err.msg} (line ${valid.err.line})`);
+  if (!endsWithMarkup(text)) throw badRequest('malformed XML: text after the root element');
   let raw: RawNode[];
   try {
     raw = parser.parse(text) as RawNode[];
@@ -109,6 +110,21 @@ export function parseXml(body: Buffer | string): XmlElement {
     throw badRequest('malformed XML: a document has exactly one root element');
   }
   return resolveElement(roots[0]!, new Map([['xml', XML_NS]]), undefined, 0);
+}
+
+/**
+ * XML 1.0 §2.1: only comments, PIs and whitespace may follow the root element. fast-xml-parser's
+ * validator misses text after a self-closing root (`<a/>text`), and its parser drops it.
+ */
+function endsWithMarkup(text: string): boolean {
+  let end = text.trimEnd();
+  for (;;) {
+    const open = end.endsWith('-->') ? end.lastIndexOf('<!--') : end.endsWith('?>') ? end.lastIndexOf('<?') : -2;
+    if (open === -2) break;
+    if (open === -1) return false;
+    end = end.slice(0, open).trimEnd();
+  }
+  return /^<(?:[^<>"']|"[^"]*"|'[^']*')*>$/.test(end.slice(end.lastIndexOf('<')));
 }
 
 const MAX_DEPTH = 200;

@@ -11,6 +11,12 @@ import type { DavCondition } from '../http/errors.js';
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
+/**
+ * xmlbuilder2 leaves an "&" alone when it already looks like a reference ("&amp;", "&#65;"), so
+ * text holding those characters literally would come back changed: escape every "&" first.
+ */
+const escapeAmpersands = (s: string): string => s.replaceAll('&', '&amp;');
+
 function qualified(prefix: string, local: string): string {
   return prefix === '' ? local : `${prefix}:${local}`;
 }
@@ -21,10 +27,10 @@ function appendElement(parent: XMLBuilder, el: XmlElement, lang: string | undefi
   if (lang !== undefined) child.att(XML_NS, 'xml:lang', lang);
   for (const a of el.attributes) {
     if (a.ns === XML_NS && a.local === 'lang') continue;
-    child.att(a.ns === '' ? null : a.ns, qualified(a.prefix, a.local), a.value);
+    child.att(a.ns === '' ? null : a.ns, qualified(a.prefix, a.local), escapeAmpersands(a.value));
   }
   for (const c of el.children) {
-    if (typeof c === 'string') child.txt(c);
+    if (typeof c === 'string') child.txt(escapeAmpersands(c));
     else appendElement(child, c, c.lang !== el.lang ? c.lang : undefined);
   }
 }

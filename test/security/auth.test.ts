@@ -12,6 +12,7 @@ import { parseAccessFile, parseHtpasswd } from '../../src/auth/accounts.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { LoginThrottle } from '../../src/auth/login-throttle.js';
 import { DavPath } from '../../src/http/paths.js';
+import { DavError } from '../../src/http/errors.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { basic, instantThrottle, rawExchange, rawRequest, snapshot, writeUsers } from './support.js';
 
@@ -286,13 +287,13 @@ t.test('verified credentials are cached: bcrypt runs once per user and password,
   for (let i = 0; i < 20; i++) t.equal((await auth.authenticate(header('right'), '10.0.0.1')).principal, 'alice');
   t.same(checks, ['right@' + hash.slice(-4)], 'parallel and repeated requests share one check');
 
-  for (let i = 0; i < 3; i++) await t.rejects(auth.authenticate(header('stale'), '10.0.0.1'), { statusCode: 401 });
+  for (let i = 0; i < 3; i++) await t.rejects(auth.authenticate(header('stale'), '10.0.0.1'), new DavError(401, 'authentication required'));
   t.equal(checks.filter((c) => c.startsWith('stale')).length, 1, 'a repeated wrong password is checked once too');
   t.equal(log.length, 3, 'but every failure is logged');
 
   const changed = '$2y$04$zyxwvutsrqponmlkjihgfeu5s3hGJbVhbk7ZUvGHJkBJz1kX4xQJYi';
   accounts = new Map([['alice', { name: 'alice', hash: changed, root: DavPath.root, readOnly: false }]]);
-  await t.rejects(auth.authenticate(header('right'), '10.0.0.1'), { statusCode: 401 }, 'a changed password file invalidates the cache');
+  await t.rejects(auth.authenticate(header('right'), '10.0.0.1'), new DavError(401, 'authentication required'), 'a changed password file invalidates the cache');
   t.equal(checks.length, 3);
 });
 

@@ -1,0 +1,218 @@
+/**
+ * What the real-client tests share: finding the client and the privileges it needs (skip
+ * locally, fail under CI=true), running commands without blocking the event loop (the server
+ * under test lives in this process and a FUSE mount calls back into it), waiting for a state a
+ * client reaches in the background, and a tree of files with awkward names.
+ *
+ * Never touch a mount point with synchronous fs calls: the call would block the very event
+ * loop that must answer the FUSE daemon's requests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { request } from '../helpers/server.js';
+
+export const CI = process.env['CI'] === 'true';
+
+interface TapLike {
+  fail(message: string): void;
+  comment(...message: unknown[]): void;
+}
+
+export interface Prerequisites {
+  /** Commands that must be on PATH (sbin folders included), or absolute paths. */
+  readonly tools: readonly string[];
+  readonly root?: boolean;
+  readonly fuse?: boolean;
+}
+
+const SEARCH_PATH = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/bin', '/bin'].filter(Boolean);
+
+/** The full path of a command, or null. */
+export function which(tool: string): string | null {
+  for (const dir of tool.includes('/') ? [''] : SEARCH_PATH) {
+    const candidate = path.join(dir, tool);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/**
+ * False when the client can run; otherwise the reason to skip. Under CI=true a missing
+ * prerequisite is also a failure: .ci/run installs the clients, so missing means broken.
+ */
+export function missingPrerequisites(t: TapLike, p: Prerequisites): string | false {
+  const missing: string[] = p.tools.filter((tool) => which(tool) === null);
+  if (p.root && process.getuid?.() !== 0) missing.push('root');
+  if (p.fuse) {
+    try {
+      accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
+    } catch {
+      missing.push('/dev/fuse');
+    }
+  }
+  if (missing.length === 0) return false;
+  const reason = `needs ${missing.join(', ')}`;
+  if (CI) t.fail(`${reason}: under CI=true this client must run (.ci/run installs it)`);
+  return reason;
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly input?: string;
+  /** Milliseconds before the command is killed (default 60 s). */
+  readonly timeout?: number;
+}
+
+/** Runs a command to completion, asynchronously. */
+export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      timeout: options.timeout ?? 60_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
+
+/** `sh -c script`, failing with the command's output when it exits non-zero. */
+export async function sh(script: string, options: RunOptions = {}): Promise<string> {
+  const r = await run('sh', ['-c', script], options);
+  if (r.code !== 0) throw new Error(`sh -c ${JSON.stringify(script)} exited ${r.code}\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** A long-running child (a FUSE daemon in the foreground, a process holding a file open). */
+export function startBackground(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess & { output: () => string } {
+  const child = spawn(command, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.on('error', () => undefined);
+  return Object.assign(child, { output: () => output });
+}
+
+/** Ends a background child by its PID and waits for it to exit. */
+export async function stopBackground(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  // A daemon the child started may still hold its pipes: never let them keep the test alive.
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+}
+
+/** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
+type Falsy = false | null | undefined | 0 | '';
+
+export async function waitFor<T>(what: string, check: () => Promise<T | Falsy> | T | Falsy, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as T;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** True when `dir` is a mount point (per /proc/self/mountinfo). */
+export async function isMounted(dir: string): Promise<boolean> {
+  const info = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return info.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+/** SHA-256 of a file, read as a stream (safe on a mount point). */
+export function sha256(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/** Names real users give files, and the characters that break URL and XML handling. */
+export const AWKWARD_NAMES: readonly string[] = [
+  'plain.txt',
+  'with space.txt',
+  'café-NFC-\u00e9.txt',
+  'cafe\u0301-NFD.txt',
+  '日本語のファイル.txt',
+  'emoji 😀🎉.txt',
+  'percent 100%.txt',
+  'hash #1.txt',
+  'amp & plus + semi ;.txt',
+  "quote's (paren) [bracket] {brace} = ~ ! @ $ ,.txt",
+  'UPPER.TXT',
+  'upper.txt',
+  // 240 bytes: davfs2 keeps a cached copy named NAME-XXXXXX, so it handles names up to 248.
+  `long-${'é'.repeat(95)}-${'x'.repeat(40)}.txt`,
+];
+
+/**
+ * Writes a tree of `count` small files spread over nested folders whose names cycle through
+ * AWKWARD_NAMES; returns the relative paths (POSIX separators).
+ */
+export function writeAwkwardTree(dir: string, count: number): string[] {
+  const files: string[] = [];
+  const folders = ['', 'sub dir', 'sub dir/日本', 'é & #%;+', 'deep/er/😀 still'];
+  for (const folder of folders) mkdirSync(path.join(dir, folder), { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const folder = folders[i % folders.length]!;
+    const base = AWKWARD_NAMES[i % AWKWARD_NAMES.length]!;
+    const name = i < AWKWARD_NAMES.length * folders.length ? base : `${i}-${base.slice(0, 60)}`;
+    const rel = folder ? `${folder}/${name}` : name;
+    if (files.includes(rel)) continue;
+    writeFileSync(path.join(dir, rel), `file ${i}: ${rel}\n`.repeat((i % 5) + 1));
+    files.push(rel);
+  }
+  return files;
+}
+
+/** The locks on a resource as the server reports them in DAV:lockdiscovery. */
+export async function lockDiscovery(origin: string, urlPath: string): Promise<string> {
+  const res = await request(origin, 'PROPFIND', urlPath, {
+    headers: { depth: '0', 'content-type': 'application/xml' },
+    body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>',
+  });
+  return res.body;
+}
+
+/** A LOCK request body, as a second client would send it. */
+export const EXCLUSIVE_LOCK_BODY =
+  '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>second client</D:owner></D:lockinfo>';
+
+/** Percent-encodes each segment of a relative POSIX path for a URL. */
+export const urlOf = (prefix: string, rel: string): string => prefix + rel.split('/').map(encodeURIComponent).join('/');
