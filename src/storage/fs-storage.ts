@@ -230,7 +230,8 @@ export class FileSystemStorage implements Storage {
       return { created: old === null, entry: this.entry(p, st) };
     } catch (err) {
       await fsp.unlink(temp).catch(() => undefined);
-      if (body.destroyed && !body.readableEnded) throw new ClientGoneError();
+      // The body is destroyed by pipeline on any failure: only a failure of its own means the client left.
+      if (!(err instanceof DavError) && body.destroyed && !body.readableEnded) throw new ClientGoneError();
       throw fsError(err, 409);
     }
   }
