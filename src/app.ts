@@ -182,7 +182,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
       if (error.condition) {
-        const hrefs = error.paths.map((p) => request.dav?.href(p, false) ?? p.toString());
+        // Collections are named with their trailing slash, as in lockdiscovery.
+        const hrefOf = async (p: DavPath) => request.dav?.href(p, (await storage.stat(p).catch(() => null))?.isCollection ?? false) ?? p.toString();
+        const hrefs = await Promise.all(error.paths.map(hrefOf));
         return reply.header('content-type', 'application/xml; charset=utf-8').send(errorBody(error.condition, hrefs));
       }
     }
@@ -200,7 +202,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
-    await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS)]);
+    await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
     // Flush: the journal goes into the database file, so the store is whole on its own (a copy
     // of the volume taken after a stop needs no -wal file). Another server process still
     // reading (cluster mode) only makes this wait briefly, then it is left for later.

@@ -117,7 +117,8 @@ export class RequestContext {
 
   /** The target resource (stat'ed once per request; call forgetTarget after changing it). */
   target(): Promise<Entry | null> {
-    this.targetEntry ??= this.storage.stat(this.path);
+    // RFC 4918 §5.2: a URL ending in '/' names a collection; on a file it names nothing.
+    this.targetEntry ??= this.storage.stat(this.path).then((e) => (e && this.trailingSlash && !e.isCollection ? null : e));
     return this.targetEntry;
   }
 

@@ -15,6 +15,7 @@ export const put: DavMethod = {
     const existing = await ctx.target();
     // RFC 4918 §9.7.2: PUT to a collection is not defined; answer 405 like mature servers.
     if (existing?.isCollection) throw new DavError(405, 'cannot PUT to a collection');
+    if (ctx.trailingSlash) throw new DavError(400, 'a URL ending in "/" names a collection; PUT creates files');
     // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
     if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
     // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
