@@ -240,6 +240,12 @@ export class RequestContext {
     if (!this.continued && /100-continue/i.test(this.header('expect') ?? '') && !this.reply.raw.headersSent) this.reply.raw.writeContinue();
     this.continued = true;
     const body = new PassThrough();
+    // The consumer may attach later (after a few awaits): until then an error must not go
+    // unhandled (that would end the process); the consumer still sees it (stream.errored).
+    body.on('error', () => undefined);
+    // The connection may already be gone (a framing error the parser found after the head):
+    // then 'close' has fired and will not again.
+    if (raw.destroyed && !raw.complete) return body.destroy(new ClientGoneError());
     raw.once('error', (err) => body.destroy(err));
     raw.once('close', () => {
       if (!raw.complete) body.destroy(new ClientGoneError());
