@@ -3,7 +3,8 @@
  * The `fastdav` command: configuration from flags, environment and file; serve; stop cleanly on
  * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
-import { ConfigError, helpText, loadConfig } from './config.js';
+import type { FastifyInstance } from 'fastify';
+import { ConfigError, helpText, isLoopback, loadConfig, type Config } from './config.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -12,9 +13,16 @@ async function main(): Promise<number> {
     process.stdout.write(`${helpText()}\n`);
     return 0;
   }
-  let config;
+  let config: Config;
+  let app: FastifyInstance;
   try {
     config = loadConfig({ argv });
+    // --workers N: this process supervises N server processes (src/cluster.ts), which announce
+    // nothing; only a process that serves loads the server.
+    if (isClusterPrimary(config)) return await runPrimary(config);
+    followPrimary();
+    const { buildApp } = await import('./app.js');
+    app = await buildApp(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fastdav: ${err.message}\n`);
@@ -22,28 +30,42 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  // --workers N: this process supervises N server processes (src/cluster.ts), which announce
-  // nothing; only a process that serves loads the server.
-  if (isClusterPrimary(config)) return runPrimary(config);
-  followPrimary();
-  const { buildApp } = await import('./app.js');
-  const app = await buildApp(config);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at http://${host}:${port}${config.prefix}\n`);
+  const scheme = config.tlsCert ? 'https' : 'http';
+  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${port}${config.prefix}\n`);
+  if (config.users && !config.tlsCert && !isLoopback(config.host)) {
+    app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
+  }
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      app.log.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await app.close();
+  await stopOnSignal(app, config.shutdownTimeout);
   return 0;
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting connections, close idle ones, let requests in flight finish for
+ * up to `timeoutSeconds`, then cut what is left; the metadata store is closed last (app.ts
+ * onClose). A second signal cuts at once. Also right as PID 1 in a container: Node installs
+ * these handlers itself, no init process needed.
+ */
+async function stopOnSignal(app: FastifyInstance, timeoutSeconds: number): Promise<void> {
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  app.log.info({ signal, timeoutSeconds }, 'stopping: waiting for requests in flight');
+  const cut = (why: string) => {
+    app.log.warn(`stopping: ${why}, closing the remaining connections`);
+    app.server.closeAllConnections();
+  };
+  const timer = setTimeout(() => cut(`still busy after ${timeoutSeconds} s`), timeoutSeconds * 1000);
+  const again = () => cut('second signal');
+  process.once('SIGTERM', again).once('SIGINT', again);
+  await app.close();
+  clearTimeout(timer);
+  app.log.info({ signal }, 'stopped');
 }
 
 main().then(

@@ -6,8 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { isIP } from 'node:net';
+import path from 'node:path';
 
 export interface Config {
   /** Absolute path of the folder served. */
@@ -31,6 +31,31 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
   readonly workers: number;
+  /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
+  readonly users: string | undefined;
+  /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
+  readonly userAccess: string | undefined;
+  /** What a request without credentials may do. */
+  readonly anonymous: AnonymousAccess;
+  /** Realm named in the 401 challenge. */
+  readonly realm: string;
+  /** PEM certificate chain and private key: both set means HTTPS. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** Largest upload (PUT body) in bytes; 0 means no limit. */
+  readonly maxUploadBytes: number;
+  /** Largest request head (request line and headers) in bytes; larger gets 431. */
+  readonly maxHeaderBytes: number;
+  /** Seconds a client has to send the complete request head (slow-loris defence). */
+  readonly headersTimeout: number;
+  /** Seconds a client has to send a complete request, body included; 0 means no limit. */
+  readonly requestTimeout: number;
+  /** Seconds a connection may stay silent in both directions before it is closed; 0 means never. */
+  readonly idleTimeout: number;
+  /** Seconds an idle keep-alive connection is kept open for the next request. */
+  readonly keepAliveTimeout: number;
+  /** Seconds SIGTERM/SIGINT waits for requests in flight before cutting their connections. */
+  readonly shutdownTimeout: number;
   /**
    * Behind a reverse proxy: believe X-Forwarded-Proto/X-Forwarded-Host (Fastify's trustProxy)
    * when matching absolute Destination and If URLs against this server. true trusts every
@@ -38,6 +63,8 @@ export interface Config {
    */
   readonly trustProxy: boolean | string;
 }
+
+export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -83,6 +110,22 @@ export const SETTINGS: readonly Setting[] = [
     key: 'logLevel', kind: 'choice', default: 'info',
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level',
   },
+  { key: 'users', kind: 'string', help: 'accounts: Apache htpasswd file with bcrypt hashes (htpasswd -B)' },
+  { key: 'userAccess', kind: 'string', help: 'per-user root folder and read-only flag: lines USER:ROOT:rw|ro' },
+  {
+    key: 'anonymous', kind: 'choice', choices: ['none', 'read-only', 'read-write'],
+    help: 'access without credentials (default: read-write on a loopback address without --users, else none)',
+  },
+  { key: 'realm', kind: 'string', default: 'fastdav', help: 'realm of the Basic authentication challenge' },
+  { key: 'tlsCert', kind: 'string', help: 'PEM certificate (chain) file: serve HTTPS (needs --tls-key)' },
+  { key: 'tlsKey', kind: 'string', help: 'PEM private key file of --tls-cert' },
+  { key: 'maxUploadBytes', kind: 'bytes', default: '0', min: 0, help: 'largest PUT body, 413 beyond (0: no limit)' },
+  { key: 'maxHeaderBytes', kind: 'bytes', default: '16KiB', min: 1024, help: 'largest request head, 431 beyond' },
+  { key: 'headersTimeout', kind: 'integer', default: '20', min: 1, help: 'seconds to receive a request head (slow-loris defence)' },
+  { key: 'requestTimeout', kind: 'integer', default: '3600', min: 0, help: 'seconds to receive a whole request, body included (0: no limit)' },
+  { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
+  { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
+  { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -193,6 +236,19 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
+  const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
+  const users = file('users');
+  const userAccess = file('userAccess');
+  if (userAccess && !users) throw new ConfigError('userAccess: needs users (the htpasswd file it refers to)');
+  const tlsCert = file('tlsCert');
+  const tlsKey = file('tlsKey');
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError(`${tlsCert ? 'tlsKey' : 'tlsCert'}: HTTPS needs both tlsCert and tlsKey`);
+  const realm = String(values['realm']);
+  if (!/^[\x20-\x7e]+$/.test(realm) || /["\\]/.test(realm)) throw new ConfigError(`realm: "${realm}" must be printable ASCII without quotes or backslashes`);
+  const anonymous = resolveAnonymous(values['anonymous'] as AnonymousAccess | undefined, users, String(values['host']));
+  const requestTimeout = Number(values['requestTimeout']);
+  const headersTimeout = Number(values['headersTimeout']);
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) throw new ConfigError('headersTimeout: must not be longer than requestTimeout');
 
   return Object.freeze({
     root,
@@ -207,8 +263,46 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
+    users,
+    userAccess,
+    anonymous,
+    realm,
+    tlsCert,
+    tlsKey,
+    maxUploadBytes: Number(values['maxUploadBytes']),
+    maxHeaderBytes: Number(values['maxHeaderBytes']),
+    headersTimeout,
+    requestTimeout,
+    idleTimeout: Number(values['idleTimeout']),
+    keepAliveTimeout: Number(values['keepAliveTimeout']),
+    shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
   });
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h.startsWith('::ffff:127.');
+}
+
+/**
+ * Anonymous access is what the operator says. Unsaid, it is none once there are accounts, and
+ * read-write for a server without accounts on loopback (a local tool). A server reachable from
+ * other machines with neither accounts nor an explicit choice refuses to start.
+ */
+function resolveAnonymous(explicit: AnonymousAccess | undefined, users: string | undefined, host: string): AnonymousAccess {
+  if (explicit === 'none' && !users) throw new ConfigError('anonymous: "none" without users would let nobody in; give --users FILE');
+  if (explicit) return explicit;
+  if (users) return 'none';
+  if (isLoopback(host)) return 'read-write';
+  throw new ConfigError(
+    `host: ${host} is reachable from other machines, but there are no accounts and anonymous access is not configured. ` +
+      'Give --users FILE (FASTDAV_USERS; htpasswd -B), or allow access without a password explicitly with ' +
+      '--anonymous read-only|read-write (FASTDAV_ANONYMOUS).',
+  );
 }
 
 /** `true`, `false`, or a list of addresses, CIDRs and proxy-addr names such as `loopback`. */
@@ -233,11 +327,14 @@ function normalizePrefix(raw: string): string {
   if (segments.some((s) => s === '.' || s === '..' || /[%?#\\]/.test(s))) {
     throw new ConfigError(`prefix: "${raw}" must be a plain path such as /dav/`);
   }
+  if (segments[0] === '.well-known' && segments[1] === 'fastdav') throw new ConfigError(`prefix: "${raw}" lies in /.well-known/fastdav/, which the server keeps for itself`);
   return segments.length === 0 ? '/' : `/${segments.join('/')}/`;
 }
 
 /** A configuration for tests and embedding: the defaults for `root`, silent logs, then the overrides. */
 export function testConfig(overrides: Partial<Config> & { root: string }): Config {
   const base = loadConfig({ argv: ['--root', overrides.root, '--log-level', 'silent'], env: {} });
-  return Object.freeze({ ...base, ...overrides });
+  // As at start-up: accounts without an explicit anonymous setting mean no anonymous access.
+  const anonymous = overrides.anonymous ?? (overrides.users ? 'none' : base.anonymous);
+  return Object.freeze({ ...base, ...overrides, anonymous });
 }

@@ -2,12 +2,13 @@
  * Everything a method handler needs about one request: the target resource, the URL namespace,
  * the If header and lock credentials, the request body. Built once per request by app.ts.
  */
+import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
 import type { DeadPropertyStore } from '../props/dead-store.js';
 import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
-import { DavError, badRequest } from './errors.js';
+import { ClientGoneError, DavError, badRequest, forbidden } from './errors.js';
 import { DavPath, hrefOf, parseUrlPath } from './paths.js';
 import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
 import { parseXml, type XmlElement } from '../xml/parse.js';
@@ -23,18 +24,34 @@ export interface Services {
 }
 
 /**
+ * URL space of the server itself, never part of the tree (an RFC 8615 well-known URI): the health
+ * endpoint lives here. With the prefix `/`, this one name at the top of every user's tree is
+ * reserved (403), so a client can never create a file that the endpoint would shadow.
+ */
+export const SERVER_URL_SEGMENTS: readonly string[] = ['.well-known', 'fastdav'];
+export const HEALTH_URL_PATH = `/${SERVER_URL_SEGMENTS.join('/')}/health`;
+
+/**
  * Maps between URLs and storage paths: URL `prefix` + p  <->  storage `base` + p. The base is
- * the root for everyone today; a per-user root only changes the base.
+ * the data root, or a user's own root folder inside it: nothing outside the base can be named.
  */
 export class Namespace {
+  /** The server's URL space as a path below the prefix, when the prefix contains it. */
+  private readonly reserved: DavPath | null;
+
   constructor(
     readonly prefix: string,
     readonly base: DavPath,
-  ) {}
+  ) {
+    const segments = prefix.split('/').filter((s) => s !== '');
+    const covers = segments.length < SERVER_URL_SEGMENTS.length && segments.every((s, i) => SERVER_URL_SEGMENTS[i] === s);
+    this.reserved = covers ? DavPath.of(SERVER_URL_SEGMENTS.slice(segments.length)) : null;
+  }
 
-  /** Storage path of a URL path, or null when the URL lies outside the prefix. */
+  /** Storage path of a URL path, or null when the URL lies outside the prefix; 403 for the server's own URLs. */
   fromUrlPath(rawPath: string): { path: DavPath; trailingSlash: boolean } | null {
     const parsed = parseUrlPath(rawPath, this.prefix);
+    if (parsed && this.reserved?.contains(parsed.path)) throw forbidden('this URL is reserved by the server');
     return parsed && { path: this.base.concat(parsed.path), trailingSlash: parsed.trailingSlash };
   }
 
@@ -43,7 +60,9 @@ export class Namespace {
     return this.base.contains(path);
   }
 
+  /** The href of a storage path; one above the base (a lock taken by a user who sees more) shows as the base. */
   href(path: DavPath, isCollection: boolean): string {
+    if (!this.base.contains(path)) return this.prefix;
     return hrefOf(this.prefix, this.base.relative(path), isCollection);
   }
 }
@@ -70,6 +89,7 @@ export class RequestContext {
   readonly principal: string | null;
   private targetEntry: Promise<Entry | null> | undefined;
   private ifLists: IfList[] | undefined;
+  private continued = false;
 
   constructor(services: Services, request: FastifyRequest, reply: FastifyReply, ns: Namespace, target: { path: DavPath; trailingSlash: boolean }, principal: string | null) {
     this.services = services;
@@ -97,7 +117,8 @@ export class RequestContext {
 
   /** The target resource (stat'ed once per request; call forgetTarget after changing it). */
   target(): Promise<Entry | null> {
-    this.targetEntry ??= this.storage.stat(this.path);
+    // RFC 4918 §5.2: a URL ending in '/' names a collection; on a file it names nothing.
+    this.targetEntry ??= this.storage.stat(this.path).then((e) => (e && this.trailingSlash && !e.isCollection ? null : e));
     return this.targetEntry;
   }
 
@@ -207,13 +228,38 @@ export class RequestContext {
     this.services.locks?.assertCanModify(path, this.credentials(), options);
   }
 
+  /**
+   * The request body as a stream, for a handler that has decided to take it. A client that sent
+   * `Expect: 100-continue` gets its 100 only now (app.ts holds it back), so a request refused
+   * before (401, 403, 412, 413 on Content-Length) never uploads its body. The body is piped
+   * through rather than handed on: a consumer that gives up (413) destroys only the pipe, and
+   * the connection stays to carry the refusal.
+   */
+  bodyStream(): Readable {
+    const raw = this.request.raw;
+    if (!this.continued && /100-continue/i.test(this.header('expect') ?? '') && !this.reply.raw.headersSent) this.reply.raw.writeContinue();
+    this.continued = true;
+    const body = new PassThrough();
+    // The consumer may attach later (after a few awaits): until then an error must not go
+    // unhandled (that would end the process); the consumer still sees it (stream.errored).
+    body.on('error', () => undefined);
+    // The connection may already be gone (a framing error the parser found after the head):
+    // then 'close' has fired and will not again.
+    if (raw.destroyed && !raw.complete) return body.destroy(new ClientGoneError());
+    raw.once('error', (err) => body.destroy(err));
+    raw.once('close', () => {
+      if (!raw.complete) body.destroy(new ClientGoneError());
+    });
+    return raw.pipe(body);
+  }
+
   /** The request body, at most `limit` bytes (413 beyond). */
   async readBody(limit: number): Promise<Buffer> {
     const declared = this.header('content-length');
     if (declared !== undefined && Number(declared) > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of this.request.raw as AsyncIterable<Buffer>) {
+    for await (const chunk of this.bodyStream() as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
       chunks.push(chunk);

@@ -64,16 +64,18 @@ export const lock: DavMethod = {
       await ms.end();
       return;
     }
+    let createdFile = false;
     if (!existing) {
       try {
-        await ctx.storage.createEmptyFile(ctx.path);
-        ctx.services.deadProps.clear(ctx.path);
+        // §9.10.4: an unmapped URL gets an empty resource; one that appeared meanwhile is kept.
+        createdFile = await ctx.storage.createEmptyFile(ctx.path);
+        if (createdFile) ctx.services.deadProps.clear(ctx.path);
       } catch (err) {
         locks.release([created.token]);
         throw err;
       }
     }
     ctx.reply.header('lock-token', `<${created.token}>`);
-    replyWithLock(ctx, created, existing ? 200 : 201, existing?.isCollection ?? false);
+    replyWithLock(ctx, created, createdFile ? 201 : 200, existing?.isCollection ?? false);
   },
 };

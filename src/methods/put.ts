@@ -15,6 +15,7 @@ export const put: DavMethod = {
     const existing = await ctx.target();
     // RFC 4918 §9.7.2: PUT to a collection is not defined; answer 405 like mature servers.
     if (existing?.isCollection) throw new DavError(405, 'cannot PUT to a collection');
+    if (ctx.trailingSlash) throw new DavError(400, 'a URL ending in "/" names a collection; PUT creates files');
     // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
     if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
     // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
@@ -22,9 +23,13 @@ export const put: DavMethod = {
 
     // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
+    // RFC 9110 §15.5.14: an upload over the limit is refused before its body is read, when announced.
+    const maxBytes = ctx.config.maxUploadBytes || undefined;
+    const announced = Math.max(expectedLength ?? 0, parseLength(ctx.header('content-length'), 'Content-Length') ?? 0);
+    if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    const result = await ctx.storage.writeFile(ctx.path, ctx.request.raw, { expectedLength, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     if (result.created) ctx.services.deadProps.clear(ctx.path);
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');

@@ -11,6 +11,7 @@ export function statusForFsError(err: unknown, missing: 404 | 409 = 404): number
     case 'ENOENT':
       return missing;
     case 'ENOTDIR':
+    case 'EISDIR': // a collection appeared where a file is being put (a concurrent MKCOL or COPY)
       return 409;
     case 'EEXIST':
     case 'ENOTEMPTY':

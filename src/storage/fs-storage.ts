@@ -324,7 +324,8 @@ export class FileSystemStorage implements Storage {
       } catch {
         /* never created, or already gone */
       }
-      if (body.destroyed && !body.readableEnded) throw new ClientGoneError();
+      // The body is destroyed on any failure: only a failure of its own means the client left.
+      if (!(err instanceof DavError) && body.destroyed && !body.readableEnded) throw new ClientGoneError();
       throw fsError(err, 409);
     }
   }

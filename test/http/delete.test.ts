@@ -115,7 +115,7 @@ t.test('removing a member of a locked collection needs the collection token', as
   const token = lockTokenOf(await s.request('LOCK', '/c', { body: lockBody(), headers: { depth: '0' } }));
   const res = await s.request('DELETE', '/c/a.txt');
   t.equal(res.status, 423);
-  t.same(errorConditions(res.body), [{ name: 'lock-token-submitted', hrefs: ['/c'] }], 'names the lock root');
+  t.same(errorConditions(res.body), [{ name: 'lock-token-submitted', hrefs: ['/c/'] }], 'names the lock root (a collection, with its slash)');
   t.equal((await s.request('DELETE', '/c/a.txt', { headers: { if: `</c> (<${token}>)` } })).status, 204, 'a tagged list for the collection');
 });
 

@@ -1,0 +1,67 @@
+/**
+ * The transport under the WebDAV layer: HTTP or HTTPS, the Node server's limits and timeouts, and
+ * how a connection is closed after a body was refused.
+ */
+import type { FastifyServerOptions } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerOptions } from 'node:http';
+import { createSecureContext } from 'node:tls';
+import { ConfigError, type Config } from '../config.js';
+
+/** How long a connection closed after a refused upload keeps draining what the client still sends. */
+const LINGER_MS = 2000;
+
+/** The certificate and key for HTTPS, checked to be PEM and to belong together. */
+function tlsOptions(config: Config): { cert: Buffer; key: Buffer } | null {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  const read = (setting: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  const tls = { cert: read('tlsCert', config.tlsCert), key: read('tlsKey', config.tlsKey) };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new ConfigError(`tlsCert/tlsKey: ${(err as Error).message}`);
+  }
+  return tls;
+}
+
+/**
+ * RFC 9112 §9.6: a server that closes while the client is still sending must not reset the
+ * connection before the client has read the answer (a reset discards unread data on both ends).
+ * So what still arrives is dropped, the connection is half-closed after the answer, and closed
+ * fully when the client closes its side, or LINGER_MS later.
+ */
+export function lingerAfterReply(request: IncomingMessage): void {
+  const socket = request.socket;
+  request.resume();
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
+/**
+ * The Node server's limits. A slow-loris client gets `headersTimeout` for its request head and
+ * `requestTimeout` for the whole request; a silent connection is closed after `idleTimeout`.
+ */
+export function serverOptions(config: Config): FastifyServerOptions {
+  const http: ServerOptions = {
+    maxHeaderSize: config.maxHeaderBytes,
+    headersTimeout: config.headersTimeout * 1000,
+    // How often Node looks for connections past those timeouts (its default is 30 s).
+    connectionsCheckingInterval: 1000,
+  };
+  const tls = tlsOptions(config);
+  return {
+    // node:https takes the node:http server options beside the certificate.
+    ...(tls ? { https: { ...http, ...tls } } : { http }),
+    requestTimeout: config.requestTimeout * 1000,
+    connectionTimeout: config.idleTimeout * 1000,
+    keepAliveTimeout: config.keepAliveTimeout * 1000,
+  } as FastifyServerOptions;
+}
