@@ -85,7 +85,8 @@ export async function runPrimary(config: Config): Promise<number> {
       if (announced || listening.size < count) return;
       announced = true;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      process.stdout.write(`fastdav serving ${config.root} at http://${host}:${address.port}${config.prefix} (${count} worker processes)\n`);
+      const scheme = config.tlsCert ? 'https' : 'http';
+      process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${address.port}${config.prefix} (${count} worker processes)\n`);
     });
 
     cluster.on('exit', (worker, code, signal) => {
@@ -96,13 +97,14 @@ export async function runPrimary(config: Config): Promise<number> {
         return;
       }
       process.stderr.write(`fastdav: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})\n`);
-      // A worker that never listened will not do better the next time (port taken, bad root).
+      // A worker that never listened will not do better the next time (port taken, a bad
+      // accounts or certificate file: exit code 2, passed on like the single process's).
       const now = Date.now();
       restarts.push(now);
       while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
       if (!started || restarts.length > 5) {
-        process.stderr.write('fastdav: stopping: the worker processes do not stay up\n');
-        stopAll(1);
+        if (code !== 2) process.stderr.write('fastdav: stopping: the worker processes do not stay up\n');
+        stopAll(code === 2 && !started ? 2 : 1);
         return;
       }
       fork();
