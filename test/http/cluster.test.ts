@@ -1,8 +1,6 @@
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/server.js';
 
@@ -11,16 +9,8 @@ import { tempDir } from '../helpers/server.js';
 // must never grant conflicting locks. Each worker's log lines carry its pid: probe requests on
 // keep-alive connections tell which worker holds which connection.
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function ensureBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? newest(path.join(dir, d.name)) : statSync(path.join(dir, d.name)).mtimeMs)));
-  const built = existsSync(path.join(repo, 'dist', 'cli.js')) ? newest(path.join(repo, 'dist')) : 0;
-  if (built >= newest(path.join(repo, 'src'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', '.'], { cwd: repo, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
-}
+// The built command (npm test builds it first, as for test/ops/cli.test.ts).
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 interface Answer {
   status: number;
@@ -31,9 +21,8 @@ interface Answer {
 const LOCKINFO = '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>cluster test</D:owner></D:lockinfo>';
 
 t.test('--workers 2: locks and dead properties hold across the worker processes', async (t) => {
-  ensureBuilt();
   const root = tempDir(t);
-  const child = spawn(process.execPath, [path.join(repo, 'dist', 'cli.js'), '--root', root, '--port', '0', '--workers', '2', '--log-level', 'info'], {
+  const child = spawn(process.execPath, [CLI, '--root', root, '--port', '0', '--workers', '2', '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => {
