@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, type Config } from './config.js';
-import { buildApp } from './app.js';
+import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
@@ -17,6 +17,11 @@ async function main(): Promise<number> {
   let app: FastifyInstance;
   try {
     config = loadConfig({ argv });
+    // --workers N: this process supervises N server processes (src/cluster.ts), which announce
+    // nothing; only a process that serves loads the server.
+    if (isClusterPrimary(config)) return await runPrimary(config);
+    followPrimary();
+    const { buildApp } = await import('./app.js');
     app = await buildApp(config);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -30,7 +35,7 @@ async function main(): Promise<number> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const scheme = config.tlsCert ? 'https' : 'http';
-  process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${port}${config.prefix}\n`);
+  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${port}${config.prefix}\n`);
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }

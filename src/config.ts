@@ -29,6 +29,8 @@ export interface Config {
   readonly lockTimeoutDefault: number;
   /** Longest lock timeout granted, in seconds (Infinite is capped to it). */
   readonly lockTimeoutMax: number;
+  /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
+  readonly workers: number;
   /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
   readonly users: string | undefined;
   /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
@@ -96,6 +98,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
   { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
   { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
+  {
+    key: 'workers', kind: 'integer', default: '1', min: 0, max: 256,
+    help: 'server processes sharing the port, 0 = one per CPU core (locks and dead properties are shared)',
+  },
   {
     key: 'trustProxy', kind: 'string', default: 'false',
     help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
@@ -256,6 +262,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     locking: Boolean(values['locking']),
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
+    workers: Number(values['workers']),
     users,
     userAccess,
     anonymous,

@@ -37,7 +37,8 @@ export class LockStore {
       remove: db.prepare('DELETE FROM locks WHERE token = ?'),
       removeTree: db.prepare('DELETE FROM locks WHERE root = ? OR (root >= ? AND root < ?)'),
       purge: db.prepare('DELETE FROM locks WHERE expires <= ?'),
-      version: db.prepare('PRAGMA data_version').pluck(),
+      // Raw mode: libsql's get() ignores pluck() and returns { data_version, _metadata }.
+      version: db.prepare('PRAGMA data_version').raw(),
     };
   }
 
@@ -70,7 +71,7 @@ export class LockStore {
 
   /** Changes whenever another connection (another server process) commits. */
   dataVersion(): number {
-    return Number(this.q.version.get());
+    return Number((this.q.version.get() as unknown[])[0]);
   }
 
   /** Runs `fn` in a write transaction, so check-then-insert is atomic across processes. */

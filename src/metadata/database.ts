@@ -41,8 +41,9 @@ export function openDatabase(dir: string | ':memory:'): Db {
     file = path.join(dir, 'metadata.sqlite');
   }
   const db = new Database(file);
-  // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait.
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
+  // first: switching to WAL needs a lock that another server process may hold at start-up).
+  db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
   db.exec(SCHEMA);
   return db;
 }

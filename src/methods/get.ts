@@ -7,6 +7,7 @@ import { DavError } from '../http/errors.js';
 import { evaluatePreconditions, ifRangeHolds } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
 import { renderListing } from '../http/listing-html.js';
+import { sendFileBody } from '../http/reply-body.js';
 import { contentTypeOf, httpDate } from '../props/live.js';
 import type { Entry, OpenFile } from '../storage/storage.js';
 import type { DavMethod } from './method.js';
@@ -52,7 +53,7 @@ async function sendFile(ctx: RequestContext, file: OpenFile, head: boolean): Pro
   } else if (!range && entry.size <= ctx.storage.smallFileBytes) {
     reply.send(await file.readAll());
   } else {
-    reply.send(file.stream(start, end));
+    await sendFileBody(reply, file, start, end);
   }
 }
 

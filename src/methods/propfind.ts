@@ -8,14 +8,112 @@ import { DavError } from '../http/errors.js';
 import { parseDepth } from '../http/headers.js';
 import { beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
-import { needsDeadProperties, needsSpace, parsePropfind, propstatsFor } from '../props/propfind.js';
+import { needsDeadProperties, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
+import { parseXml } from '../xml/parse.js';
 import type { DeadProperty } from '../props/dead-store.js';
-import type { Entry, SpaceInfo } from '../storage/storage.js';
+import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
+import type { Lock } from '../locks/lock-store.js';
 import { lockCovers } from '../locks/lock-manager.js';
-import { DavPath } from '../http/paths.js';
+import { DavPath, encodeSegment } from '../http/paths.js';
+import type { RequestContext } from '../http/context.js';
 import type { DavMethod } from './method.js';
 
 const NO_DEAD: readonly DeadProperty[] = [];
+const NO_LOCKS: readonly Lock[] = [];
+
+/** What every resource of one PROPFIND shares. */
+interface Shared {
+  readonly ctx: RequestContext;
+  readonly now: number;
+  readonly lockingEnabled: boolean;
+  /** Locks anywhere in the requested tree (usually none); looked up on the first lockdiscovery. */
+  locks(): readonly Lock[];
+  readonly space: SpaceInfo | undefined;
+}
+
+/** The property context of one resource; one small object per resource, no closures. */
+class ResourceProperties implements PropertyContext {
+  constructor(
+    readonly entry: Entry,
+    private readonly shared: Shared,
+  ) {}
+
+  get now(): number {
+    return this.shared.now;
+  }
+
+  get lockingEnabled(): boolean {
+    return this.shared.lockingEnabled;
+  }
+
+  locks(): readonly Lock[] {
+    const all = this.shared.locks();
+    return all.length === 0 ? NO_LOCKS : all.filter((l) => lockCovers(l, this.entry.path));
+  }
+
+  // A lock rooted elsewhere covers this entry through depth infinity: its root is a collection.
+  lockRootHref(l: Lock): string {
+    return this.shared.ctx.href(DavPath.fromKey(l.root), l.root === this.entry.path.key ? this.entry.isCollection : true);
+  }
+
+  space(): SpaceInfo {
+    return this.shared.space!;
+  }
+}
+
+/**
+ * hrefs of listed resources: the parent's href plus the encoded name, the same string ctx.href
+ * gives without encoding every segment of every member again. Members come grouped by folder,
+ * so the parent of the previous entry is checked first (its segments are the same strings).
+ */
+function hrefMaker(ctx: RequestContext, top: DavPath): (entry: Entry) => string {
+  const collections = new Map<string, string>();
+  let lastParent: readonly string[] | undefined;
+  let lastBase = '';
+  const sameParent = (segments: readonly string[]): boolean => {
+    if (lastParent === undefined || segments.length !== lastParent.length + 1) return false;
+    for (let i = segments.length - 2; i >= 0; i--) if (segments[i] !== lastParent[i]) return false;
+    return true;
+  };
+  return (entry) => {
+    const segments = entry.path.segments;
+    // Every entry lies at or below the top; only the top itself is that short.
+    if (segments.length === top.segments.length) return ctx.href(entry.path, entry.isCollection);
+    if (!sameParent(segments)) {
+      const parent = entry.path.parent();
+      let base = collections.get(parent.key);
+      if (base === undefined) collections.set(parent.key, (base = ctx.href(parent, true)));
+      lastParent = parent.segments;
+      lastBase = base;
+    }
+    const href = lastBase + encodeSegment(entry.path.name);
+    return entry.isCollection ? `${href}/` : href;
+  };
+}
+
+/** Parsed PROPFIND bodies by their bytes: clients send the same few bodies again and again. */
+const knownBodies = new Map<string, PropfindRequest>();
+const KNOWN_BODY_BYTES = 4096;
+
+/**
+ * The request body as a PropfindRequest. What ctx.readXml does (no or blank body: allprop), with
+ * the parsed request of a small body kept by its text: parsing is a tenth of a PROPFIND on a
+ * folder of 100 files. Malformed bodies are refused each time and never kept.
+ */
+async function readRequest(ctx: RequestContext): Promise<PropfindRequest> {
+  if (!ctx.hasBody()) return parsePropfind(null);
+  const body = await ctx.readBody(ctx.config.maxXmlBytes);
+  const text = body.toString('latin1');
+  let request = knownBodies.get(text);
+  if (request === undefined) {
+    request = parsePropfind(text.trim() === '' ? null : parseXml(body));
+    if (body.length <= KNOWN_BODY_BYTES) {
+      if (knownBodies.size >= 64) knownBodies.clear();
+      knownBodies.set(text, request);
+    }
+  }
+  return request;
+}
 
 export const propfind: DavMethod = {
   name: 'PROPFIND',
@@ -24,48 +122,53 @@ export const propfind: DavMethod = {
   async handle(ctx) {
     // §10.2: a missing Depth means infinity.
     const depth = parseDepth(ctx.header('depth'), [0, 1, 'infinity'], 'infinity');
-    const request = parsePropfind(await ctx.readXml());
+    const request = await readRequest(ctx);
     const target = await ctx.existingTarget();
     const { storage, deadProps, locks, config } = ctx.services;
 
-    let entries: Entry[];
-    if (depth === 0 || !target.isCollection) {
-      entries = [target];
-    } else if (depth === 1) {
-      entries = [target, ...(await storage.list(target.path))];
-    } else {
-      const limit = config.propfindInfinityLimit;
-      entries = limit > 0 ? await storage.walk(target.path, limit) : [];
-      if (entries.length === 0 || entries.length > limit) {
-        throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
+    // Depth 1 and infinity list the members after the target, streamed batch by batch.
+    let listing: Listing | undefined;
+    if (depth !== 0 && target.isCollection) {
+      if (depth === 1) listing = await storage.members(target.path, 1);
+      else {
+        const limit = config.propfindInfinityLimit;
+        if (limit > 0) listing = await storage.members(target.path, 'infinity', limit - 1);
+        if (!listing || 1 + listing.count > limit) {
+          throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
+        }
       }
     }
 
     let dead: Map<string, DeadProperty[]> = new Map();
     if (needsDeadProperties(request)) {
-      if (entries.length === 1) dead.set(target.path.key, deadProps.get(target.path));
-      else if (depth === 1) {
-        dead = deadProps.getChildren(target.path);
-        dead.set(target.path.key, deadProps.get(target.path));
-      } else dead = deadProps.getTree(target.path);
+      if (!listing || listing.count === 0) dead.set(target.path.key, deadProps.get(target.path));
+      else if (depth === 1) dead = deadProps.getListing(target.path);
+      else dead = deadProps.getTree(target.path);
     }
-    const space: SpaceInfo | undefined = needsSpace(request) ? await storage.space() : undefined;
-    const relevantLocks = locks?.relevantTo(target.path) ?? [];
-    const now = ctx.services.clock.now();
+    let relevantLocks: readonly Lock[] | undefined;
+    const shared: Shared = {
+      ctx,
+      now: ctx.services.clock.now(),
+      lockingEnabled: locks !== null,
+      locks: () => (relevantLocks ??= locks?.relevantTo(target.path) ?? NO_LOCKS),
+      space: needsSpace(request) ? await storage.space() : undefined,
+    };
+    const render = propstatRenderer(request);
+    const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
-    for (const entry of entries) {
-      const propertyContext: PropertyContext = {
-        entry,
-        now,
-        lockingEnabled: locks !== null,
-        locks: () => relevantLocks.filter((l) => lockCovers(l, entry.path)),
-        // A lock rooted elsewhere covers this entry through depth infinity: its root is a collection.
-        lockRootHref: (l) => ctx.href(DavPath.fromKey(l.root), l.root === entry.path.key ? entry.isCollection : true),
-        space: () => space!,
-      };
-      const propstats = propstatsFor(request, propertyContext, dead.get(entry.path.key) ?? NO_DEAD);
-      await ms.propstatResponse(ctx.href(entry.path, entry.isCollection), propstats);
+    const respond = (entry: Entry): void | Promise<void> => {
+      const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+      return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
+    };
+    await respond(target);
+    if (listing) {
+      for await (const batch of listing.batches()) {
+        for (const entry of batch) {
+          const written = respond(entry);
+          if (written) await written; // backpressure
+        }
+      }
     }
     await ms.end();
   },

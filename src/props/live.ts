@@ -33,18 +33,45 @@ export interface LiveProperty {
   render(ctx: PropertyContext): string | null;
 }
 
+/**
+ * A function of a string key with its last results kept (listings repeat the same extensions
+ * and, often, the same seconds). Bounded: the table starts over when it is full.
+ */
+function memoize<T>(compute: (key: string) => T, size = 4096): (key: string) => T {
+  const table = new Map<string, T>();
+  return (key) => {
+    let value = table.get(key);
+    if (value === undefined) {
+      if (table.size >= size) table.clear();
+      table.set(key, (value = compute(key)));
+    }
+    return value;
+  };
+}
+
+const secondsKey = (ms: number): string => String(Math.floor(ms / 1000));
+const httpDateOfSecond = memoize((s) => new Date(Number(s) * 1000).toUTCString());
+const isoDateOfSecond = memoize((s) => new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z'));
+
 /** RFC 1123 date, as getlastmodified requires (RFC 4918 §15.7). */
-export const httpDate = (ms: number): string => new Date(ms).toUTCString();
+export const httpDate = (ms: number): string => httpDateOfSecond(secondsKey(ms));
 
 /** RFC 3339 date-time for creationdate (RFC 4918 §15.1). */
-const isoDate = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+const isoDate = (ms: number): string => isoDateOfSecond(secondsKey(ms));
 
-/** Content-Type from the file name's extension (never by sniffing). */
-export function contentTypeOf(name: string): string {
-  const type = mime.lookup(name);
+const contentTypeOfExtension = memoize((extension) => {
+  const type = mime.lookup(extension);
   if (!type) return 'application/octet-stream';
   const charset = mime.charset(type);
   return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
+});
+
+/**
+ * Content-Type from the file name's extension (never by sniffing). mime-types looks at what
+ * follows the last dot, or at the whole name when there is none, case-insensitively.
+ */
+export function contentTypeOf(name: string): string {
+  return contentTypeOfExtension(name.slice(name.lastIndexOf('.') + 1).toLowerCase());
 }
 
 const el = (name: string, value: string): string => `<D:${name}>${value}</D:${name}>`;

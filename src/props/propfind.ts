@@ -5,7 +5,7 @@
  */
 import { badRequest } from '../http/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
-import { element, type Propstat } from '../xml/multistatus.js';
+import { element, propstat } from '../xml/multistatus.js';
 import { ALLPROP_LIVE, ALL_LIVE, liveProperty, type PropertyContext } from './live.js';
 import type { DeadProperty } from './dead-store.js';
 
@@ -59,38 +59,49 @@ export function needsSpace(req: PropfindRequest): boolean {
 
 const findDead = (dead: readonly DeadProperty[], ns: string, name: string) => dead.find((d) => d.ns === ns && d.name === name);
 
-/** The propstats of one resource: found properties under 200, unknown ones under 404. */
-export function propstatsFor(req: PropfindRequest, ctx: PropertyContext, dead: readonly DeadProperty[]): Propstat[] {
+/** Renders the `<D:propstat>` elements of one resource: properties found under 200, unknown ones under 404. */
+export type PropstatRenderer = (ctx: PropertyContext, dead: readonly DeadProperty[]) => string;
+
+/**
+ * The propstat renderer for a request, decided once per request rather than once per resource:
+ * which live property answers each name, whether a dead value may stand in for it (only for
+ * unprotected live properties, RFC 4918 §15.2 displayname), and the element of a name not found.
+ */
+export function propstatRenderer(req: PropfindRequest): PropstatRenderer {
   if (req.kind === 'propname') {
-    const names = ALL_LIVE.filter((p) => p.render(ctx) !== null).map((p) => `<D:${p.name}/>`);
-    for (const d of dead) if (!liveProperty(d.ns, d.name)) names.push(element(d.ns, d.name));
-    return [{ status: 200, props: names }];
+    return (ctx, dead) => {
+      let names = '';
+      for (const p of ALL_LIVE) if (p.render(ctx) !== null) names += `<D:${p.name}/>`;
+      for (const d of dead) if (!liveProperty(d.ns, d.name)) names += element(d.ns, d.name);
+      return propstat(200, names);
+    };
   }
-  const found: string[] = [];
-  const missing: string[] = [];
   if (req.kind === 'allprop') {
-    for (const p of ALLPROP_LIVE) {
-      const value = (p.protected ? undefined : findDead(dead, DAV_NS, p.name)?.xml) ?? p.render(ctx);
-      if (value !== null) found.push(value);
-    }
-    for (const d of dead) if (!liveProperty(d.ns, d.name)) found.push(d.xml);
-    for (const n of req.include) {
-      const live = liveProperty(n.ns, n.name);
-      if (live && !live.allprop) {
-        const value = live.render(ctx);
-        if (value !== null) found.push(value);
+    const included = req.include.map((n) => liveProperty(n.ns, n.name)).filter((live) => live !== undefined && !live.allprop);
+    return (ctx, dead) => {
+      let found = '';
+      for (const p of ALLPROP_LIVE) {
+        const value = (p.protected || dead.length === 0 ? undefined : findDead(dead, DAV_NS, p.name)?.xml) ?? p.render(ctx);
+        if (value !== null) found += value;
       }
-    }
-  } else {
-    for (const n of req.names) {
-      const live = liveProperty(n.ns, n.name);
-      const value = (live?.protected ? undefined : findDead(dead, n.ns, n.name)?.xml) ?? live?.render(ctx) ?? null;
-      if (value !== null) found.push(value);
-      else missing.push(element(n.ns, n.name));
-    }
+      for (const d of dead) if (!liveProperty(d.ns, d.name)) found += d.xml;
+      for (const live of included) found += live!.render(ctx) ?? '';
+      return propstat(200, found);
+    };
   }
-  const out: Propstat[] = [];
-  if (found.length > 0 || missing.length === 0) out.push({ status: 200, props: found });
-  if (missing.length > 0) out.push({ status: 404, props: missing });
-  return out;
+  const plan = req.names.map((n) => {
+    const live = liveProperty(n.ns, n.name);
+    return { ns: n.ns, name: n.name, live, deadFirst: !live?.protected, missing: element(n.ns, n.name) };
+  });
+  return (ctx, dead) => {
+    let found = '';
+    let missing = '';
+    for (const n of plan) {
+      const value = (n.deadFirst && dead.length > 0 ? findDead(dead, n.ns, n.name)?.xml : undefined) ?? n.live?.render(ctx) ?? null;
+      if (value !== null) found += value;
+      else missing += n.missing;
+    }
+    if (missing === '') return propstat(200, found);
+    return found === '' ? propstat(404, missing) : propstat(200, found) + propstat(404, missing);
+  };
 }

@@ -6,23 +6,60 @@
  * through /proc/self/fd) and refused when it lands outside; walks and listings skip such links.
  * Uploads go to a reserved temporary name beside the target and are renamed over it when
  * complete, so a reader never sees a half-written file and a failed upload changes nothing.
+ *
+ * Metadata calls (stat, realpath, readdir members, open, rename, mkdir, unlink, small reads and
+ * writes) are synchronous. Through libuv's thread pool each one costs a thread handoff that is
+ * 10-30 times the system call itself on a small VM (10,000 stats: ~29 ms direct, 120-330 ms
+ * through the pool; test/bench/NOTES.md), and a request makes several in a row. Bulk data stays
+ * asynchronous and streamed: file bodies above smallFileBytes, and uploads past their first MiB.
+ * Loops over many members (listings, walks, tree copies and deletes) yield to the event loop
+ * every YIELD_EVERY calls, so one big listing never holds up the other requests for long.
  */
-import { constants as fsConstants, createWriteStream, type Dirent, type Stats } from 'node:fs';
+import fs, { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../http/errors.js';
 import { DavPath } from '../http/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
-import type { Entry, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
+import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
 
 /** Prefix of in-progress upload files; such names are reserved and never listed. */
 export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';
 
-const STAT_BATCH = 128;
 const CAN_READ_FD_LINKS = process.platform === 'linux';
+/** Filesystem calls made in a row before a loop lets the event loop run (about 1-3 ms). */
+const YIELD_EVERY = 512;
+/** Upload bytes written synchronously (page cache) before writes go through the thread pool. */
+const SYNC_WRITE_BYTES = 1024 * 1024;
+
+/** Counts calls and, every YIELD_EVERY of them, returns a promise that lets the event loop run. */
+class Pacer {
+  private count = 0;
+
+  tick(): Promise<void> | undefined {
+    if (++this.count % YIELD_EVERY !== 0) return undefined;
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Members stat'ed per batch of a listing (about 1 ms of work between two looks at the event loop). */
+const LISTING_BATCH = 256;
+
+/** A member of a listing before its stat. */
+interface Pending {
+  readonly path: DavPath;
+  readonly fsPath: string;
+  readonly isLink: boolean;
+}
+
+/** A member found by readdir that is served: a file or a folder (after following a confined link). */
+interface Member {
+  readonly name: string;
+  readonly fsPath: string;
+  readonly isCollection: boolean;
+}
 
 export class FileSystemStorage implements Storage {
   readonly smallFileBytes = 64 * 1024;
@@ -64,8 +101,8 @@ export class FileSystemStorage implements Storage {
   }
 
   /** Throws 403 when `fsPath` resolves (through symlinks) outside the root; ENOENT propagates. */
-  private async assertConfined(fsPath: string): Promise<void> {
-    if (!this.isInside(await fsp.realpath(fsPath))) throw new DavError(403, 'symbolic link leads outside the served folder');
+  private assertConfined(fsPath: string): void {
+    if (!this.isInside(fs.realpathSync.native(fsPath))) throw new DavError(403, 'symbolic link leads outside the served folder');
   }
 
   private entry(p: DavPath, st: Stats): Entry {
@@ -82,11 +119,15 @@ export class FileSystemStorage implements Storage {
   }
 
   async stat(p: DavPath): Promise<Entry | null> {
+    return this.statNow(p);
+  }
+
+  private statNow(p: DavPath): Entry | null {
     const fsPath = this.fsPath(p);
     try {
-      const st = await fsp.stat(fsPath);
-      if (!(st.isFile() || st.isDirectory())) return null;
-      await this.assertConfined(fsPath);
+      const st = fs.statSync(fsPath, { throwIfNoEntry: false });
+      if (!st || !(st.isFile() || st.isDirectory())) return null;
+      this.assertConfined(fsPath);
       return this.entry(p, st);
     } catch (err) {
       const code = errnoOf(err);
@@ -95,101 +136,154 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  /** Stat of a directory member found by readdir; null for what is not served. */
-  private async memberEntry(parent: DavPath, parentFs: string, d: Dirent): Promise<Entry | null> {
-    const child = parent.child(d.name);
-    if (this.isReserved(child)) return null;
-    const fsPath = parentFs + path.sep + d.name;
+  /** Stat of a member found by readdir; null for what is not served. */
+  private entryAt(child: DavPath, fsPath: string, isLink: boolean): Entry | null {
     try {
-      const st = await fsp.stat(fsPath);
-      if (!(st.isFile() || st.isDirectory())) return null;
+      const st = fs.statSync(fsPath, { throwIfNoEntry: false });
+      if (!st || !(st.isFile() || st.isDirectory())) return null;
       // Only a link can lead outside: plain members of a confined folder are confined.
-      if (d.isSymbolicLink() && !this.isInside(await fsp.realpath(fsPath))) return null;
+      if (isLink && !this.isInside(fs.realpathSync.native(fsPath))) return null;
       return this.entry(child, st);
     } catch {
       return null; // vanished meanwhile, dangling link, no permission: not listed
     }
   }
 
-  private async readMembers(p: DavPath): Promise<Entry[]> {
-    const fsPath = this.fsPath(p);
-    let dirents: Dirent[];
+  /**
+   * Whether a member found by readdir is a folder (true), a file (false) or not served (null):
+   * the type readdir reports is enough for files and folders; links (and filesystems that
+   * report no type) are followed and checked like everything else.
+   */
+  private memberKind(child: DavPath, fsPath: string, d: Dirent): boolean | null {
+    if (this.isReserved(child)) return null;
+    if (d.isFile() || d.isDirectory()) return d.isDirectory();
+    return this.entryAt(child, fsPath, d.isSymbolicLink())?.isCollection ?? null;
+  }
+
+  /** The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read directly. */
+  private readDirents(fsPath: string): Dirent[] {
     try {
-      dirents = await fsp.readdir(fsPath, { withFileTypes: true });
+      return fs.readdirSync(fsPath, { withFileTypes: true });
     } catch (err) {
       if (errnoOf(err) === 'ENOTDIR') return [];
       throw fsError(err);
     }
-    const out: Entry[] = [];
-    for (let i = 0; i < dirents.length; i += STAT_BATCH) {
-      const batch = await Promise.all(dirents.slice(i, i + STAT_BATCH).map((d) => this.memberEntry(p, fsPath, d)));
-      for (const e of batch) if (e) out.push(e);
+  }
+
+  /** The served members of a folder, without a stat of each (for tree copies). */
+  private async readMemberKinds(p: DavPath, pacer: Pacer): Promise<Member[]> {
+    const fsPath = this.fsPath(p);
+    const out: Member[] = [];
+    for (const d of this.readDirents(fsPath)) {
+      const memberFs = fsPath + path.sep + d.name;
+      const isCollection = this.memberKind(p.child(d.name), memberFs, d);
+      if (isCollection !== null) out.push({ name: d.name, fsPath: memberFs, isCollection });
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     return out;
   }
 
   async list(p: DavPath): Promise<Entry[]> {
-    return this.readMembers(p);
+    const out: Entry[] = [];
+    for await (const batch of (await this.members(p, 1)).batches()) out.push(...batch);
+    return out;
   }
 
-  async walk(p: DavPath, limit: number): Promise<Entry[]> {
-    const top = await this.stat(p);
-    if (!top) throw new DavError(404, 'Not Found');
-    const out: Entry[] = [top];
-    const visit = async (dir: Entry): Promise<void> => {
-      for (const member of await this.readMembers(dir.path)) {
-        if (out.length > limit) return;
-        out.push(member);
-        if (member.isCollection) await visit(member);
+  /**
+   * A listing in two passes: names first (readdir, and a stat only for links), which counts the
+   * members and fixes their order (each folder sorted, a subfolder's tree right after it); then
+   * a stat per member, LISTING_BATCH at a time, when the caller iterates. The caller renders
+   * each batch before the next is read, so an entry lives for one batch, not the whole listing:
+   * fewer objects survive into the old generation and the 10,000-entry listing holds names only.
+   */
+  async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
+    const pending: Pending[] = [];
+    const pacer = new Pacer();
+    const visit = async (dir: DavPath, dirFs: string): Promise<void> => {
+      for (const d of this.readDirents(dirFs)) {
+        if (pending.length > max) return;
+        const child = dir.child(d.name);
+        const fsPath = dirFs + path.sep + d.name;
+        const isCollection = this.memberKind(child, fsPath, d);
+        if (isCollection !== null) {
+          pending.push({ path: child, fsPath, isLink: d.isSymbolicLink() });
+          if (isCollection && depth === 'infinity') await visit(child, fsPath);
+        }
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
     };
-    if (top.isCollection) await visit(top);
-    return out;
+    await visit(p, this.fsPath(p));
+    const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink);
+    return {
+      count: Math.min(pending.length, max + 1),
+      async *batches() {
+        for (let i = 0; i < pending.length; i += LISTING_BATCH) {
+          const batch: Entry[] = [];
+          for (let k = i; k < Math.min(i + LISTING_BATCH, pending.length); k++) {
+            const e = entryAt(pending[k]!);
+            if (e) batch.push(e);
+          }
+          yield batch;
+        }
+      },
+    };
   }
 
   async openFile(p: DavPath): Promise<OpenFile> {
     const fsPath = this.fsPath(p);
-    let fh: fsp.FileHandle;
+    let fd: number;
     try {
-      fh = await fsp.open(fsPath, fsConstants.O_RDONLY);
+      fd = fs.openSync(fsPath, fsConstants.O_RDONLY);
     } catch (err) {
       const code = errnoOf(err);
       throw code === 'ENOTDIR' || code === 'ELOOP' ? new DavError(404, 'Not Found') : fsError(err);
     }
     try {
       // The descriptor's own path says where the open really landed, symlinks included.
-      const real = CAN_READ_FD_LINKS ? await fsp.readlink(`/proc/self/fd/${fh.fd}`) : await fsp.realpath(fsPath);
+      const real = CAN_READ_FD_LINKS ? fs.readlinkSync(`/proc/self/fd/${fd}`) : fs.realpathSync.native(fsPath);
       if (!this.isInside(real)) throw new DavError(403, 'symbolic link leads outside the served folder');
-      const entry = this.entry(p, await fh.stat());
+      const entry = this.entry(p, fs.fstatSync(fd));
+      let open = true;
+      const close = (): void => {
+        if (open) fs.closeSync(fd);
+        open = false;
+      };
       return {
         entry,
         readAll: async () => {
-          const buf = Buffer.allocUnsafe(entry.size);
-          let off = 0;
-          while (off < buf.length) {
-            const { bytesRead } = await fh.read(buf, off, buf.length - off, off);
-            if (bytesRead === 0) break;
-            off += bytesRead;
+          try {
+            const buf = Buffer.allocUnsafe(entry.size);
+            let off = 0;
+            while (off < buf.length) {
+              const bytesRead = fs.readSync(fd, buf, off, buf.length - off, off);
+              if (bytesRead === 0) break;
+              off += bytesRead;
+            }
+            return off === buf.length ? buf : buf.subarray(0, off);
+          } finally {
+            close();
           }
-          await fh.close();
-          return off === buf.length ? buf : buf.subarray(0, off);
         },
-        stream: (start, end) => fh.createReadStream({ start, end, autoClose: true }),
-        close: () => fh.close(),
+        // Bulk reads go through the pool: a cold disk must not stall the event loop.
+        read: (buffer, length, position) =>
+          new Promise((resolve, reject) => fs.read(fd, buffer, 0, length, position, (err, n) => (err ? reject(fsError(err)) : resolve(n)))),
+        close: async () => close(),
       };
     } catch (err) {
-      await fh.close();
+      fs.closeSync(fd);
       throw fsError(err);
     }
   }
 
   /** The parent folder of `p` on disk, checked to exist, be a folder and lie inside the root. */
-  private async parentFolder(p: DavPath): Promise<string> {
+  private parentFolder(p: DavPath): string {
     const parentFs = this.fsPath(p.parent());
     try {
-      const st = await fsp.stat(parentFs);
+      const st = fs.statSync(parentFs);
       if (!st.isDirectory()) throw new DavError(409, 'parent is not a collection');
-      await this.assertConfined(parentFs);
+      this.assertConfined(parentFs);
     } catch (err) {
       throw fsError(err, 409);
     }
@@ -197,49 +291,49 @@ export class FileSystemStorage implements Storage {
   }
 
   async writeFile(p: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult> {
-    const parentFs = await this.parentFolder(p);
+    const parentFs = this.parentFolder(p);
     const target = this.fsPath(p);
-    let old: Stats | null = null;
+    let old: Stats | undefined;
     try {
-      old = await fsp.stat(target);
+      old = fs.statSync(target, { throwIfNoEntry: false });
+      if (old?.isDirectory()) throw new DavError(405, 'cannot PUT to a collection');
+      if (old) this.assertConfined(target);
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw fsError(err);
+      throw fsError(err);
     }
-    if (old?.isDirectory()) throw new DavError(405, 'cannot PUT to a collection');
-    if (old) await this.assertConfined(target).catch((err) => { throw fsError(err); });
 
     const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
-    let written = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        written += chunk.length;
-        if (options.maxBytes !== undefined && written > options.maxBytes) {
-          done(new DavError(413, `upload larger than the limit of ${options.maxBytes} bytes`));
-        } else done(null, chunk);
-      },
-    });
+    let fd: number | undefined;
     try {
-      await pipeline(body, counter, createWriteStream(temp, { flags: 'wx', mode: old ? old.mode & 0o7777 : 0o666 }));
+      fd = fs.openSync(temp, 'wx', old ? old.mode & 0o7777 : 0o666);
+      const written = await receive(body, fd, options.maxBytes);
       if (options.expectedLength !== undefined && written < options.expectedLength) {
         throw new DavError(400, `body has ${written} bytes, ${options.expectedLength} were announced`);
       }
-      if (old) await fsp.chmod(temp, old.mode & 0o7777); // creation applied the umask
-      if (options.mtime !== undefined) await fsp.utimes(temp, new Date(), options.mtime);
-      const st = await fsp.stat(temp);
-      await fsp.rename(temp, target);
-      return { created: old === null, entry: this.entry(p, st) };
+      if (old) fs.fchmodSync(fd, old.mode & 0o7777); // creation applied the umask
+      if (options.mtime !== undefined) fs.futimesSync(fd, new Date(), options.mtime);
+      const st = fs.fstatSync(fd);
+      fs.closeSync(fd);
+      fd = undefined;
+      fs.renameSync(temp, target);
+      return { created: old === undefined, entry: this.entry(p, st) };
     } catch (err) {
-      await fsp.unlink(temp).catch(() => undefined);
-      // The body is destroyed by pipeline on any failure: only a failure of its own means the client left.
+      if (fd !== undefined) fs.closeSync(fd);
+      try {
+        fs.unlinkSync(temp);
+      } catch {
+        /* never created, or already gone */
+      }
+      // The body is destroyed on any failure: only a failure of its own means the client left.
       if (!(err instanceof DavError) && body.destroyed && !body.readableEnded) throw new ClientGoneError();
       throw fsError(err, 409);
     }
   }
 
   async createEmptyFile(p: DavPath): Promise<boolean> {
-    await this.parentFolder(p);
+    this.parentFolder(p);
     try {
-      await (await fsp.open(this.fsPath(p), 'wx', 0o666)).close();
+      fs.closeSync(fs.openSync(this.fsPath(p), 'wx', 0o666));
       return true;
     } catch (err) {
       if (errnoOf(err) === 'EEXIST') return false;
@@ -248,9 +342,9 @@ export class FileSystemStorage implements Storage {
   }
 
   async createCollection(p: DavPath): Promise<void> {
-    await this.parentFolder(p);
+    this.parentFolder(p);
     try {
-      await fsp.mkdir(this.fsPath(p));
+      fs.mkdirSync(this.fsPath(p));
     } catch (err) {
       throw fsError(err, 409);
     }
@@ -258,38 +352,66 @@ export class FileSystemStorage implements Storage {
 
   async deleteTree(p: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]> {
     const fsPath = this.fsPath(p);
-    const st = await fsp.lstat(fsPath).catch((err) => { throw fsError(err); });
+    let st: Stats;
+    try {
+      st = fs.lstatSync(fsPath);
+    } catch (err) {
+      throw fsError(err);
+    }
+    const pacer = new Pacer();
     if (keep.length === 0) {
-      // Fast path: one recursive removal; on any failure, fall back to the walk below,
-      // which finds out exactly which members could not be deleted.
+      // Fast path: remove everything; on any failure, fall back to the walk below, which
+      // finds out exactly which members could not be deleted.
       try {
-        await fsp.rm(fsPath, { recursive: true });
+        await this.removeAll(fsPath, st.isDirectory(), pacer);
         return [];
       } catch (err) {
         if (errnoOf(err) === 'ENOENT') return [];
       }
     }
     const failures: MemberFailure[] = [];
-    await this.removeRecursive(p, fsPath, st.isDirectory(), new Set(keep.map((k) => k.key)), failures);
+    await this.removeRecursive(p, fsPath, st.isDirectory(), new Set(keep.map((k) => k.key)), failures, pacer);
     return failures;
   }
 
+  /** Removes `fsPath` and everything below it (links are removed, never followed); throws on the first failure. */
+  private async removeAll(fsPath: string, isDir: boolean, pacer: Pacer): Promise<void> {
+    try {
+      if (isDir) {
+        for (const d of fs.readdirSync(fsPath, { withFileTypes: true })) {
+          const child = fsPath + path.sep + d.name;
+          const childIsDir = d.isDirectory() || (!d.isFile() && !d.isSymbolicLink() && fs.lstatSync(child).isDirectory());
+          await this.removeAll(child, childIsDir, pacer);
+        }
+        fs.rmdirSync(fsPath);
+      } else {
+        fs.unlinkSync(fsPath);
+      }
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err; // vanished meanwhile: gone is what we want
+    }
+    const pause = pacer.tick();
+    if (pause) await pause;
+  }
+
   /** Removes what it can below `fsPath`; true when `fsPath` itself is gone. */
-  private async removeRecursive(p: DavPath, fsPath: string, isDir: boolean, keep: ReadonlySet<string>, failures: MemberFailure[]): Promise<boolean> {
+  private async removeRecursive(p: DavPath, fsPath: string, isDir: boolean, keep: ReadonlySet<string>, failures: MemberFailure[], pacer: Pacer): Promise<boolean> {
     if (keep.has(p.key) || this.isReserved(p)) return false;
     try {
+      const pause = pacer.tick();
+      if (pause) await pause;
       if (!isDir) {
-        await fsp.unlink(fsPath);
+        fs.unlinkSync(fsPath);
         return true;
       }
       let all = true;
-      for (const d of await fsp.readdir(fsPath, { withFileTypes: true })) {
-        const removed = await this.removeRecursive(p.child(d.name), fsPath + path.sep + d.name, d.isDirectory(), keep, failures);
+      for (const d of fs.readdirSync(fsPath, { withFileTypes: true })) {
+        const removed = await this.removeRecursive(p.child(d.name), fsPath + path.sep + d.name, d.isDirectory(), keep, failures, pacer);
         all &&= removed;
       }
       // RFC 4918 §9.6.1: ancestors of a member that could not be deleted stay, unreported.
       if (!all) return false;
-      await fsp.rmdir(fsPath);
+      fs.rmdirSync(fsPath);
       return true;
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return true;
@@ -299,63 +421,71 @@ export class FileSystemStorage implements Storage {
   }
 
   async copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]> {
-    const source = await this.stat(from);
+    const source = this.statNow(from);
     if (!source) throw new DavError(404, 'Not Found');
-    const parentFs = await this.parentFolder(to);
+    const parentFs = this.parentFolder(to);
     const target = this.fsPath(to);
     if (!source.isCollection) {
       // A file copy lands under a temporary name first, so an existing destination file is
       // replaced in one step and a failed copy leaves nothing behind.
       const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
       try {
-        await fsp.copyFile(this.fsPath(from), temp, fsConstants.COPYFILE_FICLONE);
-        await fsp.rename(temp, target);
+        copyFile(this.fsPath(from), temp);
+        fs.renameSync(temp, target);
       } catch (err) {
-        await fsp.unlink(temp).catch(() => undefined);
+        try {
+          fs.unlinkSync(temp);
+        } catch {
+          /* never created */
+        }
         throw fsError(err, 409);
       }
       return [];
     }
     try {
-      await fsp.mkdir(target);
+      fs.mkdirSync(target);
     } catch (err) {
       throw fsError(err, 409);
     }
     const failures: MemberFailure[] = [];
-    if (depth === 'infinity') await this.copyMembers(from, to, failures);
+    if (depth === 'infinity') await this.copyMembers(from, to, failures, new Pacer());
     return failures;
   }
 
-  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[]): Promise<void> {
-    let members: Entry[];
+  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[], pacer: Pacer): Promise<void> {
+    let members: Member[];
     try {
-      members = await this.readMembers(from);
+      members = await this.readMemberKinds(from, pacer);
     } catch (err) {
       failures.push({ path: to, isCollection: true, status: statusForFsError(err) });
       return;
     }
     const destination = this.fsPath(to);
     for (const member of members) {
-      const src = this.fsPath(member.path);
-      const dst = destination + path.sep + member.path.name;
-      const dstPath = to.child(member.path.name);
+      const dst = destination + path.sep + member.name;
+      const dstPath = to.child(member.name);
       try {
         if (member.isCollection) {
-          await fsp.mkdir(dst);
-          await this.copyMembers(member.path, dstPath, failures);
+          fs.mkdirSync(dst);
+          await this.copyMembers(from.child(member.name), dstPath, failures, pacer);
         } else {
-          await fsp.copyFile(src, dst, fsConstants.COPYFILE_FICLONE);
+          copyFile(member.fsPath, dst);
         }
       } catch (err) {
-        failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err) });
+        // A member that vanished since the listing is simply not copied.
+        if (errnoOf(err) !== 'ENOENT' || member.isCollection) {
+          failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err) });
+        }
       }
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
   }
 
   async moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]> {
-    await this.parentFolder(to);
+    this.parentFolder(to);
     try {
-      await fsp.rename(this.fsPath(from), this.fsPath(to));
+      fs.renameSync(this.fsPath(from), this.fsPath(to));
       return [];
     } catch (err) {
       if (errnoOf(err) !== 'EXDEV') throw fsError(err, 409);
@@ -368,7 +498,7 @@ export class FileSystemStorage implements Storage {
 
   async setModifiedTime(p: DavPath, seconds: number): Promise<void> {
     try {
-      await fsp.utimes(this.fsPath(p), new Date(), seconds);
+      fs.utimesSync(this.fsPath(p), new Date(), seconds);
     } catch (err) {
       throw fsError(err);
     }
@@ -378,4 +508,134 @@ export class FileSystemStorage implements Storage {
     const s = await fsp.statfs(this.root);
     return { availableBytes: s.bavail * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize };
   }
+}
+
+/** Upload bytes that may wait in memory while a write is in flight; beyond, the request pauses. */
+const UPLOAD_QUEUE_BYTES = 1024 * 1024;
+
+/**
+ * Writes an upload into `fd` and resolves with its size: the first SYNC_WRITE_BYTES directly (a
+ * small PUT costs no thread-pool round trip), the rest through the pool, with the chunks that
+ * arrive during a write gathered into the next writev. Like stream.pipeline, any failure
+ * destroys the body; unlike it, no AbortController and DOMException per request (~5 % of a
+ * 4 KiB PUT).
+ */
+function receive(body: Readable, fd: number, maxBytes: number | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let queued: Buffer[] = [];
+    let queuedBytes = 0;
+    let writing = false;
+    let ended = false;
+    let settled = false;
+    const finish = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
+      if (err === undefined) resolve(written);
+      else {
+        body.destroy();
+        reject(err);
+      }
+    };
+    const flush = (): void => {
+      writing = queued.length > 0;
+      if (!writing) {
+        if (ended) finish();
+        return;
+      }
+      const buffers = queued;
+      queued = [];
+      queuedBytes = 0;
+      if (body.isPaused()) body.resume();
+      writeAll(fd, buffers, (err) => (err ? finish(err) : flush()));
+    };
+    const onData = (chunk: Buffer): void => {
+      written += chunk.length;
+      if (maxBytes !== undefined && written > maxBytes) {
+        finish(new DavError(413, `upload larger than the limit of ${maxBytes} bytes`));
+      } else if (!writing && written <= SYNC_WRITE_BYTES) {
+        try {
+          writeAllSync(fd, [chunk]);
+        } catch (err) {
+          finish(err);
+        }
+      } else {
+        queued.push(chunk);
+        queuedBytes += chunk.length;
+        if (queuedBytes >= UPLOAD_QUEUE_BYTES) body.pause();
+        if (!writing) flush();
+      }
+    };
+    const onEnd = (): void => {
+      ended = true;
+      if (!writing) finish();
+    };
+    const onClose = (): void => {
+      if (!ended) finish(new Error('the upload ended early'));
+    };
+    if (body.readableEnded) return finish();
+    if (body.destroyed) return finish(new Error('the upload ended early'));
+    body.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
+  });
+}
+
+/** Files up to this size are copied with read/write, larger ones with copyFile (which can clone). */
+const SMALL_COPY_BYTES = 64 * 1024;
+const copyBuffer = Buffer.allocUnsafe(SMALL_COPY_BYTES);
+
+/**
+ * Copies a file's content and permission bits, replacing `to`. A small file is read and written
+ * in one call each: libuv's copyfile (open, fstat, open, fchmod, clone attempt, sendfile loop)
+ * took 3 times as long for 2,000 files of 4 KiB. Bigger files go to copyFile, which clones them
+ * where the filesystem can (btrfs, XFS).
+ */
+function copyFile(from: string, to: string): void {
+  const src = fs.openSync(from, 'r');
+  try {
+    const st = fs.fstatSync(src);
+    if (st.size > SMALL_COPY_BYTES) {
+      fs.copyFileSync(from, to, fsConstants.COPYFILE_FICLONE);
+      return;
+    }
+    const dst = fs.openSync(to, 'w', st.mode & 0o7777);
+    try {
+      fs.fchmodSync(dst, st.mode & 0o7777); // as copyFile does: the umask does not apply
+      // A short read is the end of the file (it may have changed since the fstat).
+      for (let n = copyBuffer.length; n === copyBuffer.length; ) {
+        n = fs.readSync(src, copyBuffer, 0, copyBuffer.length, null);
+        if (n > 0) writeAllSync(dst, [copyBuffer.subarray(0, n)]);
+      }
+    } finally {
+      fs.closeSync(dst);
+    }
+  } finally {
+    fs.closeSync(src);
+  }
+}
+
+/** Drops the first `n` bytes of `buffers` (after a short write). */
+function skipBytes(buffers: Buffer[], n: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) n -= b.length;
+    else {
+      rest.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+  }
+  return rest;
+}
+
+function writeAllSync(fd: number, buffers: Buffer[]): void {
+  while (buffers.length > 0) buffers = skipBytes(buffers, fs.writevSync(fd, buffers));
+}
+
+function writeAll(fd: number, buffers: Buffer[], done: (err?: Error | null) => void): void {
+  fs.writev(fd, buffers, (err, bytesWritten) => {
+    if (err) return done(err);
+    const rest = skipBytes(buffers, bytesWritten);
+    if (rest.length === 0) done();
+    else writeAll(fd, rest, done);
+  });
 }

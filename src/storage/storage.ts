@@ -23,6 +23,14 @@ export interface Entry {
   readonly etag: string;
 }
 
+/** A counted listing; its entries are read when iterated (see Storage.members). */
+export interface Listing {
+  /** Members counted (those that vanish before their turn are then left out); past `max`, max + 1. */
+  readonly count: number;
+  /** The entries, a few hundred at a time. */
+  batches(): AsyncIterable<readonly Entry[]>;
+}
+
 export interface MemberFailure {
   readonly path: DavPath;
   readonly isCollection: boolean;
@@ -34,8 +42,8 @@ export interface OpenFile {
   readonly entry: Entry;
   /** Whole content in one buffer; only for small files (`entry.size <= smallFileBytes`). */
   readAll(): Promise<Buffer>;
-  /** Bytes `start`..`end` inclusive as a stream; the stream closes the file. */
-  stream(start: number, end: number): Readable;
+  /** Reads up to `length` bytes at `position` into the start of `buffer`; resolves with the count (0 at the end). */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -67,8 +75,12 @@ export interface Storage {
   stat(path: DavPath): Promise<Entry | null>;
   /** Members of a collection (reserved names and symlinks leaving the root left out). */
   list(path: DavPath): Promise<Entry[]>;
-  /** The resource and all its descendants, parents before children, at most `limit` + 1 entries. */
-  walk(path: DavPath, limit: number): Promise<Entry[]>;
+  /**
+   * The members (depth 1) or all descendants (infinity) of a collection, parents before
+   * children, as a listing that is counted first and stat'ed batch by batch while the caller
+   * writes them out. With `max`, counting stops past `max` members.
+   */
+  members(path: DavPath, depth: 1 | 'infinity', max?: number): Promise<Listing>;
   openFile(path: DavPath): Promise<OpenFile>;
   /** Streams `body` into the file atomically: the old content stays until the new one is complete. */
   writeFile(path: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult>;

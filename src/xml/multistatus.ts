@@ -18,12 +18,15 @@ export interface TextSink {
 }
 
 const TEXT_SPECIALS = /[&<>\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
+const HAS_TEXT_SPECIALS = /[&<>\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
 
 /**
  * Escapes character data. Characters that XML 1.0 cannot carry at all (most C0 controls)
- * become U+FFFD: a file name may contain them, a response must still be well-formed.
+ * become U+FFFD: a file name may contain them, a response must still be well-formed. Most
+ * strings need nothing: testing first halves the cost of those (hrefs, names, types, tags).
  */
 export function escapeXmlText(s: string): string {
+  if (!HAS_TEXT_SPECIALS.test(s)) return s;
   return s.replace(TEXT_SPECIALS, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '\ufffd'));
 }
 
@@ -47,6 +50,20 @@ export interface ResponseError {
 
 export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n';
 
+const STATUS_ELEMENTS = new Map<number, string>();
+
+/** `<D:status>` of a code, rendered once per code. */
+function statusElement(code: number): string {
+  let el = STATUS_ELEMENTS.get(code);
+  if (el === undefined) STATUS_ELEMENTS.set(code, (el = `<D:status>${statusLine(code)}</D:status>`));
+  return el;
+}
+
+/** One `<D:propstat>` (RFC 4918 §14.22) around already rendered property elements. */
+export function propstat(status: number, props: string, error?: ResponseError): string {
+  return `<D:propstat><D:prop>${props}</D:prop>${statusElement(status)}${error ? renderError(error) : ''}</D:propstat>`;
+}
+
 export function renderError(error: ResponseError): string {
   const inner = (error.hrefs ?? []).map((h) => `<D:href>${escapeXmlText(h)}</D:href>`).join('');
   return `<D:error><D:${error.condition}>${inner}</D:${error.condition}></D:error>`;
@@ -65,11 +82,14 @@ export class MultistatusWriter {
 
   /** A response with propstats (PROPFIND, PROPPATCH). */
   propstatResponse(href: string, propstats: readonly Propstat[]): void | Promise<void> {
-    let out = `<D:response><D:href>${escapeXmlText(href)}</D:href>`;
-    for (const ps of propstats) {
-      out += `<D:propstat><D:prop>${ps.props.join('')}</D:prop><D:status>${statusLine(ps.status)}</D:status>${ps.error ? renderError(ps.error) : ''}</D:propstat>`;
-    }
-    return this.sink.write(`${out}</D:response>`);
+    let out = '';
+    for (const ps of propstats) out += propstat(ps.status, ps.props.join(''), ps.error);
+    return this.renderedResponse(href, out);
+  }
+
+  /** A response whose `<D:propstat>` elements are already rendered (see propstat()). */
+  renderedResponse(href: string, propstats: string): void | Promise<void> {
+    return this.sink.write(`<D:response><D:href>${escapeXmlText(href)}</D:href>${propstats}</D:response>`);
   }
 
   /** A response with one status for one resource (DELETE, COPY, MOVE, LOCK members). */

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# `npm run bench [-- OPTIONS]`: fastdav against the reference WebDAV servers in one run of the shared
+# harness (../shared/bench/bench.sh), on its scratch journaled ext4, report in test/bench/results/.
+#
+#   1. bench.sh fs-up (unless /mnt/webdav-bench is already mounted: then it is used and left mounted)
+#   2. fixtures (bench.sh prepare) into one docroot per server on that filesystem
+#   3. starts the peers (bench selftest/peers.sh: Apache mod_dav :18201, nginx dav :18202,
+#      static nginx :18203 = the limit, rclone :18204) and fastdav (built dist/, NODE_ENV=production,
+#      locking on, dead properties on as always, :18460)
+#   4. bench.sh run on all of them; report.md, raw.jsonl, summary.json, meta.json into
+#      test/bench/results/run-<id>/
+#   5. stops every process it started, by PID, and runs bench.sh fs-down if it mounted the filesystem
+#
+# Options of this script (everything else goes to bench.sh run: --quick, --only get4k,pf10k, --reps 5, ...):
+#   --targets LIST    servers to run (default fastdav,apache,nginx-dav,rclone,nginx-static)
+#   --workers N       fastdav --workers (default: FASTDAV_WORKERS or 2, one per core on the bench box)
+#   --ab REF          also run the fastdav of git REF (built in a temporary folder) as target fastdav-REF,
+#                     for same-run A/B comparisons of a change
+#   --ab-workers N    --workers of that second fastdav (default: as the first; with --ab HEAD this
+#                     compares worker counts)
+#   --keep-fs         leave the scratch filesystem mounted at the end (faster repeated runs)
+#   --fastdav-arg A   extra argument for fastdav (repeatable), e.g. --fastdav-arg --log-level=info
+#
+# Root: fs-up/fs-down (mount, losetup) and the peers (Apache and nginx switch to www-data) need it,
+# as they do for bench.sh. Without root the run uses a folder under /tmp and measures fastdav alone.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SHARED=${FASTDAV_BENCH_HARNESS:-$REPO/../shared/bench}
+[[ -x $SHARED/bench.sh ]] || SHARED=/work/shared/bench
+BENCH=$SHARED/bench.sh
+PEERS=$SHARED/selftest/peers.sh
+FSMNT=${BENCH_FS:-/mnt/webdav-bench}
+FASTDAV_PORT=18460
+AB_PORT=18461
+
+TARGETS=fastdav,apache,nginx-dav,rclone,nginx-static
+WORKERS=${FASTDAV_WORKERS:-2}
+AB_REF="" AB_WORKERS="" KEEP_FS=0
+FASTDAV_ARGS=() PASS=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --targets) TARGETS=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --ab) AB_REF=$2; shift 2 ;;
+    --ab-workers) AB_WORKERS=$2; shift 2 ;;
+    --keep-fs) KEEP_FS=1; shift ;;
+    --fastdav-arg) FASTDAV_ARGS+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) PASS+=("$1"); shift ;;
+  esac
+done
+want() { [[ ,$TARGETS, == *",$1,"* ]]; }
+log() { printf '%s run.sh: %s\n' "$(date +%T)" "$*" >&2; }
+
+[[ -f $REPO/dist/cli.js ]] || { log "dist/cli.js missing: run npm run build (npm run bench does)"; exit 2; }
+for tool in wrk curl; do command -v $tool >/dev/null || { log "$tool is missing (Debian: apt-get install $tool)"; exit 2; }; done
+
+# ------------------------------------------------------------------ cleanup (always, by PID)
+PIDS=() MOUNTED=0 PEERS_UP=0 AB_DIR=""
+cleanup() {
+  local rc=$? pid
+  set +e
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored TERM, sending KILL"; kill -KILL "$pid"; }
+    wait "$pid" 2>/dev/null
+  done
+  if [[ $PEERS_UP == 1 ]]; then "$PEERS" stop >&2; fi
+  if [[ -n $AB_DIR ]]; then rm -rf "$AB_DIR"; fi
+  if [[ $MOUNTED == 1 && $KEEP_FS == 0 ]]; then "$BENCH" fs-down; fi
+  exit $rc
+}
+trap 'log "failed: line $LINENO: $BASH_COMMAND"' ERR
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# ------------------------------------------------------------------ scratch filesystem
+if [[ $(id -u) == 0 ]]; then
+  if ! mountpoint -q "$FSMNT"; then "$BENCH" fs-up; MOUNTED=1; fi
+  BASE=$FSMNT
+else
+  # The peers script starts Apache and nginx (which switch to www-data) along with rclone.
+  log "not root: no scratch filesystem (bench.sh fs-up mounts) and no peers (selftest/peers.sh switches users): fastdav only"
+  TARGETS=$(tr ',' '\n' <<<"$TARGETS" | grep -E '^fastdav$' | paste -sd, -)
+  BASE=${TMPDIR:-/tmp}/fastdav-bench-$(id -u)
+  mkdir -p "$BASE"
+fi
+export PEERS_BASE=$BASE/peers
+FASTDAV_ROOT=$BASE/fastdav
+mkdir -p "$FASTDAV_ROOT" "$PEERS_BASE/root/apache" "$PEERS_BASE/root/nginx" "$PEERS_BASE/root/rclone"
+
+# ------------------------------------------------------------------ targets file
+TARGETS_FILE=$BASE/targets.txt
+{
+  if want fastdav; then echo "fastdav http://127.0.0.1:$FASTDAV_PORT/ $FASTDAV_ROOT pidfile=$BASE/fastdav.pid"; fi
+  if [[ -n $AB_REF ]]; then echo "fastdav-$AB_REF${AB_WORKERS:+-w$AB_WORKERS} http://127.0.0.1:$AB_PORT/ $BASE/fastdav-ab pidfile=$BASE/fastdav-ab.pid"; fi
+  "$PEERS" targets | grep -v '^#' | while read -r name rest; do if want "$name"; then echo "$name $rest"; fi; done
+} >"$TARGETS_FILE"
+if [[ -n $AB_REF ]]; then mkdir -p "$BASE/fastdav-ab"; fi
+log "targets: $(cut -d' ' -f1 "$TARGETS_FILE" | paste -sd' ')"
+
+# Fixtures before any server starts: rclone caches directory listings.
+# (bench.sh prepare exits 1 when the last target has no owner=, so check the fixtures instead)
+"$BENCH" prepare -f "$TARGETS_FILE" || true
+while read -r _ _ root _; do
+  [[ -f $root/bench/.fixture-v1 ]] || { log "fixtures missing in $root"; exit 1; }
+done <"$TARGETS_FILE"
+# rclone drops the pages of every file it reads from the page cache (fadvise DONTNEED). With the
+# fixtures hardlinked, those are everyone's pages: whoever follows rclone in the rotation (always
+# the same target) then reads the 2,000-file tree or the 1 GiB file from disk (COPY: 0.07-0.13 s
+# warm, 0.33-0.38 s after rclone). rclone gets its own copy, so it only evicts its own pages.
+if want rclone; then
+  rc_root=$PEERS_BASE/root/rclone
+  if [[ $(stat -c %h "$rc_root/bench/big/1g.bin") != 1 ]]; then
+    log "giving rclone its own copy of the fixtures (not hardlinks)"
+    if [[ -n ${BENCH_WORK:-} ]]; then master=$BENCH_WORK/master
+    elif mountpoint -q "$FSMNT"; then master=$FSMNT/work/master
+    else master=/tmp/webdav-bench-work/master; fi
+    rm -rf "$rc_root/bench" && cp -a "$master/bench" "$rc_root/bench"
+  fi
+fi
+
+# ------------------------------------------------------------------ servers
+wait_http() { # url pid
+  for _ in $(seq 150); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { log "server for $1 exited"; return 1; }
+    sleep 0.1
+  done
+  log "$1 did not come up"; return 1
+}
+start_fastdav() { # dist-dir root port pidfile logfile workers
+  rm -rf "$2/.fastdav" # fresh metadata store each run
+  local extra=("${FASTDAV_ARGS[@]}")
+  # (an --ab build from before the workers setting has no such flag)
+  if [[ -n $6 ]] && grep -q "'workers'" "$1/config.js"; then extra+=(--workers "$6"); fi
+  NODE_ENV=production node "$1/cli.js" --root "$2" --host 127.0.0.1 --port "$3" --log-level warn "${extra[@]}" \
+    </dev/null >"$5" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid"); echo "$pid" >"$4"
+  wait_http "http://127.0.0.1:$3/" "$pid"
+  log "fastdav $1 up on :$3 (pid $pid, ${6:-1} workers)"
+}
+
+if want apache || want nginx-dav || want nginx-static || want rclone; then
+  PEERS_UP=1
+  "$PEERS" start >&2
+fi
+if want fastdav; then start_fastdav "$REPO/dist" "$FASTDAV_ROOT" $FASTDAV_PORT "$BASE/fastdav.pid" "$BASE/fastdav.log" "$WORKERS"; fi
+if [[ -n $AB_REF ]]; then
+  AB_DIR=$(mktemp -d /tmp/fastdav-ab.XXXXXX)
+  git -C "$REPO" archive "$AB_REF" | tar -x -C "$AB_DIR"
+  ln -s "$REPO/node_modules" "$AB_DIR/node_modules"
+  (cd "$AB_DIR" && "$REPO/node_modules/.bin/tsc" -p tsconfig.json)
+  start_fastdav "$AB_DIR/dist" "$BASE/fastdav-ab" $AB_PORT "$BASE/fastdav-ab.pid" "$BASE/fastdav-ab.log" "${AB_WORKERS:-$WORKERS}"
+fi
+
+# ------------------------------------------------------------------ run
+ID=$(date +%Y%m%d-%H%M%S)
+OUT=$REPO/test/bench/results/run-$ID
+log "bench.sh run ${PASS[*]} -> $OUT"
+"$BENCH" run -f "$TARGETS_FILE" --out "$OUT" --title "fastdav $(git -C "$REPO" describe --always --dirty) vs peers" "${PASS[@]}"
+log "report: $OUT/report.md"
