@@ -2,7 +2,7 @@
  * Everything a method handler needs about one request: the target resource, the URL namespace,
  * the If header and lock credentials, the request body. Built once per request by app.ts.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
@@ -231,26 +231,17 @@ export class RequestContext {
   /**
    * The request body as a stream, for a handler that has decided to take it. A client that sent
    * `Expect: 100-continue` gets its 100 only now (app.ts holds it back), so a request refused
-   * before (401, 403, 412, 413 on Content-Length) never uploads its body. The body is piped
-   * through rather than handed on: a consumer that gives up (413) destroys only the pipe, and
-   * the connection stays to carry the refusal.
+   * before (401, 403, 412, 413 on Content-Length) never uploads its body. A consumer that gives
+   * up (413) stops reading and leaves the stream alone: the connection must stay open to carry
+   * the refusal (app.ts then closes it after the answer).
    */
   bodyStream(): Readable {
     const raw = this.request.raw;
+    // The connection may already be gone (a framing error the parser found after the head).
+    if (raw.destroyed && !raw.complete) throw new ClientGoneError();
     if (!this.continued && /100-continue/i.test(this.header('expect') ?? '') && !this.reply.raw.headersSent) this.reply.raw.writeContinue();
     this.continued = true;
-    const body = new PassThrough();
-    // The consumer may attach later (after a few awaits): until then an error must not go
-    // unhandled (that would end the process); the consumer still sees it (stream.errored).
-    body.on('error', () => undefined);
-    // The connection may already be gone (a framing error the parser found after the head):
-    // then 'close' has fired and will not again.
-    if (raw.destroyed && !raw.complete) return body.destroy(new ClientGoneError());
-    raw.once('error', (err) => body.destroy(err));
-    raw.once('close', () => {
-      if (!raw.complete) body.destroy(new ClientGoneError());
-    });
-    return raw.pipe(body);
+    return raw;
   }
 
   /** The request body, at most `limit` bytes (413 beyond). */
@@ -259,11 +250,18 @@ export class RequestContext {
     if (declared !== undefined && Number(declared) > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of this.bodyStream() as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
-      chunks.push(chunk);
+    const raw = this.bodyStream();
+    try {
+      // Leaving the loop early (413) must not destroy the request: the refusal still has to go out.
+      for await (const chunk of raw.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > limit) throw new DavError(413, `request body larger than ${limit} bytes`);
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      throw err instanceof DavError ? err : new ClientGoneError();
     }
+    if (!this.request.raw.complete) throw new ClientGoneError();
     return Buffer.concat(chunks, size);
   }
 

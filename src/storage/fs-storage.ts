@@ -21,7 +21,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../http/errors.js';
-import { DavPath } from '../http/paths.js';
+import { DavPath, isValidSegment } from '../http/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
 
@@ -59,6 +59,7 @@ interface Member {
   readonly name: string;
   readonly fsPath: string;
   readonly isCollection: boolean;
+  readonly isLink: boolean;
 }
 
 export class FileSystemStorage implements Storage {
@@ -160,14 +161,29 @@ export class FileSystemStorage implements Storage {
     return this.entryAt(child, fsPath, d.isSymbolicLink())?.isCollection ?? null;
   }
 
-  /** The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read directly. */
+  /**
+   * The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read
+   * directly. Names no URL can address (a backslash, made on the server itself) are left out:
+   * they are not listed and not copied; deleting their folder deletes them with it.
+   */
   private readDirents(fsPath: string): Dirent[] {
     try {
-      return fs.readdirSync(fsPath, { withFileTypes: true });
+      return fs.readdirSync(fsPath, { withFileTypes: true }).filter((d) => isValidSegment(d.name));
     } catch (err) {
       if (errnoOf(err) === 'ENOTDIR') return [];
       throw fsError(err);
     }
+  }
+
+  /**
+   * Real path of a member folder reached while walking a tree whose current folder really is
+   * at `parentReal`; null when following it would walk in a circle (a link to an ancestor).
+   * Only links can make circles, so only they cost a realpath.
+   */
+  private descendInto(parentReal: string, fsPath: string, name: string, isLink: boolean, ancestors: ReadonlySet<string>): string | null {
+    if (!isLink) return parentReal + path.sep + name;
+    const real = fs.realpathSync.native(fsPath);
+    return ancestors.has(real) ? null : real;
   }
 
   /** The served members of a folder, without a stat of each (for tree copies). */
@@ -177,7 +193,7 @@ export class FileSystemStorage implements Storage {
     for (const d of this.readDirents(fsPath)) {
       const memberFs = fsPath + path.sep + d.name;
       const isCollection = this.memberKind(p.child(d.name), memberFs, d);
-      if (isCollection !== null) out.push({ name: d.name, fsPath: memberFs, isCollection });
+      if (isCollection !== null) out.push({ name: d.name, fsPath: memberFs, isCollection, isLink: d.isSymbolicLink() });
       const pause = pacer.tick();
       if (pause) await pause;
     }
@@ -200,7 +216,7 @@ export class FileSystemStorage implements Storage {
   async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
     const pending: Pending[] = [];
     const pacer = new Pacer();
-    const visit = async (dir: DavPath, dirFs: string): Promise<void> => {
+    const visit = async (dir: DavPath, dirFs: string, dirReal: string, ancestors: Set<string>): Promise<void> => {
       for (const d of this.readDirents(dirFs)) {
         if (pending.length > max) return;
         const child = dir.child(d.name);
@@ -208,13 +224,21 @@ export class FileSystemStorage implements Storage {
         const isCollection = this.memberKind(child, fsPath, d);
         if (isCollection !== null) {
           pending.push({ path: child, fsPath, isLink: d.isSymbolicLink() });
-          if (isCollection && depth === 'infinity') await visit(child, fsPath);
+          // RFC 5842 §1: a link back to an ancestor is listed, but not walked into again.
+          const real = isCollection && depth === 'infinity' ? this.descendInto(dirReal, fsPath, d.name, d.isSymbolicLink(), ancestors) : null;
+          if (real !== null) {
+            ancestors.add(real);
+            await visit(child, fsPath, real, ancestors);
+            ancestors.delete(real);
+          }
         }
         const pause = pacer.tick();
         if (pause) await pause;
       }
     };
-    await visit(p, this.fsPath(p));
+    const top = this.fsPath(p);
+    const topReal = fs.realpathSync.native(top);
+    await visit(p, top, topReal, new Set([topReal]));
     const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink);
     return {
       count: Math.min(pending.length, max + 1),
@@ -406,7 +430,13 @@ export class FileSystemStorage implements Storage {
       }
       let all = true;
       for (const d of fs.readdirSync(fsPath, { withFileTypes: true })) {
-        const removed = await this.removeRecursive(p.child(d.name), fsPath + path.sep + d.name, d.isDirectory(), keep, failures, pacer);
+        const childFs = fsPath + path.sep + d.name;
+        if (!isValidSegment(d.name)) {
+          // A name no URL can address (made on the server itself) goes with its folder.
+          await this.removeAll(childFs, d.isDirectory(), pacer);
+          continue;
+        }
+        const removed = await this.removeRecursive(p.child(d.name), childFs, d.isDirectory(), keep, failures, pacer);
         all &&= removed;
       }
       // RFC 4918 §9.6.1: ancestors of a member that could not be deleted stay, unreported.
@@ -448,11 +478,14 @@ export class FileSystemStorage implements Storage {
       throw fsError(err, 409);
     }
     const failures: MemberFailure[] = [];
-    if (depth === 'infinity') await this.copyMembers(from, to, failures, new Pacer());
+    if (depth === 'infinity') {
+      const sourceReal = fs.realpathSync.native(this.fsPath(from));
+      await this.copyMembers(from, to, failures, new Pacer(), sourceReal, new Set([sourceReal]));
+    }
     return failures;
   }
 
-  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[], pacer: Pacer): Promise<void> {
+  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[], pacer: Pacer, fromReal: string, ancestors: Set<string>): Promise<void> {
     let members: Member[];
     try {
       members = await this.readMemberKinds(from, pacer);
@@ -466,8 +499,16 @@ export class FileSystemStorage implements Storage {
       const dstPath = to.child(member.name);
       try {
         if (member.isCollection) {
+          const real = this.descendInto(fromReal, member.fsPath, member.name, member.isLink, ancestors);
+          if (real === null) {
+            // RFC 5842 §7.2: a link back to an ancestor would copy forever.
+            failures.push({ path: dstPath, isCollection: true, status: 508 });
+            continue;
+          }
           fs.mkdirSync(dst);
-          await this.copyMembers(from.child(member.name), dstPath, failures, pacer);
+          ancestors.add(real);
+          await this.copyMembers(from.child(member.name), dstPath, failures, pacer, real, ancestors);
+          ancestors.delete(real);
         } else {
           copyFile(member.fsPath, dst);
         }
@@ -534,7 +575,9 @@ function receive(body: Readable, fd: number, maxBytes: number | undefined): Prom
       body.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
       if (err === undefined) resolve(written);
       else {
-        body.destroy();
+        // Stop reading, but leave the stream to its owner: a refused upload's connection must
+        // live to carry the refusal (the HTTP layer closes it afterwards).
+        body.pause();
         reject(err);
       }
     };
