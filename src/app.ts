@@ -168,7 +168,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
-    if (error instanceof ClientGoneError || reply.sent) return;
+    if (reply.sent) return;
+    if (error instanceof ClientGoneError) {
+      // Nobody is left to answer; make sure no answer (not even an empty 200) goes out.
+      reply.raw.destroy();
+      return;
+    }
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     reply.code(status);

@@ -259,9 +259,9 @@ export class RequestContext {
         chunks.push(chunk);
       }
     } catch (err) {
+      // The iterator throws only when the request breaks off (the connection is gone).
       throw err instanceof DavError ? err : new ClientGoneError();
     }
-    if (!this.request.raw.complete) throw new ClientGoneError();
     return Buffer.concat(chunks, size);
   }
 
