@@ -5,7 +5,7 @@
  * listing, durability across restarts, and consistency between several server processes.
  */
 import Database from 'libsql';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 export type Db = InstanceType<typeof Database>;
@@ -38,6 +38,13 @@ export function openDatabase(dir: string | ':memory:'): Db {
   let file = ':memory:';
   if (dir !== ':memory:') {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Dead properties and lock owners are the users' data: readable by the server's user only,
+    // also when the folder came from elsewhere (./storage/.fastdav is kept in git).
+    try {
+      chmodSync(dir, 0o700);
+    } catch {
+      /* a folder of another owner that we may still write to: leave its mode to its owner */
+    }
     file = path.join(dir, 'metadata.sqlite');
   }
   const db = new Database(file);

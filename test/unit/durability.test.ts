@@ -76,3 +76,12 @@ t.test('a lock expires on time across a restart', async (t) => {
   t.teardown(() => app.close());
   t.equal((await app.inject({ method: 'DELETE', url: '/f' })).statusCode, 204, 'gone at 100 s');
 });
+
+t.test('the metadata folder is private to the server user', async (t) => {
+  const root = tempDir(t);
+  const { mkdirSync, statSync } = await import('node:fs');
+  mkdirSync(`${root}/.fastdav`, { mode: 0o755 });
+  const app = await boot(root, new FakeClock());
+  t.teardown(() => app.close());
+  t.equal(statSync(`${root}/.fastdav`).mode & 0o777, 0o700);
+});
