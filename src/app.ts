@@ -92,9 +92,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!BUILTIN_METHODS.has(m.name)) app.addHttpMethod(m.name, { hasBody: m.hasBody });
   }
 
-  const davHeaders = (reply: FastifyReply, entry: Entry | null): void => {
+  const davHeaders = (reply: FastifyReply, allow: string): void => {
     // RFC 4918 §10.1, §18: class 2 only with locking; MS-Author-Via for Microsoft clients.
-    reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', allowFor(entry));
+    reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', allow);
   };
 
   const wholeTree = new Namespace(config.prefix, DavPath.root);
@@ -106,7 +106,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
       // probe the server root, and nothing there belongs to anyone.
       if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
-      reply.header('dav', services.locks ? '1, 2' : '1').header('ms-author-via', 'DAV').header('allow', 'OPTIONS');
+      davHeaders(reply, 'OPTIONS');
       reply.code(200).header('content-length', '0').send();
       return;
     }
@@ -127,7 +127,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!method.ownPreconditions && hasPreconditions(request.headers)) {
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
-    if (method.name === 'OPTIONS') davHeaders(reply, await ctx.target());
+    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
     await method.handle(ctx);
   }
 

@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, helpText, isLoopback, loadConfig, type Config } from './config.js';
+import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -33,9 +33,7 @@ async function main(): Promise<number> {
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const scheme = config.tlsCert ? 'https' : 'http';
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${port}${config.prefix}\n`);
+  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }

@@ -16,7 +16,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import type { Config } from './config.js';
+import { servingUrl, type Config } from './config.js';
 
 /** IPC message from the primary: stop as on SIGTERM. */
 const STOP_MESSAGE = 'fastdav:stop';
@@ -84,9 +84,7 @@ export async function runPrimary(config: Config): Promise<number> {
       listening.add(worker);
       if (announced || listening.size < count) return;
       announced = true;
-      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      const scheme = config.tlsCert ? 'https' : 'http';
-      process.stdout.write(`fastdav serving ${config.root} at ${scheme}://${host}:${address.port}${config.prefix} (${count} worker processes)\n`);
+      process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, address.port)} (${count} worker processes)\n`);
     });
 
     cluster.on('exit', (worker, code, signal) => {

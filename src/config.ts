@@ -280,6 +280,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   });
 }
 
+/** The URL the server announces at start-up, for the port it really listens on. */
+export function servingUrl(config: Config, port: number): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `${config.tlsCert ? 'https' : 'http'}://${host}:${port}${config.prefix}`;
+}
+
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();

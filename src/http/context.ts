@@ -115,15 +115,11 @@ export class RequestContext {
     return Array.isArray(v) ? v[0] : v;
   }
 
-  /** The target resource (stat'ed once per request; call forgetTarget after changing it). */
+  /** The target resource as it was when the request began (stat'ed once per request). */
   target(): Promise<Entry | null> {
     // RFC 4918 §5.2: a URL ending in '/' names a collection; on a file it names nothing.
     this.targetEntry ??= this.storage.stat(this.path).then((e) => (e && this.trailingSlash && !e.isCollection ? null : e));
     return this.targetEntry;
-  }
-
-  forgetTarget(): void {
-    this.targetEntry = undefined;
   }
 
   /** The target, or 404. */

@@ -49,6 +49,3 @@ export class ClientGoneError extends Error {
 
 export const badRequest = (message: string): DavError => new DavError(400, message);
 export const forbidden = (message: string): DavError => new DavError(403, message);
-export const notFound = (message = 'Not Found'): DavError => new DavError(404, message);
-export const conflict = (message: string): DavError => new DavError(409, message);
-export const preconditionFailed = (message = 'Precondition Failed'): DavError => new DavError(412, message);

@@ -20,7 +20,6 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   if (ctx.path.contains(destination) || destination.contains(ctx.path)) {
     throw new DavError(403, 'source and destination are the same resource or contain each other');
   }
-  if (!ctx.ns.contains(destination)) throw new DavError(502, 'Destination is outside this server namespace');
   const existing = await ctx.storage.stat(destination);
   // §9.8.4: with Overwrite: F an existing destination fails the precondition.
   if (existing && !overwrite) throw new DavError(412, 'destination exists and Overwrite is F');

@@ -14,7 +14,8 @@ import type { DavMethod } from './method.js';
 
 async function sendListing(ctx: RequestContext, collection: Entry, head: boolean): Promise<void> {
   const members = await ctx.storage.list(collection.path);
-  const parent = ctx.path.isRoot || !ctx.ns.contains(ctx.path.parent()) || ctx.path.equals(ctx.ns.base) ? null : ctx.href(ctx.path.parent(), true);
+  // No way up from the top of the requester's tree.
+  const parent = ctx.path.equals(ctx.ns.base) ? null : ctx.href(ctx.path.parent(), true);
   const title = ctx.ns.prefix + ctx.ns.base.relative(ctx.path).segments.map((s) => `${s}/`).join('');
   const html = renderListing(title, members, (e) => ctx.href(e.path, e.isCollection), parent);
   ctx.reply.code(200).header('content-type', 'text/html; charset=utf-8').header('content-length', Buffer.byteLength(html));

@@ -34,7 +34,6 @@ export class DeadPropertyStore {
     const prepare = (sql: string) => db.prepare(sql);
     this.q = {
       ofPath: prepare('SELECT path, ns, name, xml FROM dead_props WHERE path = ?'),
-      ofChildren: prepare('SELECT path, ns, name, xml FROM dead_props WHERE parent = ?'),
       ofListing: prepare('SELECT path, ns, name, xml FROM dead_props WHERE parent = ? OR path = ?'),
       any: prepare('SELECT 1 FROM dead_props WHERE path = ? LIMIT 1').raw(),
       anyInTree: prepare('SELECT 1 FROM dead_props WHERE path = ? OR (path >= ? AND path < ?) LIMIT 1').raw(),
@@ -54,11 +53,6 @@ export class DeadPropertyStore {
   /** Dead properties of one resource. */
   get(path: DavPath): DeadProperty[] {
     return (this.q.ofPath.all(path.key) as Row[]).map(toProp);
-  }
-
-  /** Dead properties of every member of a collection, by member key. */
-  getChildren(path: DavPath): Map<string, DeadProperty[]> {
-    return group(this.q.ofChildren.all(path.key) as Row[]);
   }
 
   /** Dead properties of a collection and of every member, by key: one query per listing. */

@@ -29,8 +29,15 @@ export interface LiveProperty {
   readonly protected: boolean;
   /** Returned by allprop (RFC 4918 §9.1; RFC 4331 §3 keeps quota out of it). */
   readonly allprop: boolean;
-  /** The property element, or null when it does not apply to this resource. */
-  render(ctx: PropertyContext): string | null;
+  /** Defined for files only (length, type, entity tag); a collection does not have it. */
+  readonly filesOnly?: boolean;
+  /** The property element (called only where the property applies, see appliesTo). */
+  render(ctx: PropertyContext): string;
+}
+
+/** Whether the resource has the property at all: propname lists it, prop finds it (else 404). */
+export function appliesTo(p: LiveProperty, entry: Entry): boolean {
+  return !(p.filesOnly && entry.isCollection);
 }
 
 /**
@@ -82,16 +89,16 @@ const TABLE: readonly LiveProperty[] = [
     render: ({ entry }) => (entry.isCollection ? '<D:resourcetype><D:collection/></D:resourcetype>' : '<D:resourcetype/>'),
   },
   {
-    name: 'getcontentlength', protected: true, allprop: true,
-    render: ({ entry }) => (entry.isCollection ? null : el('getcontentlength', String(entry.size))),
+    name: 'getcontentlength', protected: true, allprop: true, filesOnly: true,
+    render: ({ entry }) => el('getcontentlength', String(entry.size)),
   },
   {
-    name: 'getcontenttype', protected: true, allprop: true,
-    render: ({ entry }) => (entry.isCollection ? null : el('getcontenttype', escapeXmlText(contentTypeOf(entry.path.name)))),
+    name: 'getcontenttype', protected: true, allprop: true, filesOnly: true,
+    render: ({ entry }) => el('getcontenttype', escapeXmlText(contentTypeOf(entry.path.name))),
   },
   {
-    name: 'getetag', protected: true, allprop: true,
-    render: ({ entry }) => (entry.isCollection ? null : el('getetag', escapeXmlText(entry.etag))),
+    name: 'getetag', protected: true, allprop: true, filesOnly: true,
+    render: ({ entry }) => el('getetag', escapeXmlText(entry.etag)),
   },
   { name: 'getlastmodified', protected: true, allprop: true, render: ({ entry }) => el('getlastmodified', httpDate(entry.mtimeMs)) },
   { name: 'creationdate', protected: true, allprop: true, render: ({ entry }) => el('creationdate', isoDate(entry.birthtimeMs)) },

@@ -6,7 +6,7 @@
 import { badRequest } from '../http/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { element, propstat } from '../xml/multistatus.js';
-import { ALLPROP_LIVE, ALL_LIVE, liveProperty, type PropertyContext } from './live.js';
+import { ALLPROP_LIVE, ALL_LIVE, appliesTo, liveProperty, type LiveProperty, type PropertyContext } from './live.js';
 import type { DeadProperty } from './dead-store.js';
 
 export interface PropertyName {
@@ -51,13 +51,14 @@ export function needsDeadProperties(req: PropfindRequest): boolean {
 
 /** True when answering needs the filesystem's space figures. */
 export function needsSpace(req: PropfindRequest): boolean {
-  // propname renders every live property to see which apply, quota ones included.
-  if (req.kind === 'propname') return true;
   const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
   return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));
 }
 
 const findDead = (dead: readonly DeadProperty[], ns: string, name: string) => dead.find((d) => d.ns === ns && d.name === name);
+
+/** The live property's element for this resource, or null when the resource does not have it. */
+const liveValue = (p: LiveProperty | undefined, ctx: PropertyContext): string | null => (p && appliesTo(p, ctx.entry) ? p.render(ctx) : null);
 
 /** Renders the `<D:propstat>` elements of one resource: properties found under 200, unknown ones under 404. */
 export type PropstatRenderer = (ctx: PropertyContext, dead: readonly DeadProperty[]) => string;
@@ -71,7 +72,7 @@ export function propstatRenderer(req: PropfindRequest): PropstatRenderer {
   if (req.kind === 'propname') {
     return (ctx, dead) => {
       let names = '';
-      for (const p of ALL_LIVE) if (p.render(ctx) !== null) names += `<D:${p.name}/>`;
+      for (const p of ALL_LIVE) if (appliesTo(p, ctx.entry)) names += `<D:${p.name}/>`;
       for (const d of dead) if (!liveProperty(d.ns, d.name)) names += element(d.ns, d.name);
       return propstat(200, names);
     };
@@ -81,11 +82,11 @@ export function propstatRenderer(req: PropfindRequest): PropstatRenderer {
     return (ctx, dead) => {
       let found = '';
       for (const p of ALLPROP_LIVE) {
-        const value = (p.protected || dead.length === 0 ? undefined : findDead(dead, DAV_NS, p.name)?.xml) ?? p.render(ctx);
+        const value = (p.protected || dead.length === 0 ? undefined : findDead(dead, DAV_NS, p.name)?.xml) ?? liveValue(p, ctx);
         if (value !== null) found += value;
       }
       for (const d of dead) if (!liveProperty(d.ns, d.name)) found += d.xml;
-      for (const live of included) found += live!.render(ctx) ?? '';
+      for (const live of included) found += liveValue(live, ctx) ?? '';
       return propstat(200, found);
     };
   }
@@ -97,7 +98,7 @@ export function propstatRenderer(req: PropfindRequest): PropstatRenderer {
     let found = '';
     let missing = '';
     for (const n of plan) {
-      const value = (n.deadFirst && dead.length > 0 ? findDead(dead, n.ns, n.name)?.xml : undefined) ?? n.live?.render(ctx) ?? null;
+      const value = (n.deadFirst && dead.length > 0 ? findDead(dead, n.ns, n.name)?.xml : undefined) ?? liveValue(n.live, ctx);
       if (value !== null) found += value;
       else missing += n.missing;
     }

@@ -348,7 +348,7 @@ export class FileSystemStorage implements Storage {
       } catch {
         /* never created, or already gone */
       }
-      // The body is destroyed on any failure: only a failure of its own means the client left.
+      // Only a failure of the body itself (destroyed before its end) means the client left.
       if (!(err instanceof DavError) && body.destroyed && !body.readableEnded) throw new ClientGoneError();
       throw fsError(err, 409);
     }
@@ -557,8 +557,9 @@ const UPLOAD_QUEUE_BYTES = 1024 * 1024;
 /**
  * Writes an upload into `fd` and resolves with its size: the first SYNC_WRITE_BYTES directly (a
  * small PUT costs no thread-pool round trip), the rest through the pool, with the chunks that
- * arrive during a write gathered into the next writev. Like stream.pipeline, any failure
- * destroys the body; unlike it, no AbortController and DOMException per request (~5 % of a
+ * arrive during a write gathered into the next writev. On a failure it stops reading and
+ * leaves the body to its owner (the HTTP layer closes a refused upload's connection after the
+ * answer); unlike stream.pipeline, no AbortController and DOMException per request (~5 % of a
  * 4 KiB PUT).
  */
 function receive(body: Readable, fd: number, maxBytes: number | undefined): Promise<number> {

@@ -89,9 +89,12 @@ export interface Storage {
   createCollection(path: DavPath): Promise<void>;
   /** Deletes a resource and its members, leaving `keep` (and their ancestors) in place. */
   deleteTree(path: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]>;
-  /** Copies `from` to `to` (which must not exist); depth 0 copies a collection without members. */
+  /**
+   * Copies `from` to `to`; depth 0 copies a collection without members. `to` must not exist,
+   * except that a file may replace a file (in one step: the old content stays until then).
+   */
   copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]>;
-  /** Moves `from` to `to` (which must not exist). */
+  /** Moves `from` to `to`; as for copyTree, only a file may already be at `to`. */
   moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]>;
   setModifiedTime(path: DavPath, seconds: number): Promise<void>;
   space(): Promise<SpaceInfo>;

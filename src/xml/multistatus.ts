@@ -94,7 +94,7 @@ export class MultistatusWriter {
 
   /** A response with one status for one resource (DELETE, COPY, MOVE, LOCK members). */
   statusResponse(href: string, status: number, error?: ResponseError, description?: string): void | Promise<void> {
-    let out = `<D:response><D:href>${escapeXmlText(href)}</D:href><D:status>${statusLine(status)}</D:status>`;
+    let out = `<D:response><D:href>${escapeXmlText(href)}</D:href>${statusElement(status)}`;
     if (error) out += renderError(error);
     if (description) out += `<D:responsedescription>${escapeXmlText(description)}</D:responsedescription>`;
     return this.sink.write(`${out}</D:response>`);
