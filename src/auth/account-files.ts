@@ -6,8 +6,8 @@
  */
 import fsp from 'node:fs/promises';
 import { ConfigError } from '../config.js';
-import { DavError } from '../http/errors.js';
-import { DavPath } from '../http/paths.js';
+import { DavError } from '../core/errors.js';
+import { DavPath } from '../core/paths.js';
 import type { Storage } from '../storage/storage.js';
 import { type Account, buildAccounts, parseAccessFile, parseHtpasswd, type UserAccess } from './accounts.js';
 

@@ -12,7 +12,7 @@
  * would silently drop them (widening that user's rights).
  */
 import { ConfigError } from '../config.js';
-import { DavPath, isValidSegment } from '../http/paths.js';
+import { DavPath, isValidSegment } from '../core/paths.js';
 
 export interface Account {
   readonly name: string;

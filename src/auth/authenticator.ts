@@ -13,8 +13,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { Config } from '../config.js';
-import { DavError } from '../http/errors.js';
-import { DavPath } from '../http/paths.js';
+import { DavError } from '../core/errors.js';
+import { DavPath } from '../core/paths.js';
 import type { Account } from './accounts.js';
 import { LoginThrottle } from './login-throttle.js';
 

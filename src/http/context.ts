@@ -8,8 +8,8 @@ import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
 import type { DeadPropertyStore } from '../props/dead-store.js';
 import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
-import { ClientGoneError, DavError, badRequest, forbidden } from './errors.js';
-import { DavPath, hrefOf, parseUrlPath } from './paths.js';
+import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors.js';
+import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
 import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
 import { parseXml, type XmlElement } from '../xml/parse.js';
 

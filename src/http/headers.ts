@@ -1,5 +1,5 @@
 /** Parsing of the WebDAV request headers Depth, Overwrite and Timeout (RFC 4918 §10). */
-import { badRequest } from './errors.js';
+import { badRequest } from '../core/errors.js';
 
 export type Depth = 0 | 1 | 'infinity';
 

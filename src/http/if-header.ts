@@ -12,7 +12,7 @@
  * The header is true when any list is true; a list is true when all its conditions are.
  * Evaluation needs the server's state, so it lives with the request context (context.ts).
  */
-import { badRequest } from './errors.js';
+import { badRequest } from '../core/errors.js';
 
 export interface IfCondition {
   readonly not: boolean;

@@ -10,7 +10,7 @@ import type { FastifyReply } from 'fastify';
 import type { OpenFile } from '../storage/storage.js';
 import type { TextSink } from '../xml/multistatus.js';
 import { MultistatusWriter } from '../xml/multistatus.js';
-import { ClientGoneError } from './errors.js';
+import { ClientGoneError } from '../core/errors.js';
 
 /** A body up to this size goes out whole, with a Content-Length; a bigger one in chunks of this size. */
 const FLUSH_BYTES = 64 * 1024;

@@ -8,8 +8,8 @@
  * never both take conflicting locks. Time comes from an injected clock: tests need no sleeping.
  */
 import { randomUUID } from 'node:crypto';
-import { DavError } from '../http/errors.js';
-import { DavPath } from '../http/paths.js';
+import { DavError } from '../core/errors.js';
+import { DavPath } from '../core/paths.js';
 import type { Lock, LockDepth, LockScope, LockStore } from './lock-store.js';
 
 export interface Clock {

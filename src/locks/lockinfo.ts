@@ -1,5 +1,5 @@
 /** The DAV:lockinfo body of a LOCK request (RFC 4918 §9.10, §14.11). */
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { serializeElement } from '../xml/serialize.js';
 import type { LockScope } from './lock-store.js';

@@ -5,7 +5,7 @@
  * locks never do (§7.6).
  */
 import type { RequestContext } from '../http/context.js';
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { parseDepth, parseOcMtime, parseOverwrite } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 import { replyMemberOutcomes } from './tree-outcome.js';

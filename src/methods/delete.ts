@@ -4,9 +4,9 @@
  * their ancestors and are reported in a 207; everything else goes, with its dead properties
  * and locks.
  */
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { parseDepth } from '../http/headers.js';
-import { DavPath } from '../http/paths.js';
+import { DavPath } from '../core/paths.js';
 import type { DavMethod } from './method.js';
 import { type MemberOutcome, replyMemberOutcomes, survivorTest } from './tree-outcome.js';
 

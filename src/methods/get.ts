@@ -3,7 +3,7 @@
  * requests and single ranges; an HTML listing for collections.
  */
 import type { RequestContext } from '../http/context.js';
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { evaluatePreconditions, ifRangeHolds } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
 import { renderListing } from '../http/listing-html.js';

@@ -4,9 +4,9 @@
  * URL creates an empty file (§7.3) and answers 201.
  */
 import type { RequestContext } from '../http/context.js';
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { parseDepth, parseTimeout } from '../http/headers.js';
-import { DavPath } from '../http/paths.js';
+import { DavPath } from '../core/paths.js';
 import { beginMultistatus, XML_CONTENT_TYPE } from '../http/reply-body.js';
 import { type LockManager, MemberLockConflict } from '../locks/lock-manager.js';
 import type { Lock } from '../locks/lock-store.js';

@@ -1,5 +1,5 @@
 /** MKCOL (RFC 4918 §9.3): creates one collection; its parent must exist. */
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import type { DavMethod } from './method.js';
 
 export const mkcol: DavMethod = {

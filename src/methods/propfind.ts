@@ -4,7 +4,7 @@
  * dead-property query, one look at the locks. Depth infinity is served up to a configurable
  * number of entries, past which it answers 403 with `<D:propfind-finite-depth/>` (§9.1).
  */
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { parseDepth } from '../http/headers.js';
 import { beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
@@ -14,7 +14,7 @@ import type { DeadProperty } from '../props/dead-store.js';
 import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
 import type { Lock } from '../locks/lock-store.js';
 import { lockCovers } from '../locks/lock-manager.js';
-import { DavPath, encodeSegment } from '../http/paths.js';
+import { DavPath, encodeSegment } from '../core/paths.js';
 import type { RequestContext } from '../http/context.js';
 import type { DavMethod } from './method.js';
 

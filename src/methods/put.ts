@@ -3,7 +3,7 @@
  * over the target when complete (storage/fs-storage.ts), so an aborted or failed upload never
  * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
  */
-import { DavError } from '../http/errors.js';
+import { DavError } from '../core/errors.js';
 import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 

@@ -4,7 +4,7 @@
  * which resources are still there afterwards.
  */
 import type { RequestContext } from '../http/context.js';
-import type { DavPath } from '../http/paths.js';
+import type { DavPath } from '../core/paths.js';
 import { beginMultistatus } from '../http/reply-body.js';
 import type { ResponseError } from '../xml/multistatus.js';
 

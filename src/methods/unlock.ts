@@ -1,5 +1,5 @@
 /** UNLOCK (RFC 4918 §9.11): removes the lock named by the Lock-Token header. */
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../core/errors.js';
 import type { DavMethod } from './method.js';
 
 export const unlock: DavMethod = {

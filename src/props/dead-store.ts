@@ -2,7 +2,7 @@
  * Dead properties (RFC 4918 §4.2): stored per resource, keyed by its path, in the metadata
  * database. They follow COPY and MOVE and vanish with DELETE; a PROPPATCH is one transaction.
  */
-import type { DavPath } from '../http/paths.js';
+import type { DavPath } from '../core/paths.js';
 import { type Db, descendantRange } from '../metadata/database.js';
 
 export interface DeadProperty {

@@ -3,7 +3,7 @@
  * include) and the propstats for one resource. The method handler (methods/propfind.ts) walks
  * the resources and streams the answers.
  */
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { element, propstat } from '../xml/multistatus.js';
 import { ALLPROP_LIVE, ALL_LIVE, appliesTo, liveProperty, type LiveProperty, type PropertyContext } from './live.js';

@@ -4,7 +4,7 @@
  * cannot use (props/side-effects.ts) with 409; when anything fails, everything else is reported
  * 424 (Failed Dependency) and nothing changes.
  */
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, textOf, type XmlElement } from '../xml/parse.js';
 import { serializeElement } from '../xml/serialize.js';
 import { liveProperty } from './live.js';

@@ -5,7 +5,7 @@
  * so a failed effect leaves nothing changed. Adding such a property is one row here.
  */
 import { parseUnixSeconds } from '../http/headers.js';
-import type { DavPath } from '../http/paths.js';
+import type { DavPath } from '../core/paths.js';
 import type { Storage } from '../storage/storage.js';
 
 /** What setting a property does to the resource. */

@@ -10,7 +10,7 @@
  * that failed, each with its status, for a 207 (RFC 4918 §9.6.1, §9.8.8).
  */
 import type { Readable } from 'node:stream';
-import type { DavPath } from '../http/paths.js';
+import type { DavPath } from '../core/paths.js';
 
 export interface Entry {
   readonly path: DavPath;

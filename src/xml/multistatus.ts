@@ -9,7 +9,7 @@
  * ones serialized by xmlbuilder2 when they were stored).
  */
 import { STATUS_CODES } from 'node:http';
-import type { DavCondition } from '../http/errors.js';
+import type { DavCondition } from '../core/errors.js';
 
 /** Where the writer sends its text; `write` may return a promise to signal backpressure. */
 export interface TextSink {

@@ -8,7 +8,7 @@
  * is ever defined, expanded or fetched (RFC 4918 §20.6).
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { DavError, badRequest } from '../http/errors.js';
+import { DavError, badRequest } from '../core/errors.js';
 
 export const DAV_NS = 'DAV:';
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';

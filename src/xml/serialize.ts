@@ -7,7 +7,7 @@ import { create, fragment } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import type { XmlElement } from './parse.js';
 import { DAV_NS } from './parse.js';
-import type { DavCondition } from '../http/errors.js';
+import type { DavCondition } from '../core/errors.js';
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 

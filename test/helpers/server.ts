@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
-import { DavError } from '../../src/http/errors.js';
+import { DavError } from '../../src/core/errors.js';
 import { childElements, parseXml, textOf, type XmlElement } from '../../src/xml/parse.js';
 
 export interface TapLike {

@@ -11,8 +11,8 @@ import { ConfigError, testConfig, type Config } from '../../src/config.js';
 import { parseAccessFile, parseHtpasswd } from '../../src/auth/accounts.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { LoginThrottle } from '../../src/auth/login-throttle.js';
-import { DavPath } from '../../src/http/paths.js';
-import { DavError } from '../../src/http/errors.js';
+import { DavPath } from '../../src/core/paths.js';
+import { DavError } from '../../src/core/errors.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { basic, instantThrottle, rawExchange, rawRequest, snapshot, writeUsers } from './support.js';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { IncomingHttpHeaders } from 'node:http';
 import { evaluatePreconditions, hasPreconditions, ifRangeHolds } from '../../src/http/conditional.js';
 import { parseRange } from '../../src/http/range.js';
-import { DavPath } from '../../src/http/paths.js';
+import { DavPath } from '../../src/core/paths.js';
 import type { Entry } from '../../src/storage/storage.js';
 import { httpDate } from '../../src/props/live.js';
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DavPath } from '../../src/http/paths.js';
+import { DavPath } from '../../src/core/paths.js';
 import { openDatabase } from '../../src/metadata/database.js';
 import { DeadPropertyStore, type DeadProperty } from '../../src/props/dead-store.js';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { DavError } from '../../src/http/errors.js';
-import { DavPath } from '../../src/http/paths.js';
+import { DavError } from '../../src/core/errors.js';
+import { DavPath } from '../../src/core/paths.js';
 import { LockManager, MemberLockConflict, lockCovers, type LockCredentials } from '../../src/locks/lock-manager.js';
 import { LockStore, type LockDepth, type LockScope } from '../../src/locks/lock-store.js';
 import { openDatabase } from '../../src/metadata/database.js';

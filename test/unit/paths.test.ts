@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { statusThrown } from '../helpers/server.js';
-import { DavPath, encodeSegment, hrefOf, isValidSegment, parseUrlPath } from '../../src/http/paths.js';
+import { DavPath, encodeSegment, hrefOf, isValidSegment, parseUrlPath } from '../../src/core/paths.js';
 
 const segs = (raw: string, prefix = '/') => parseUrlPath(raw, prefix)?.path.segments;
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DavError } from '../../src/http/errors.js';
+import { DavError } from '../../src/core/errors.js';
 import { childElements, decodeXmlBytes, parseXml, textOf, type XmlElement, type XmlNode } from '../../src/xml/parse.js';
 import { errorBody, serializeElement } from '../../src/xml/serialize.js';
 import { statusThrown } from '../helpers/server.js';

@@ -1,7 +1,7 @@
 /**
  * The filesystem backend: a folder on disk served as the WebDAV tree.
  *
- * Confinement: paths arrive as validated segments (http/paths.ts), so only symlinks can lead out
+ * Confinement: paths arrive as validated segments (core/paths.ts), so only symlinks can lead out
  * of the root. Every resource a request names is resolved with realpath (or, for an opened file,
  * through /proc/self/fd) and refused when it lands outside; walks and listings skip such links.
  * Uploads go to a reserved temporary name beside the target and are renamed over it when
@@ -20,10 +20,10 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ClientGoneError, DavError } from '../http/errors.js';
-import { DavPath, isValidSegment } from '../http/paths.js';
+import { ClientGoneError, DavError } from '../../core/errors.js';
+import { DavPath, isValidSegment } from '../../core/paths.js';
 import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
-import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from './storage.js';
+import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 
 /** Prefix of in-progress upload files; such names are reserved and never listed. */
 export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';

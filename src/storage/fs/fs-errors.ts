@@ -1,5 +1,5 @@
 /** How node:fs error codes become HTTP statuses (RFC 4918 §9 per method; RFC 9110 §15). */
-import { DavError } from '../http/errors.js';
+import { DavError } from '../../core/errors.js';
 
 export function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
