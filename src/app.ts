@@ -24,6 +24,7 @@ import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { ServerMetrics } from './metrics/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,6 +42,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Slows failed logins (tests pass one with a fake clock). */
   loginThrottle?: LoginThrottle;
+  /** Prometheus metrics to feed (cli.ts passes them when --metrics-port is set). */
+  metrics?: ServerMetrics;
 }
 
 /** How long closing waits for handlers still running after their connections were cut. */
@@ -75,6 +78,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  if (options.metrics) {
+    options.metrics.instrument(app, HEALTH_URL_PATH);
+    const locks = services.locks;
+    // Every active lock covers the root or lies within it.
+    if (locks) options.metrics.setSources({ activeLocks: async () => (await locks.relevantTo(DavPath.root)).length });
+  }
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
