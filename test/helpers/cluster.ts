@@ -1,0 +1,73 @@
+/**
+ * Test support: several fastdav instances (real processes) serving one shared data folder behind
+ * HAProxy, as in the README's "Running several instances". Instances are addressed one by one
+ * (`instances[i].origin`) or through the balancer (`origin`); each can be killed and restarted.
+ */
+import { request, tempDir, type RequestOptions, type Response, type TapLike } from './server.js';
+import { haproxyBinary, startHaproxy, type Balancer } from './haproxy.js';
+import { freePort, startInstance, type Instance } from './instances.js';
+
+export interface ClusterOptions {
+  /** How many instances (default 3). */
+  readonly instances?: number;
+  /** Mount prefix, e.g. '/dav/' (default '/'). */
+  readonly prefix?: string;
+  /** Flags every instance gets, e.g. ['--metadata-url', url]. */
+  readonly args?: readonly string[];
+  /** Flags or environment for one instance only (by index), e.g. a clock that disagrees. */
+  readonly perInstance?: (index: number) => { args?: readonly string[]; env?: NodeJS.ProcessEnv };
+}
+
+export interface Cluster {
+  /** The shared data folder. */
+  readonly root: string;
+  readonly balancer: Balancer;
+  /** The balancer's origin: http://127.0.0.1:PORT (no trailing slash). */
+  readonly origin: string;
+  readonly instances: readonly Instance[];
+  /** A request through the balancer. */
+  request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
+}
+
+/** Starts the instances on one fresh folder (or `root`), then HAProxy in front once all are UP. */
+export async function startCluster(t: TapLike, options: ClusterOptions = {}, root = tempDir(t, 'fastdav-cluster-')): Promise<Cluster> {
+  const count = options.instances ?? 3;
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const common = [...(options.prefix ? ['--prefix', options.prefix] : []), ...(options.args ?? [])];
+  // One after the other: the first creates the metadata store (or migrates the database).
+  const instances: Instance[] = [];
+  for (const [i, port] of ports.entries()) {
+    const own = options.perInstance?.(i) ?? {};
+    instances.push(await startInstance(t, { root, port, args: [...common, ...(own.args ?? [])], env: own.env }));
+  }
+  const balancer = await startHaproxy(t, ports);
+  await balancer.waitUp();
+  return {
+    root,
+    balancer,
+    origin: balancer.origin,
+    instances,
+    request: (method, urlPath, o) => request(balancer.origin, method, urlPath, o),
+  };
+}
+
+/**
+ * False when the cluster tests can run here; otherwise why not (the test then skips). Under
+ * CI=true a missing prerequisite is a failure: .ci/run installs haproxy and postgresql-15.
+ */
+export function clusterPrerequisites(t: TapLike & { fail(message: string): void }): string | false {
+  const missing: string[] = [];
+  if (!haproxyBinary()) missing.push('haproxy');
+  if (missing.length === 0) return false;
+  const reason = `needs ${missing.join(', ')}`;
+  if (process.env['CI'] === 'true') t.fail(`${reason}: under CI=true the cluster tests must run (.ci/run installs it)`);
+  return reason;
+}
+
+/**
+ * The flags that give every instance the one shared metadata store: for now SQLite in the shared
+ * folder (it works across processes on one host).
+ */
+export async function clusterMetadataArgs(_t: TapLike): Promise<string[]> {
+  return [];
+}
