@@ -62,7 +62,7 @@ export interface BackendStat {
   readonly name: string;
   /** UP, DOWN, MAINT, … */
   readonly status: string;
-  /** Requests (sessions) sent to it so far. */
+  /** Requests sent to it so far (HAProxy's session count: with per-request balancing, one per request it was given). */
   readonly total: number;
 }
 

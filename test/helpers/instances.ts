@@ -5,22 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './postgres.js';
 import { request, type TapLike } from './server.js';
 
 /** The built command (npm test builds it first, as for test/ops/cli.test.ts). */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
-/** A TCP port nobody listens on right now (the kernel's pick, released at once). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from './postgres.js';
 
 export interface InstanceOptions {
   /** The folder served (shared by every instance of a cluster). */
