@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort, until } from './instances.js';
@@ -117,8 +117,9 @@ export async function startHaproxy(t: TapLike, backendPorts: readonly number[]):
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   t.teardown(stop);
-  await until('haproxy to listen', async () => {
+  await until('haproxy to listen and open its admin socket', async () => {
     if (child.exitCode !== null) throw new Error(`haproxy exited (${child.exitCode}):\n${log}`);
+    if (!existsSync(adminSocket)) return false;
     return new Promise<boolean>((resolve) => {
       const probe = net.connect(port, '127.0.0.1');
       probe.on('connect', () => (probe.destroy(), resolve(true)));
