@@ -71,3 +71,8 @@ export function clusterPrerequisites(t: TapLike & { fail(message: string): void 
 export async function clusterMetadataArgs(_t: TapLike): Promise<string[]> {
   return [];
 }
+
+/** For test/clients/ run against a cluster: three instances behind HAProxy, on the shared store. */
+export async function clusterForClients(t: TapLike, options: { prefix?: string }): Promise<Cluster> {
+  return startCluster(t, { prefix: options.prefix, args: await clusterMetadataArgs(t) });
+}
