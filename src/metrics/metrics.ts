@@ -87,6 +87,21 @@ export class ServerMetrics {
 
   constructor() {
     const metrics = this;
+    // Registered first: a scrape reads them before the lock count's own query takes a connection.
+    const poolGauge = (name: string, help: string, pick: (use: PoolUse) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const use = metrics.sources.poolUse?.();
+          if (use) this.set(pick(use));
+        },
+      });
+    };
+    poolGauge('fastdav_metadata_pool_connections', 'Open connections of the metadata store pool (busy and idle)', (u) => u.total);
+    poolGauge('fastdav_metadata_pool_idle_connections', 'Idle connections of the metadata store pool', (u) => u.idle);
+    poolGauge('fastdav_metadata_pool_waiting_requests', 'Queries waiting for a connection of the metadata store pool', (u) => u.waiting);
     // Every instance sees the same shared lock table: across --workers the primary reports the
     // largest answer rather than the sum (prom-client's cluster aggregator).
     new Gauge({
@@ -104,20 +119,6 @@ export class ServerMetrics {
         }
       },
     });
-    const poolGauge = (name: string, help: string, pick: (use: PoolUse) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          const use = metrics.sources.poolUse?.();
-          if (use) this.set(pick(use));
-        },
-      });
-    };
-    poolGauge('fastdav_metadata_pool_connections', 'Open connections of the metadata store pool (busy and idle)', (u) => u.total);
-    poolGauge('fastdav_metadata_pool_idle_connections', 'Idle connections of the metadata store pool', (u) => u.idle);
-    poolGauge('fastdav_metadata_pool_waiting_requests', 'Queries waiting for a connection of the metadata store pool', (u) => u.waiting);
     collectDefaultMetrics({ register: this.registry, prefix: 'fastdav_' });
   }
 

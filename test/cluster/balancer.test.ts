@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import http from 'node:http';
-import { clusterMetadataArgs, clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
 import { lockBody, lockTokenOf, request } from '../helpers/server.js';
 
 const skip = clusterPrerequisites(t);
@@ -24,7 +24,7 @@ function send(agent: http.Agent, origin: string, method: string, urlPath: string
 }
 
 t.test('three instances behind HAProxy', { skip }, async (t) => {
-  const cluster = await startCluster(t, { args: await clusterMetadataArgs(t) });
+  const cluster = await startCluster(t);
 
   await t.test('requests on one keep-alive connection go round the instances', async (t) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -5,7 +5,7 @@
  * flight on the killed instance may fail), and the killed instance rejoins when restarted.
  */
 import t from 'tap';
-import { clusterMetadataArgs, clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
 import { lockBody, lockTokenOf, multistatus, propText, request, type Response } from '../helpers/server.js';
 import { lockDiscovery } from '../clients/client-kit.js';
 
@@ -16,7 +16,7 @@ const proppatch = (value: string) =>
   `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:z="${NS}"><D:set><D:prop><z:tag>${value}</z:tag></D:prop></D:set></D:propertyupdate>`;
 
 t.test('kill -9 of one instance under load', { skip }, async (t) => {
-  const cluster = await startCluster(t, { args: await clusterMetadataArgs(t) });
+  const cluster = await startCluster(t);
   t.equal((await cluster.request('MKCOL', '/load/')).status, 201);
 
   const files = new Map<string, string>(); // acknowledged uploads: path → content

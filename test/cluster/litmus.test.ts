@@ -5,7 +5,7 @@
  * next, so this also proves that nothing depends on which instance answers.
  */
 import t from 'tap';
-import { clusterMetadataArgs, clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
 import { litmusBinary, runLitmus } from '../helpers/litmus.js';
 
 const litmus = litmusBinary();
@@ -13,7 +13,7 @@ if (!litmus && process.env['CI'] === 'true') t.fail('litmus is not installed (CI
 const skip = clusterPrerequisites(t) || (!litmus && 'needs litmus');
 
 t.test('litmus through the load balancer: 104/104, no warnings', { skip }, async (t) => {
-  const cluster = await startCluster(t, { args: await clusterMetadataArgs(t) });
+  const cluster = await startCluster(t);
   t.equal((await cluster.request('MKCOL', '/litmus/')).status, 201);
   await runLitmus(t, litmus, `${cluster.origin}/litmus/`);
   const served = (await cluster.balancer.backends()).map((b) => b.total);

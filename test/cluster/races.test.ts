@@ -6,14 +6,14 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { clusterMetadataArgs, clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
 import { lockBody, request } from '../helpers/server.js';
 
 const skip = clusterPrerequisites(t);
 const xml = { 'content-type': 'application/xml' };
 
 t.test('races through different instances', { skip }, async (t) => {
-  const cluster = await startCluster(t, { args: await clusterMetadataArgs(t) });
+  const cluster = await startCluster(t);
   const origins = cluster.instances.map((i) => i.origin);
 
   await t.test('50 concurrent LOCKs of one resource: one 200, 49 × 423', async (t) => {

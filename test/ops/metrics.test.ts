@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { freePort, startInstance } from '../helpers/instances.js';
+import { postgresSkipReason, startPostgres } from '../helpers/postgres.js';
 import { lockBody, lockTokenOf, request, tempDir } from '../helpers/server.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -116,4 +117,27 @@ t.test('--metrics-port: off by default, validated, never the WebDAV port', async
   t.equal(loadConfig({ argv: ['--root', root], env: { FASTDAV_METRICS_PORT: '9464' } }).metricsPort, 9464, 'FASTDAV_METRICS_PORT');
   t.throws(() => loadConfig({ argv: ['--root', root, '--port', '9000', '--metrics-port', '9000'], env: {} }), ConfigError, 'the same port as WebDAV');
   t.throws(() => loadConfig({ argv: ['--root', root, '--metrics-port', '0'], env: {} }), ConfigError, 'port 0 is refused');
+});
+
+t.test('with PostgreSQL: pool use, and metadata errors while the database is away', { skip: postgresSkipReason() }, async (t) => {
+  const pg = await startPostgres(t);
+  const url = await pg.createDatabase();
+  const root = tempDir(t);
+  const metricsPort = await freePort();
+  const s = await startInstance(t, { root, args: ['--metrics-port', String(metricsPort), '--metadata-url', url] });
+  const metricsOrigin = `http://127.0.0.1:${metricsPort}`;
+  t.equal((await request(s.origin, 'LOCK', '/a.txt', { body: lockBody(), headers: { 'content-type': 'application/xml' } })).status, 201);
+  const up = await scrape(metricsOrigin);
+  t.ok(sample(up, 'fastdav_metadata_pool_connections') >= 1, 'the pool holds a connection');
+  t.equal(sample(up, 'fastdav_metadata_pool_waiting_requests'), 0, 'nothing waits for one');
+  t.equal(sample(up, 'fastdav_locks_active'), 1);
+  t.equal(sample(up, 'fastdav_metadata_errors_total'), 0);
+
+  await pg.stop();
+  const refused = await request(s.origin, 'LOCK', '/b.txt', { body: lockBody(), headers: { 'content-type': 'application/xml' } });
+  t.equal(refused.status, 503, 'LOCK answers 503 without the database');
+  const down = await scrape(metricsOrigin);
+  t.ok(sample(down, 'fastdav_metadata_errors_total') >= 1, `metadata errors counted (${sample(down, 'fastdav_metadata_errors_total')})`);
+  t.equal(sample(down, 'fastdav_http_requests_total', { method: 'LOCK', status: '503' }), 1);
+  await pg.start();
 });
