@@ -106,3 +106,9 @@ export async function startInstance(t: TapLike, options: InstanceOptions): Promi
     alive,
   };
 }
+
+/** Environment that makes an instance's clock run `skewMs` ahead (behind when negative): test/helpers/skewed-clock.mjs. */
+export function skewedClockEnv(skewMs: number): NodeJS.ProcessEnv {
+  const preload = new URL('./skewed-clock.mjs', import.meta.url).href;
+  return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${preload}`.trim(), FASTDAV_TEST_CLOCK_SKEW_MS: String(skewMs) };
+}
