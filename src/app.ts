@@ -15,6 +15,8 @@ import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openMetadataStore } from './metadata/open.js';
+import { PostgresMetadataStore } from './metadata/postgres/store.js';
+import { MetadataUnavailableError } from './metadata/store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { FileSystemStorage } from './storage/fs/fs-storage.js';
 import type { Entry } from './storage/storage.js';
@@ -22,6 +24,7 @@ import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { ServerMetrics } from './metrics/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +42,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Slows failed logins (tests pass one with a fake clock). */
   loginThrottle?: LoginThrottle;
+  /** Prometheus metrics to feed (cli.ts passes them when --metrics-port is set). */
+  metrics?: ServerMetrics;
 }
 
 /** How long closing waits for handlers still running after their connections were cut. */
@@ -74,9 +79,22 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   } as FastifyHttpOptions<Server>);
-  reportMetadataError = (err) => app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
+  reportMetadataError = (err) => {
+    options.metrics?.metadataErrors.inc();
+    app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
+  };
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  if (options.metrics) {
+    options.metrics.instrument(app, HEALTH_URL_PATH);
+    const locks = services.locks;
+    // Every active lock covers the root or lies within it.
+    if (locks) options.metrics.setSources({ activeLocks: async () => (await locks.relevantTo(DavPath.root)).length });
+    if (metadata instanceof PostgresMetadataStore) {
+      const pool = metadata.pool;
+      options.metrics.setSources({ poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) });
+    }
+  }
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
@@ -182,6 +200,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (error instanceof MetadataUnavailableError) options.metrics?.metadataErrors.inc();
     reply.code(status);
     // RFC 9110 §10.1.1: the rest of a body left unread (a refused upload) cannot be told from the
     // next request if the client never sends it: close after the answer.

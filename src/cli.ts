@@ -4,7 +4,8 @@
  * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
+import { ConfigError, helpText, isLoopback, loadConfig, metricsUrl, servingUrl, type Config } from './config.js';
+import type { ServerMetrics } from './metrics/metrics.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -15,6 +16,7 @@ async function main(): Promise<number> {
   }
   let config: Config;
   let app: FastifyInstance;
+  let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   try {
     config = loadConfig({ argv });
     // --workers N: this process supervises N server processes (src/cluster.ts), which announce
@@ -22,7 +24,8 @@ async function main(): Promise<number> {
     if (isClusterPrimary(config)) return await runPrimary(config);
     followPrimary();
     const { buildApp } = await import('./app.js');
-    app = await buildApp(config);
+    metrics = config.metricsPort === undefined ? undefined : await startMetrics(config);
+    app = await buildApp(config, { metrics: metrics?.metrics });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fastdav: ${err.message}\n`);
@@ -39,7 +42,25 @@ async function main(): Promise<number> {
   }
 
   await stopOnSignal(app, config.shutdownTimeout);
+  await metrics?.close();
   return 0;
+}
+
+/**
+ * --metrics-port: the registry this process feeds. A single process also serves it on its own
+ * listener; a worker answers the primary, which serves the sum of all workers (cluster.ts).
+ */
+async function startMetrics(config: Config): Promise<{ metrics: ServerMetrics; close: () => Promise<void> }> {
+  const { ServerMetrics } = await import('./metrics/metrics.js');
+  const { answerPrimary, closeListener, listenForScrapes, scrapeRegistry } = await import('./metrics/listener.js');
+  const metrics = new ServerMetrics();
+  if (isWorkerProcess) {
+    answerPrimary(metrics.registry);
+    return { metrics, close: async () => undefined };
+  }
+  const listener = await listenForScrapes(config.host, config.metricsPort!, scrapeRegistry(metrics.registry));
+  process.stdout.write(`fastdav metrics at ${metricsUrl(config)}\n`);
+  return { metrics, close: () => closeListener(listener) };
 }
 
 /**

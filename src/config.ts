@@ -67,6 +67,8 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
+  /** Port of the Prometheus metrics listener (same host), or undefined: no metrics. */
+  readonly metricsPort: number | undefined;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -135,6 +137,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
+  { key: 'metricsPort', kind: 'integer', min: 1, max: 65535, help: 'serve Prometheus metrics at http://HOST:N/metrics (default: off)' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -262,6 +265,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const requestTimeout = Number(values['requestTimeout']);
   const headersTimeout = Number(values['headersTimeout']);
   if (requestTimeout > 0 && headersTimeout > requestTimeout) throw new ConfigError('headersTimeout: must not be longer than requestTimeout');
+  const metricsPort = values['metricsPort'] === undefined ? undefined : Number(values['metricsPort']);
+  if (metricsPort !== undefined && metricsPort === Number(values['port'])) throw new ConfigError(`metricsPort: ${metricsPort} is already the WebDAV port`);
 
   return Object.freeze({
     root,
@@ -291,6 +296,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
+    metricsPort,
   });
 }
 
@@ -298,6 +304,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 export function servingUrl(config: Config, port: number): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `${config.tlsCert ? 'https' : 'http'}://${host}:${port}${config.prefix}`;
+}
+
+/** Where --metrics-port serves Prometheus metrics (plain HTTP, same host). */
+export function metricsUrl(config: Config): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.metricsPort}/metrics`;
 }
 
 /** True for addresses only this machine can reach. */
