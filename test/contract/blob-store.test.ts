@@ -36,6 +36,9 @@ function body(data: Buffer, breakOff = false): Readable {
   });
 }
 
+/** The status of the DavError the promise rejects with (0: it did not). */
+const statusOf = (p: Promise<unknown>): Promise<number> => p.then(() => 0, (e: unknown) => (e instanceof DavError ? e.statusCode : -1));
+
 async function keys(store: BlobStore): Promise<string[]> {
   const out: string[] = [];
   for await (const page of store.list()) out.push(...page.map((b) => b.key));
@@ -83,8 +86,8 @@ t.test('S3 blob store', { skip }, async (t) => {
     const data = randomBytes(10 * 1024 * 1024);
     await t.rejects(store.put('short-small', body(data.subarray(0, 100)), { expectedLength: 200 }), new DavError(400, 'body has 100 bytes, 200 were announced'));
     const short = store.put('short-big', body(data), { expectedLength: data.length + 1 });
-    await t.rejects(short, { statusCode: 400 }, 'a short multipart body is refused');
-    await t.rejects(store.put('too-big', body(data), { maxBytes: 1024 * 1024 }), { statusCode: 413 });
+    t.equal(await statusOf(short), 400, 'a short multipart body is refused');
+    t.equal(await statusOf(store.put('too-big', body(data), { maxBytes: 1024 * 1024 })), 413);
     await t.rejects(store.put('cut', body(data, true), { expectedLength: 20 * 1024 * 1024 }), ClientGoneError);
     await t.rejects(store.put('cut-small', body(data.subarray(0, 1000), true), {}), ClientGoneError);
     const left = await keys(store);
@@ -109,7 +112,7 @@ t.test('S3 blob store', { skip }, async (t) => {
     wrong.close();
     const nowhere = new S3BlobStore({ ...settings, endpoint: 'http://127.0.0.1:9' }, { region: s3.region, credentials, maxAttempts: 1 });
     await t.rejects(nowhere.check(), /unreachable/);
-    await t.rejects(nowhere.getAll('x'), { statusCode: 503 }, 'run-time failures are 503');
+    t.equal(await statusOf(nowhere.getAll('x')), 503, 'run-time failures are 503');
     nowhere.close();
   });
 });
