@@ -33,7 +33,10 @@ async function main(): Promise<number> {
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
+  if (!isWorkerProcess) {
+    const what = config.s3Bucket ? `S3 bucket ${config.s3Bucket}${config.s3Prefix ? ` (prefix ${config.s3Prefix})` : ''}` : config.root;
+    process.stdout.write(`fastdav serving ${what} at ${servingUrl(config, port)}\n`);
+  }
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }

@@ -62,6 +62,20 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
+  /** PostgreSQL URL (postgres://…) of the metadata database; needed for object storage. */
+  readonly metadataUrl: string | undefined;
+  /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
+  readonly s3Bucket: string | undefined;
+  /** Key prefix of every object in the bucket: '' or ending in '/'. */
+  readonly s3Prefix: string;
+  /** S3 endpoint URL (radosgw, MinIO…; path-style addressing); undefined: the AWS SDK's defaults. */
+  readonly s3Endpoint: string | undefined;
+  /** Bytes offered in object storage (quota properties, 507 beyond); 0: no quota. */
+  readonly quotaBytes: number;
+  /** Seconds before the sweep deletes unreferenced objects (uploads in flight elsewhere stay safe). */
+  readonly gcGrace: number;
+  /** Seconds between background sweeps of object storage; 0: none (run `fastdav gc`). */
+  readonly gcInterval: number;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -126,6 +140,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
+  { key: 'metadataUrl', kind: 'string', help: 'PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB) for the metadata; required by object storage' },
+  { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
+  { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
+  { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
+  { key: 'quotaBytes', kind: 'bytes', default: '0', min: 0, help: 'object storage: bytes offered, 507 beyond (0: no quota)' },
+  { key: 'gcGrace', kind: 'integer', default: '3600', min: 0, help: 'object storage: seconds an unreferenced object is kept before the sweep deletes it' },
+  { key: 'gcInterval', kind: 'integer', default: '600', min: 0, help: 'object storage: seconds between background sweeps (0: none; see fastdav gc)' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -226,13 +247,26 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const root = path.resolve(cwd, String(values['root']));
-  let rootStat;
-  try {
-    rootStat = statSync(root);
-  } catch {
-    throw new ConfigError(`root: ${root} does not exist`);
+  const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
+  const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
+  if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//.test(metadataUrl)) throw new ConfigError('metadataUrl: must be a postgres:// or postgresql:// URL');
+  if (s3Bucket !== undefined && metadataUrl === undefined) {
+    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
   }
-  if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
+  const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
+  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
+  const rawPrefix = String(values['s3Prefix']).replace(/^\/+/, '');
+  const s3Prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  // With object storage the root folder holds no data: it need not exist.
+  if (s3Bucket === undefined) {
+    let rootStat;
+    try {
+      rootStat = statSync(root);
+    } catch {
+      throw new ConfigError(`root: ${root} does not exist`);
+    }
+    if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
+  }
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
@@ -277,6 +311,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
+    metadataUrl,
+    s3Bucket,
+    s3Prefix,
+    s3Endpoint,
+    quotaBytes: Number(values['quotaBytes']),
+    gcGrace: Number(values['gcGrace']),
+    gcInterval: Number(values['gcInterval']),
   });
 }
 
