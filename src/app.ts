@@ -18,8 +18,8 @@ import { openDatabase } from './metadata/database.js';
 import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { LockStore } from './locks/lock-store.js';
-import { FileSystemStorage } from './storage/fs/fs-storage.js';
-import { openObjectStorage } from './storage/catalog/open.js';
+import { openStorage } from './storage/open.js';
+import { describeSweep, sweep } from './storage/catalog/gc.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
@@ -53,8 +53,8 @@ const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POS
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   // Object storage (--s3-bucket): the tree in PostgreSQL, the contents in S3; else the folder.
-  const objectStorage = config.s3Bucket ? await openObjectStorage(config) : null;
-  const storage = objectStorage?.storage ?? (await FileSystemStorage.open(config.root, config.metadataDir));
+  const opened = await openStorage(config);
+  const storage = opened.storage;
   const db = openDatabase(config.metadataDir);
   const services: Services = {
     config,
@@ -132,6 +132,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
     await method.handle(ctx);
+  }
+
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (opened.objectStorage && config.gcInterval > 0) {
+    const { sql, blobs } = opened.objectStorage.storage;
+    let sweeping = false;
+    gcTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweep(sql, blobs, config.gcGrace)
+        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
+        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
+        .finally(() => (sweeping = false));
+    }, config.gcInterval * 1000).unref();
   }
 
   const running = new Set<Promise<unknown>>();
@@ -220,7 +235,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       /* the journal stays valid; SQLite folds it in at the next open */
     }
     db.close();
-    await objectStorage?.close();
+    clearInterval(gcTimer);
+    await opened.close();
   });
   return app;
 }

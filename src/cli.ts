@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
+import { COMMANDS, runCommand } from './commands.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -12,6 +13,14 @@ async function main(): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return 0;
+  }
+  if (argv[0] !== undefined && COMMANDS.has(argv[0])) {
+    try {
+      return await runCommand(argv[0], argv.slice(1));
+    } catch (err) {
+      process.stderr.write(`fastdav ${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return err instanceof ConfigError ? 2 : 1;
+    }
   }
   let config: Config;
   let app: FastifyInstance;

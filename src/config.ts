@@ -194,7 +194,12 @@ export interface ConfigSources {
 
 /** `fastdav --help` text, generated from the settings table. */
 export function helpText(): string {
-  const lines = ['Usage: fastdav [options]', '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
+  const lines = [
+    'Usage: fastdav [options]                        serve',
+    '       fastdav gc [--grace SECONDS] [options]   object storage: delete unreferenced objects once, print what was found',
+    '       fastdav export DIR [options]             write the tree, with modification times, into the folder DIR',
+    '       fastdav import DIR [options]             load the folder DIR into the tree',
+    '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
   lines.push('  --config FILE  (FASTDAV_CONFIG)  JSON file with settings');
   for (const s of SETTINGS) {
     const value = s.kind === 'boolean' ? '[true|false]' : s.choices ? s.choices.join('|') : s.kind === 'bytes' ? 'SIZE' : s.kind === 'integer' ? 'N' : 'VALUE';

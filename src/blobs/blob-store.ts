@@ -35,6 +35,8 @@ export interface BlobStore {
   deleteMany(keys: readonly string[]): Promise<void>;
   /** Every blob the store holds, in pages. */
   list(): AsyncIterable<readonly BlobInfo[]>;
+  /** Aborts uploads in parts begun before `cutoff` and never completed (a process died mid-upload); resolves with their count. */
+  abortUnfinished(cutoff: Date): Promise<number>;
   /** Throws (with one line for the operator) when the store cannot be used: missing bucket, bad credentials, unreachable. */
   check(): Promise<void>;
   close(): void;

@@ -49,7 +49,8 @@ export function guardBody(body: Readable, options: BlobPutOptions): GuardedBody 
       stop(undefined);
     }
   };
-  const onError = (): void => stop(new ClientGoneError());
+  // A request that breaks off means the client is gone; any other source (a file) says why.
+  const onError = (err: Error): void => stop('httpVersion' in body ? new ClientGoneError() : err);
   const onClose = (): void => {
     if (!body.readableEnded) stop(new ClientGoneError());
   };

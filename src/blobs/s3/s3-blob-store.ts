@@ -11,9 +11,11 @@
  */
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
@@ -161,6 +163,29 @@ export class S3BlobStore implements BlobStore {
       yield (r.Contents ?? []).map((o) => ({ key: o.Key!.slice(this.prefix.length), lastModified: o.LastModified ?? new Date(0) }));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async abortUnfinished(cutoff: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const r = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const u of r.Uploads ?? []) {
+          if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated >= cutoff)) continue;
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+          aborted++;
+        }
+        keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+        uploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (err) {
+      throw s3Failure(err);
+    }
+    return aborted;
   }
 
   async check(): Promise<void> {

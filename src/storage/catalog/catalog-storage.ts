@@ -174,7 +174,7 @@ export class CatalogStorage implements Storage {
     }
     const blob = announced === 0 ? null : key;
     const now = Date.now();
-    const mtimeMs = options.mtime !== undefined ? options.mtime * 1000 : now;
+    const mtimeMs = options.mtime !== undefined ? Math.round(options.mtime * 1000) : now;
     const etag = `"${key.slice(3)}"`;
     try {
       const created = await this.retryOnRace(() =>
