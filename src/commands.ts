@@ -8,6 +8,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { describeSweep, sweep } from './storage/catalog/gc.js';
 import { openStorage } from './storage/open.js';
+import { systemClock } from './metadata/store.js';
 import { exportTree, importTree, type TransferReport } from './storage/transfer.js';
 
 export const COMMANDS: ReadonlySet<string> = new Set(['gc', 'export', 'import']);
@@ -38,11 +39,11 @@ export async function runCommand(command: string, args: readonly string[], out: 
   }
   const config = loadConfig({ argv: rest });
   if (command === 'gc' && !config.s3Bucket) throw new ConfigError('gc: only object storage has something to collect: give --s3-bucket (and --metadata-url)');
-  const opened = await openStorage(config);
+  const opened = await openStorage(config, { clock: systemClock });
   try {
     if (command === 'gc') {
       const { sql, blobs } = opened.objectStorage!.storage;
-      out.write(`${describeSweep(await sweep(sql, blobs, grace ?? config.gcGrace))}\n`);
+      out.write(`${describeSweep(await sweep(sql.run, blobs, grace ?? config.gcGrace))}\n`);
     } else if (command === 'export') {
       out.write(`${describeTransfer('exported', await exportTree(opened.storage, dir!))}\n`);
     } else {

@@ -18,6 +18,11 @@ export interface Config {
   readonly prefix: string;
   /** Folder of the metadata store (dead properties, locks); never served. */
   readonly metadataDir: string;
+  /**
+   * PostgreSQL URL of a shared metadata store (postgres://USER:PASS@HOST:PORT/DB?sslmode=…), or
+   * undefined for the embedded SQLite file in metadataDir (src/metadata/open.ts).
+   */
+  readonly metadataUrl: string | undefined;
   /** Largest XML request body (PROPFIND, PROPPATCH, LOCK) in bytes; larger gets 413. */
   readonly maxXmlBytes: number;
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
@@ -62,8 +67,6 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
-  /** PostgreSQL URL (postgres://…) of the metadata database; needed for object storage. */
-  readonly metadataUrl: string | undefined;
   /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
   readonly s3Bucket: string | undefined;
   /** Key prefix of every object in the bucket: '' or ending in '/'. */
@@ -104,6 +107,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'port', kind: 'integer', default: '8080', min: 0, max: 65535, help: 'TCP port (0 picks a free one)' },
   { key: 'prefix', kind: 'string', default: '/', help: 'URL path the tree is served under, e.g. /dav/' },
   { key: 'metadataDir', kind: 'string', help: 'metadata store folder (default: ROOT/.fastdav)' },
+  {
+    key: 'metadataUrl', kind: 'string',
+    help: 'keep locks and dead properties in PostgreSQL instead: postgres://USER:PASS@HOST:PORT/DB (shared by several instances)',
+  },
   { key: 'maxXmlBytes', kind: 'bytes', default: '1MiB', min: 1024, help: 'largest XML request body' },
   {
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
@@ -140,7 +147,6 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
-  { key: 'metadataUrl', kind: 'string', help: 'PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB) for the metadata; required by object storage' },
   { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
   { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
   { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
@@ -253,11 +259,6 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const root = path.resolve(cwd, String(values['root']));
   const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
-  const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
-  if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//.test(metadataUrl)) throw new ConfigError('metadataUrl: must be a postgres:// or postgresql:// URL');
-  if (s3Bucket !== undefined && metadataUrl === undefined) {
-    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
-  }
   const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
   if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
   const rawPrefix = String(values['s3Prefix']).replace(/^\/+/, '');
@@ -275,6 +276,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
+  const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
+  if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
+    throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
+  }
+  if (s3Bucket !== undefined && metadataUrl === undefined) {
+    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
+  }
   const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
   const users = file('users');
   const userAccess = file('userAccess');
@@ -295,6 +303,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     port: Number(values['port']),
     prefix,
     metadataDir,
+    metadataUrl,
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],
@@ -316,7 +325,6 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
-    metadataUrl,
     s3Bucket,
     s3Prefix,
     s3Endpoint,

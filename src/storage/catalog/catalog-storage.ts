@@ -11,15 +11,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type pg from 'pg';
 import { DavError } from '../../core/errors.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
-import { type Run, Sql, isMissingParent, isUniqueViolation } from './sql.js';
+import { WALK } from './walk.js';
+import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
+import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
-interface NodeRow {
+export interface NodeRow {
   id: string;
   parent: string | null;
   name: string;
@@ -36,14 +37,7 @@ const LISTING_BATCH = 500;
 
 const NODE_COLUMNS = 'id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms';
 
-/** The node at the end of a path of names, walked from the root in one statement. */
-const RESOLVE = `
-WITH RECURSIVE walk AS (
-  SELECT id, 0 AS depth FROM catalog_nodes WHERE parent IS NULL
-  UNION ALL
-  SELECT n.id, w.depth + 1 FROM walk w JOIN catalog_nodes n ON n.parent = w.id AND n.name = ($1::text[])[w.depth + 1]
-  WHERE w.depth < cardinality($1::text[])
-)
+const RESOLVE = `${WALK}
 SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')} FROM walk w JOIN catalog_nodes n ON n.id = w.id
 WHERE w.depth = cardinality($1::text[])`;
 
@@ -67,14 +61,14 @@ export interface CatalogOptions {
 
 export class CatalogStorage implements Storage {
   readonly smallFileBytes = 64 * 1024;
-  readonly sql: Sql;
+  readonly sql: CatalogSql;
 
   constructor(
-    pool: pg.Pool,
+    store: PostgresMetadataStore,
     readonly blobs: BlobStore,
     private readonly options: CatalogOptions = {},
   ) {
-    this.sql = new Sql(pool);
+    this.sql = new CatalogSql(store);
   }
 
   isReserved(): boolean {
@@ -90,13 +84,13 @@ export class CatalogStorage implements Storage {
     return { path, isCollection: row.is_collection, size: Number(row.size), mtimeMs, birthtimeMs, etag };
   }
 
-  private async node(path: DavPath, run: Run = this.sql.run): Promise<NodeRow | null> {
-    const r = await run<NodeRow>(RESOLVE, [path.segments]);
-    return r.rows[0] ?? null;
+  /** The node at `path`, or null. */
+  async node(path: DavPath, run: Sql = this.sql.run): Promise<NodeRow | null> {
+    return (await run<NodeRow>(RESOLVE, [path.segments]))[0] ?? null;
   }
 
   /** The collection `path` must be, for something to be created in it (409 otherwise, RFC 4918 §9.7.1). */
-  private async parentOf(path: DavPath, run: Run = this.sql.run): Promise<NodeRow> {
+  private async parentOf(path: DavPath, run: Sql = this.sql.run): Promise<NodeRow> {
     const parent = await this.node(path.parent(), run);
     if (!parent || !parent.is_collection) throw new DavError(409, 'the parent collection does not exist');
     return parent;
@@ -128,7 +122,7 @@ export class CatalogStorage implements Storage {
         ? (await this.sql.run<NodeRow & { rel: string[] }>(
             `SELECT ${NODE_COLUMNS}, ARRAY[name] AS rel FROM catalog_nodes WHERE parent = $1 ORDER BY name COLLATE "C" LIMIT $2`,
             [top.id, limit],
-          )).rows
+          ))
         : (await this.sql.run<NodeRow & { rel: string[] }>(
             // Ordered by the path below `path`: every collection comes before its members.
             `WITH RECURSIVE tree AS (
@@ -138,7 +132,7 @@ export class CatalogStorage implements Storage {
                FROM tree t JOIN catalog_nodes n ON n.parent = t.id
              ) SELECT * FROM tree ORDER BY rel LIMIT $2`,
             [top.id, limit],
-          )).rows;
+          ));
     const entries = rows.map((r) => this.entry(path.concat(DavPath.of(r.rel)), r));
     return {
       count: entries.length,
@@ -180,12 +174,12 @@ export class CatalogStorage implements Storage {
       const created = await this.retryOnRace(() =>
         this.sql.transaction(async (run) => {
           if (blob !== null) {
-            const live = await run(`UPDATE catalog_blobs SET state = 'live', refs = 1, size = $2 WHERE key = $1 AND state = 'pending'`, [blob, size]);
+            const live = await run(`UPDATE catalog_blobs SET state = 'live', refs = 1, size = $2 WHERE key = $1 AND state = 'pending' RETURNING key`, [blob, size]);
             // The sweep took it for abandoned (an upload longer than the grace period).
-            if (live.rowCount !== 1) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
+            if (live.length !== 1) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
           }
           const parent = await this.parentOf(path, run);
-          const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name])).rows[0];
+          const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name]))[0];
           if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
           if (old) {
             await run(
@@ -240,10 +234,10 @@ export class CatalogStorage implements Storage {
     try {
       const r = await this.sql.run(
         `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, 0, $3, $4, $4)
-         ON CONFLICT (parent, name) DO NOTHING`,
+         ON CONFLICT (parent, name) DO NOTHING RETURNING id`,
         [parent.id, path.name, `"${newBlobKey().slice(3)}"`, now],
       );
-      return r.rowCount === 1;
+      return r.length === 1;
     } catch (err) {
       if (isMissingParent(err)) throw new DavError(409, 'the parent collection does not exist');
       throw err;
@@ -303,7 +297,7 @@ export class CatalogStorage implements Storage {
         if (!source) throw new DavError(404, 'Not Found');
         const parent = await this.parentOf(to, run);
         const now = Date.now();
-        const target = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, to.name])).rows[0];
+        const target = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, to.name]))[0];
         if (target) {
           // Only a file replacing a file reaches storage with an existing target (storage.ts).
           if (target.is_collection || source.is_collection) throw new DavError(412, 'destination exists');
@@ -313,10 +307,14 @@ export class CatalogStorage implements Storage {
              ${RELEASE_GONE}`,
             [target.blob, source.blob, source.size, source.etag, now, target.id],
           );
+          // The copy's dead properties are the source's (RFC 4918 §9.8.2).
+          await run(`DELETE FROM catalog_props WHERE node = $1`, [target.id]);
+          await run(`INSERT INTO catalog_props (node, ns, name, xml) SELECT $1, ns, name, xml FROM catalog_props WHERE node = $2`, [target.id, source.id]);
           return;
         }
         // The copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and
-        // name; their blobs gain one reference per copy. No object is copied.
+        // name, and the dead properties of their originals; their blobs gain one reference per
+        // copy. No object is copied.
         await run(
           `WITH RECURSIVE sub AS (
              SELECT id, parent, 0 AS depth FROM catalog_nodes WHERE id = $1
@@ -330,6 +328,8 @@ export class CatalogStorage implements Storage {
                     n.is_collection, n.blob, n.size, n.etag, $5, $5
              FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
              RETURNING blob
+           ), props AS (
+             INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
            )
            UPDATE catalog_blobs b SET refs = b.refs + c.n
            FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob`,
@@ -365,7 +365,7 @@ export class CatalogStorage implements Storage {
   async space(): Promise<SpaceInfo> {
     // Every file counts with its own size, also when COPY shares its blob.
     const r = await this.sql.run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`);
-    const usedBytes = Number(r.rows[0]?.used ?? 0);
+    const usedBytes = Number(r[0]?.used ?? 0);
     const quota = this.options.quotaBytes ?? 0;
     return { usedBytes, availableBytes: quota > 0 ? Math.max(0, quota - usedBytes) : 0 };
   }

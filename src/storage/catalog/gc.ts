@@ -28,17 +28,17 @@ export interface SweepReport {
 export async function sweep(sql: Sql, blobs: BlobStore, graceSeconds: number): Promise<SweepReport> {
   // The grace period is judged by the database's clock for rows, by this machine's for objects.
   const released = (
-    await sql.run<{ key: string }>(
+    await sql<{ key: string }>(
       `DELETE FROM catalog_blobs WHERE state = 'released' AND released <= now() - make_interval(secs => $1) RETURNING key`,
       [graceSeconds],
     )
-  ).rows.map((r) => r.key);
+  ).map((r) => r.key);
   const abandoned = (
-    await sql.run<{ key: string }>(
+    await sql<{ key: string }>(
       `DELETE FROM catalog_blobs WHERE state = 'pending' AND created <= now() - make_interval(secs => $1) RETURNING key`,
       [graceSeconds],
     )
-  ).rows.map((r) => r.key);
+  ).map((r) => r.key);
   await blobs.deleteMany([...released, ...abandoned]);
 
   const cutoff = new Date(Date.now() - graceSeconds * 1000);
@@ -48,7 +48,7 @@ export async function sweep(sql: Sql, blobs: BlobStore, graceSeconds: number): P
     listed += page.length;
     const old = page.filter((b) => b.lastModified <= cutoff).map((b) => b.key);
     if (old.length === 0) continue;
-    const known = new Set((await sql.run<{ key: string }>(`SELECT key FROM catalog_blobs WHERE key = ANY($1::text[])`, [old])).rows.map((r) => r.key));
+    const known = new Set((await sql<{ key: string }>(`SELECT key FROM catalog_blobs WHERE key = ANY($1::text[])`, [old])).map((r) => r.key));
     const strays = old.filter((k) => !known.has(k));
     await blobs.deleteMany(strays);
     unknown += strays.length;

@@ -7,12 +7,12 @@
  * A blob's life: 'pending' while its upload runs (a crash leaves it for the sweep), 'live' once
  * a node points at it, 'released' when the last node let go of it (the sweep deletes the object
  * after the grace period, so a GET still streaming it elsewhere is not cut).
+ *
+ * Dead properties hang on the node's id, not its path: they follow a MOVE with no row changed,
+ * go with a DELETE (ON DELETE CASCADE) and are copied by COPY's own statement, all in the
+ * storage's transaction (dead-props.ts).
  */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+import { MIGRATIONS, type Migration } from '../../metadata/postgres/migrations.js';
 
 export const CATALOG_MIGRATIONS: readonly Migration[] = [
   {
@@ -44,8 +44,18 @@ CREATE TABLE catalog_nodes (
 );
 CREATE UNIQUE INDEX catalog_nodes_one_root ON catalog_nodes ((true)) WHERE parent IS NULL;
 CREATE INDEX catalog_nodes_blob ON catalog_nodes (blob) WHERE blob IS NOT NULL;
+CREATE TABLE catalog_props (
+  node  bigint NOT NULL REFERENCES catalog_nodes (id) ON DELETE CASCADE,
+  ns    text COLLATE "C" NOT NULL,
+  name  text COLLATE "C" NOT NULL,
+  xml   text NOT NULL,
+  PRIMARY KEY (node, ns, name)
+);
 INSERT INTO catalog_nodes (parent, name, is_collection, etag, mtime_ms, created_ms)
   VALUES (NULL, '', true, '', (extract(epoch FROM now()) * 1000)::bigint, (extract(epoch FROM now()) * 1000)::bigint);
 `,
   },
 ];
+
+/** Everything a PostgreSQL database holds in object-storage mode: the metadata store's steps and the catalog's. */
+export const OBJECT_STORAGE_MIGRATIONS: readonly Migration[] = [...MIGRATIONS, ...CATALOG_MIGRATIONS];

@@ -1,5 +1,5 @@
 /**
- * The metadata store: one SQLite database (through libsql, whose prebuilt binaries install from
+ * The SQLite metadata database: one SQLite database (through libsql, whose prebuilt binaries install from
  * the package registry without a compiler) holding dead properties and locks. SQLite gives what
  * the protocol needs: atomic PROPPATCH, a subtree renamed in one statement, one query per
  * listing, durability across restarts, and consistency between several server processes.
@@ -55,7 +55,11 @@ export function openDatabase(dir: string | ':memory:'): Db {
   return db;
 }
 
-/** Key range of the strict descendants of `key`: [key + '/', key + '0') ('0' follows '/'). */
-export function descendantRange(key: string): [string, string] {
-  return [`${key}/`, `${key}0`];
+/**
+ * Runs `fn` in one write transaction (BEGIN IMMEDIATE: check-then-write is atomic across processes),
+ * or inside the one already open on this connection. libsql has no nested transactions.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return fn();
+  return db.transaction(fn).immediate();
 }
