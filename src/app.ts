@@ -14,11 +14,11 @@ import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
-import { openMetadataStore } from './metadata/open.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
 import { MetadataUnavailableError } from './metadata/store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
-import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { openStorage } from './storage/open.js';
+import { describeSweep, sweep } from './storage/catalog/gc.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
@@ -54,10 +54,11 @@ const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POS
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
   // Connection trouble is logged once the app's logger exists; requests meanwhile get 503.
   let reportMetadataError = (err: Error): void => void err;
-  const metadata = await openMetadataStore(config, { clock, onError: (err) => reportMetadataError(err) });
+  // Object storage (--s3-bucket): the tree in PostgreSQL, the contents in S3; else the folder.
+  const opened = await openStorage(config, { clock, onError: (err) => reportMetadataError(err) });
+  const { storage, metadata } = opened;
   const services: Services = {
     config,
     storage,
@@ -151,6 +152,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await method.handle(ctx);
   }
 
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (opened.objectStorage && config.gcInterval > 0) {
+    const { sql, blobs } = opened.objectStorage.storage;
+    let sweeping = false;
+    gcTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweep(sql.run, blobs, config.gcGrace)
+        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
+        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
+        .finally(() => (sweeping = false));
+    }, config.gcInterval * 1000).unref();
+  }
+
   const running = new Set<Promise<unknown>>();
   app.route({
     method: [...methods.keys()],
@@ -233,7 +249,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    await metadata.close();
+    clearInterval(gcTimer);
+    await opened.close();
   });
   return app;
 }
