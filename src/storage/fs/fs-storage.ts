@@ -163,8 +163,8 @@ export class FileSystemStorage implements Storage {
 
   /**
    * The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read
-   * directly. Names no URL can address (a backslash, made on the server itself) are left out:
-   * they are not listed and not copied; deleting their folder deletes them with it.
+   * directly. Names no URL can address (none on Linux; a filesystem could report others) are
+   * left out: they are not listed and not copied; deleting their folder deletes them with it.
    */
   private readDirents(fsPath: string): Dirent[] {
     try {
