@@ -14,7 +14,7 @@ import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
-import { openDatabase } from './metadata/database.js';
+import { metadataFailure, openDatabase } from './metadata/database.js';
 import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { LockStore } from './locks/lock-store.js';
@@ -167,8 +167,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
   });
 
-  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+  app.setErrorHandler(async (thrown: Error & { statusCode?: number }, request, reply) => {
     if (reply.sent) return;
+    const error = metadataFailure(thrown) ?? thrown;
     if (error instanceof ClientGoneError) {
       // Nobody is left to answer; make sure no answer (not even an empty 200) goes out.
       reply.raw.destroy();

@@ -8,6 +8,7 @@ import Database from 'libsql';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config.js';
+import { DavError } from '../core/errors.js';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -49,6 +50,7 @@ export function openDatabase(dir: string | ':memory:'): Db {
     file = path.join(dir, 'metadata.sqlite');
   }
   const db = new Database(file);
+  keepTheFirstError(db);
   try {
     // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
     // first: switching to WAL needs a lock that another server process may hold at start-up).
@@ -59,6 +61,40 @@ export function openDatabase(dir: string | ':memory:'): Db {
     throw unusableDatabase(file, err);
   }
   return db;
+}
+
+/**
+ * libsql 0.5's transaction() runs ROLLBACK unconditionally when the function throws. After an
+ * error that made SQLite roll back by itself (SQLITE_FULL: disk full), that ROLLBACK fails with
+ * "cannot rollback - no transaction is active", which replaces the real error. This version
+ * (same shape: `db.transaction(fn).immediate()`) rolls back only an open transaction.
+ */
+function keepTheFirstError(db: Db): void {
+  const wrap = <A extends unknown[], R>(fn: (...args: A) => R, mode: string) => (...args: A): R => {
+    db.exec(`BEGIN ${mode}`);
+    try {
+      const result = fn(...args);
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+  const transaction = <A extends unknown[], R>(fn: (...args: A) => R) =>
+    Object.assign(wrap(fn, ''), { default: wrap(fn, ''), deferred: wrap(fn, 'DEFERRED'), immediate: wrap(fn, 'IMMEDIATE'), exclusive: wrap(fn, 'EXCLUSIVE') });
+  Object.defineProperty(db, 'transaction', { value: transaction });
+}
+
+/**
+ * The answer for a metadata store that has no room left: 507 Insufficient Storage (RFC 4918
+ * §11.5) with RFC 4331's sufficient-disk-space condition, instead of a 500. Null for other errors.
+ */
+export function metadataFailure(err: unknown): DavError | null {
+  if ((err as { code?: unknown } | null)?.code !== 'SQLITE_FULL') return null;
+  const e = new DavError(507, 'the metadata store has no disk space left', { condition: 'sufficient-disk-space' });
+  e.cause = err;
+  return e;
 }
 
 /** SQLite's verdicts on a file that is not a database, or a damaged one. */
