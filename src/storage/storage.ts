@@ -35,6 +35,8 @@ export interface MemberFailure {
   readonly path: DavPath;
   readonly isCollection: boolean;
   readonly status: number;
+  /** Why, for the log (an errno code such as EACCES); never sent to the client. */
+  readonly reason?: string;
 }
 
 /** An opened file, stat'ed through its descriptor so that the entry and the bytes agree. */

