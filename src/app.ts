@@ -19,6 +19,7 @@ import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { LockStore } from './locks/lock-store.js';
 import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
@@ -45,6 +46,9 @@ export interface AppOptions {
 
 /** How long closing waits for handlers still running after their connections were cut. */
 const SETTLE_MS = 2000;
+
+/** Time between sweeps for partial files after the one at start-up. */
+const PARTIAL_SWEEP_EVERY_MS = 6 * 3600 * 1000;
 
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
@@ -73,6 +77,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   } as FastifyHttpOptions<Server>);
+  // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
+  // start-up and every few hours, by age, so the live uploads of other instances are never touched.
+  const reclaimer = new PartialFileReclaimer({
+    root: config.root,
+    metadataDir: config.metadataDir,
+    staleAfterMs: staleAfterMs(config.idleTimeout, config.requestTimeout),
+    sweepEveryMs: PARTIAL_SWEEP_EVERY_MS,
+    log: app.log,
+  });
+  reclaimer.start();
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
@@ -208,6 +222,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
+    reclaimer.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
     // Flush: the journal goes into the database file, so the store is whole on its own (a copy
     // of the volume taken after a stop needs no -wal file). Another server process still
