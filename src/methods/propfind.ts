@@ -28,7 +28,6 @@ interface Shared {
   readonly lockingEnabled: boolean;
   /** Locks anywhere in the requested tree (usually none); looked up on the first lockdiscovery. */
   locks(): readonly Lock[];
-  readonly space: SpaceInfo | undefined;
 }
 
 /** The property context of one resource; one small object per resource, no closures. */
@@ -36,6 +35,7 @@ class ResourceProperties implements PropertyContext {
   constructor(
     readonly entry: Entry,
     private readonly shared: Shared,
+    private readonly quota?: SpaceInfo,
   ) {}
 
   get now(): number {
@@ -57,7 +57,7 @@ class ResourceProperties implements PropertyContext {
   }
 
   space(): SpaceInfo {
-    return this.shared.space!;
+    return this.quota!;
   }
 }
 
@@ -151,14 +151,18 @@ export const propfind: DavMethod = {
       now: ctx.services.clock.now(),
       lockingEnabled: locks !== null,
       locks: () => (relevantLocks ??= locks?.relevantTo(target.path) ?? NO_LOCKS),
-      space: needsSpace(request) ? await storage.space() : undefined,
     };
+    const withQuota = needsSpace(request);
     const render = propstatRenderer(request);
     const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
     const respond = (entry: Entry): void | Promise<void> => {
       const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+      // Quota figures are counted per collection (storage keeps them a while): only when asked.
+      if (withQuota && entry.isCollection) {
+        return storage.space(entry.path).then((quota) => ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
+      }
       return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
     };
     await respond(target);

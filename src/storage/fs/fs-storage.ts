@@ -23,6 +23,7 @@ import { ClientGoneError, DavError } from '../../core/errors.js';
 import { DavPath, isValidSegment } from '../../core/paths.js';
 import { errnoOf, fsError, reasonOf, statusForFsError } from './fs-errors.js';
 import { PARTIAL_PREFIX, partialName } from './partial-files.js';
+import { TreeSizes } from './tree-size.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 
 const CAN_READ_FD_LINKS = process.platform === 'linux';
@@ -40,6 +41,9 @@ class Pacer {
     return new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** Most entries counted for one quota-used-bytes (past it, the property is not reported). */
+const SIZE_WALK_LIMIT = 200_000;
 
 /** Members stat'ed per batch of a listing (about 1 ms of work between two looks at the event loop). */
 const LISTING_BATCH = 256;
@@ -66,10 +70,15 @@ export class FileSystemStorage implements Storage {
   /** Location of the metadata folder inside the tree, if it is inside. */
   private readonly metadataPath: DavPath | null;
 
+  /** Bytes used below folders, for quota-used-bytes (counted rarely, see tree-size.ts). */
+  private readonly sizes: TreeSizes;
+
   private constructor(realRoot: string, metadataPath: DavPath | null) {
     this.root = realRoot;
     this.rootWithSep = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
     this.metadataPath = metadataPath;
+    const metadataFs = metadataPath ? this.fsPath(metadataPath) : null;
+    this.sizes = new TreeSizes(SIZE_WALK_LIMIT, (dirFs, name) => name.startsWith(PARTIAL_PREFIX) || dirFs + path.sep + name === metadataFs);
   }
 
   /** Opens the folder `root`; `metadataDir` is hidden from the tree when it lies inside it. */
@@ -569,9 +578,9 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  async space(): Promise<SpaceInfo> {
+  async space(p: DavPath): Promise<SpaceInfo> {
     const s = await fsp.statfs(this.root);
-    return { availableBytes: s.bavail * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize };
+    return { availableBytes: s.bavail * s.bsize, usedBytes: await this.sizes.usedBytes(this.fsPath(p)) };
   }
 }
 
