@@ -14,10 +14,9 @@ import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
-import { metadataFailure, openDatabase } from './metadata/database.js';
-import { DeadPropertyStore } from './props/dead-store.js';
+import { openMetadataStore } from './metadata/open.js';
+import { metadataFailure } from './metadata/store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
-import { LockStore } from './locks/lock-store.js';
 import { FileSystemStorage } from './storage/fs/fs-storage.js';
 import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
@@ -56,12 +55,15 @@ const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POS
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const storage = await FileSystemStorage.open(config.root, config.metadataDir);
-  const db = openDatabase(config.metadataDir);
+  // Connection trouble is logged once the app's logger exists; requests meanwhile get 503.
+  let reportMetadataError = (err: Error): void => void err;
+  const metadata = await openMetadataStore(config, { clock, onError: (err) => reportMetadataError(err) });
   const services: Services = {
     config,
     storage,
-    deadProps: new DeadPropertyStore(db),
-    locks: config.locking ? new LockManager(new LockStore(db), clock) : null,
+    metadata,
+    deadProps: metadata.deadProps,
+    locks: config.locking ? new LockManager(metadata.locks) : null,
     clock,
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
@@ -77,6 +79,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
   } as FastifyHttpOptions<Server>);
+  reportMetadataError = (err) => app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
   // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
   // start-up and every few hours, by age, so the live uploads of other instances are never touched.
   const reclaimer = new PartialFileReclaimer({
@@ -159,17 +162,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
-  // For container health checks: no credentials, outside the tree (context.ts), logged only on
-  // trouble. 503 while the data root is unreachable and, from Fastify, while stopping.
+  // For container health checks and load balancers: no credentials, outside the tree (context.ts),
+  // logged only on trouble. 503 while the data root or the metadata database is unreachable and,
+  // from Fastify, while stopping.
   app.route({
     method: ['GET', 'HEAD'],
     url: HEALTH_URL_PATH,
     logLevel: 'warn',
     handler: async (_request, reply) => {
-      const root = await storage.stat(DavPath.root).catch(() => null);
-      const ok = root?.isCollection === true;
-      reply.code(ok ? 200 : 503).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
-      return reply.send(JSON.stringify({ status: ok ? 'ok' : 'data root unavailable' }));
+      const [root, metadataUp] = await Promise.all([
+        storage.stat(DavPath.root).catch(() => null),
+        metadata.check().then(() => true, () => false),
+      ]);
+      const status = root?.isCollection !== true ? 'data root unavailable' : !metadataUp ? 'metadata store unavailable' : 'ok';
+      reply.code(status === 'ok' ? 200 : 503).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
+      return reply.send(JSON.stringify({ status }));
     },
   });
 
@@ -215,7 +222,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on
   // open connections; connections are closed as soon as their request in flight is answered; the
   // metadata store closes once the handlers have settled (an upload cut short removes its
-  // temporary file), so SQLite checkpoints its journal.
+  // temporary file): SQLite checkpoints its journal, PostgreSQL's pool disconnects.
   let sweeper: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
@@ -224,15 +231,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     clearInterval(sweeper);
     reclaimer.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    // Flush: the journal goes into the database file, so the store is whole on its own (a copy
-    // of the volume taken after a stop needs no -wal file). Another server process still
-    // reading (cluster mode) only makes this wait briefly, then it is left for later.
-    try {
-      db.exec('PRAGMA busy_timeout = 500; PRAGMA wal_checkpoint(TRUNCATE);');
-    } catch {
-      /* the journal stays valid; SQLite folds it in at the next open */
-    }
-    db.close();
+    await metadata.close();
   });
   return app;
 }

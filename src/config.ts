@@ -18,6 +18,11 @@ export interface Config {
   readonly prefix: string;
   /** Folder of the metadata store (dead properties, locks); never served. */
   readonly metadataDir: string;
+  /**
+   * PostgreSQL URL of a shared metadata store (postgres://USER:PASS@HOST:PORT/DB?sslmode=…), or
+   * undefined for the embedded SQLite file in metadataDir (src/metadata/open.ts).
+   */
+  readonly metadataUrl: string | undefined;
   /** Largest XML request body (PROPFIND, PROPPATCH, LOCK) in bytes; larger gets 413. */
   readonly maxXmlBytes: number;
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
@@ -90,6 +95,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'port', kind: 'integer', default: '8080', min: 0, max: 65535, help: 'TCP port (0 picks a free one)' },
   { key: 'prefix', kind: 'string', default: '/', help: 'URL path the tree is served under, e.g. /dav/' },
   { key: 'metadataDir', kind: 'string', help: 'metadata store folder (default: ROOT/.fastdav)' },
+  {
+    key: 'metadataUrl', kind: 'string',
+    help: 'keep locks and dead properties in PostgreSQL instead: postgres://USER:PASS@HOST:PORT/DB (shared by several instances)',
+  },
   { key: 'maxXmlBytes', kind: 'bytes', default: '1MiB', min: 1024, help: 'largest XML request body' },
   {
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
@@ -236,6 +245,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
+  const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
+  if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
+    throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
+  }
   const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
   const users = file('users');
   const userAccess = file('userAccess');
@@ -256,6 +269,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     port: Number(values['port']),
     prefix,
     metadataDir,
+    metadataUrl,
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
-import type { DeadPropertyStore } from '../props/dead-store.js';
+import type { DeadPropertyStore, MetadataStore } from '../metadata/store.js';
 import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
 import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors.js';
 import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
@@ -17,6 +17,9 @@ import { parseXml, type XmlElement } from '../xml/parse.js';
 export interface Services {
   readonly config: Config;
   readonly storage: Storage;
+  /** Dead properties and locks (src/metadata/store.ts); `transaction` for changes that commit together. */
+  readonly metadata: MetadataStore;
+  /** The same as metadata.deadProps. */
   readonly deadProps: DeadPropertyStore;
   /** Null when locking is turned off. */
   readonly locks: LockManager | null;
@@ -191,16 +194,20 @@ export class RequestContext {
       const path = list.resource === null ? this.path : this.resolveTag(list.resource);
       if (path === null) continue;
       const entry = path.equals(this.path) ? await this.target() : await this.storage.stat(path);
-      const holds = list.conditions.every((c) => {
+      let holds = true;
+      for (const c of list.conditions) {
         let matched: boolean;
         if (c.kind === 'etag') {
           matched = entry !== null && c.value.replace(/^W\//, '') === entry.etag;
         } else {
-          const lock = this.services.locks?.byToken(c.value);
+          const lock = await this.services.locks?.byToken(c.value);
           matched = lock !== undefined && lockCovers(lock, path);
         }
-        return matched !== c.not;
-      });
+        if (matched === c.not) {
+          holds = false;
+          break;
+        }
+      }
       if (holds) return;
     }
     throw new DavError(412, 'the If header is not satisfied');
@@ -220,8 +227,8 @@ export class RequestContext {
   }
 
   /** 423 unless the request holds every lock on `path` (see LockManager.assertCanModify). */
-  assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): void {
-    this.services.locks?.assertCanModify(path, this.credentials(), options);
+  async assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
+    await this.services.locks?.assertCanModify(path, this.credentials(), options);
   }
 
   /**

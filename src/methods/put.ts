@@ -19,7 +19,7 @@ export const put: DavMethod = {
     // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
     if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
     // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
-    ctx.assertCanModify(ctx.path, { membership: existing === null });
+    await ctx.assertCanModify(ctx.path, { membership: existing === null });
 
     // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
@@ -31,7 +31,7 @@ export const put: DavMethod = {
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
     const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
-    if (result.created) ctx.services.deadProps.clear(ctx.path);
+    if (result.created) await ctx.services.deadProps.clear(ctx.path);
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
   },

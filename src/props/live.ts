@@ -5,7 +5,7 @@
  */
 import mime from 'mime-types';
 import type { Entry, SpaceInfo } from '../storage/storage.js';
-import type { Lock } from '../locks/lock-store.js';
+import type { Lock } from '../metadata/store.js';
 import { renderLockDiscovery, renderSupportedLock } from '../locks/render.js';
 import { escapeXmlText } from '../xml/multistatus.js';
 

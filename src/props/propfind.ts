@@ -7,7 +7,7 @@ import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { element, propstat } from '../xml/multistatus.js';
 import { ALLPROP_LIVE, ALL_LIVE, appliesTo, liveProperty, type LiveProperty, type PropertyContext } from './live.js';
-import type { DeadProperty } from './dead-store.js';
+import type { DeadProperty } from '../metadata/store.js';
 
 export interface PropertyName {
   readonly ns: string;
@@ -47,6 +47,11 @@ function namesIn(el: XmlElement): PropertyName[] {
 /** True when answering needs the dead properties from the store. */
 export function needsDeadProperties(req: PropfindRequest): boolean {
   return req.kind !== 'prop' || req.names.some((n) => !liveProperty(n.ns, n.name) || (n.ns === DAV_NS && n.name === 'displayname'));
+}
+
+/** True when answering needs the locks (DAV:lockdiscovery, which allprop includes). */
+export function needsLocks(req: PropfindRequest): boolean {
+  return req.kind === 'allprop' || (req.kind === 'prop' && req.names.some((n) => n.ns === DAV_NS && n.name === 'lockdiscovery'));
 }
 
 /** True when answering needs the quota figures (of each collection). */

@@ -1,5 +1,5 @@
 /**
- * The metadata store: one SQLite database (through libsql, whose prebuilt binaries install from
+ * The SQLite metadata database: one SQLite database (through libsql, whose prebuilt binaries install from
  * the package registry without a compiler) holding dead properties and locks. SQLite gives what
  * the protocol needs: atomic PROPPATCH, a subtree renamed in one statement, one query per
  * listing, durability across restarts, and consistency between several server processes.
@@ -7,8 +7,7 @@
 import Database from 'libsql';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../config.js';
-import { DavError } from '../core/errors.js';
+import { ConfigError } from '../../config.js';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -86,17 +85,6 @@ function keepTheFirstError(db: Db): void {
   Object.defineProperty(db, 'transaction', { value: transaction });
 }
 
-/**
- * The answer for a metadata store that has no room left: 507 Insufficient Storage (RFC 4918
- * §11.5) with RFC 4331's sufficient-disk-space condition, instead of a 500. Null for other errors.
- */
-export function metadataFailure(err: unknown): DavError | null {
-  if ((err as { code?: unknown } | null)?.code !== 'SQLITE_FULL') return null;
-  const e = new DavError(507, 'the metadata store has no disk space left', { condition: 'sufficient-disk-space' });
-  e.cause = err;
-  return e;
-}
-
 /** SQLite's verdicts on a file that is not a database, or a damaged one. */
 const DAMAGED = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
 
@@ -114,7 +102,11 @@ function unusableDatabase(file: string, err: unknown): unknown {
   );
 }
 
-/** Key range of the strict descendants of `key`: [key + '/', key + '0') ('0' follows '/'). */
-export function descendantRange(key: string): [string, string] {
-  return [`${key}/`, `${key}0`];
+/**
+ * Runs `fn` in one write transaction (BEGIN IMMEDIATE: check-then-write is atomic across processes),
+ * or inside the one already open on this connection. libsql has no nested transactions.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return fn();
+  return db.transaction(fn).immediate();
 }

@@ -1,0 +1,21 @@
+/**
+ * Opens the metadata store the configuration names: PostgreSQL for `metadataUrl`
+ * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir`.
+ */
+import type { Config } from '../config.js';
+import { PostgresMetadataStore } from './postgres/store.js';
+import { SqliteMetadataStore } from './sqlite/store.js';
+import type { Clock, MetadataStore } from './store.js';
+
+export interface OpenOptions {
+  clock: Clock;
+  /** Told about database connection trouble (PostgreSQL). */
+  onError?: (err: Error) => void;
+}
+
+export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl'>, options: OpenOptions): Promise<MetadataStore> {
+  if (config.metadataUrl) {
+    return PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
+  }
+  return SqliteMetadataStore.open(config.metadataDir, options.clock);
+}
