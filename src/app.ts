@@ -4,7 +4,7 @@
  * and holds the one place where requests are dispatched and errors rendered.
  */
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { STATUS_CODES, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
@@ -14,6 +14,7 @@ import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
+import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
 import { openDatabase } from './metadata/database.js';
 import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
@@ -72,6 +73,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
+    // A URL whose percent-encoding is not UTF-8 never reaches a route: answer it in our format.
+    frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL';
+      reply.code(bad ? 400 : 500).header('content-type', ERROR_CONTENT_TYPE).send(errorText(bad ? 400 : 500, bad ? 'the URL is not valid percent-encoded UTF-8' : undefined));
+    },
   } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
@@ -105,7 +111,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (url === '*' || !wholeTree.fromUrlPath(url)) {
       // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
       // probe the server root, and nothing there belongs to anyone.
-      if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
+      if (method.name !== 'OPTIONS') throw new DavError(404, `this server serves its files under ${config.prefix}`);
       davHeaders(reply, 'OPTIONS');
       reply.code(200).header('content-length', '0').send();
       return;
@@ -164,7 +170,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const known = METHODS.some((m) => m.name === request.method);
     const status = known ? 405 : 501;
     if (known) reply.header('allow', allowFor(null));
-    reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
+    const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;
+    reply.code(status).header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
@@ -193,8 +200,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         return reply.header('content-type', 'application/xml; charset=utf-8').send(errorBody(error.condition, hrefs));
       }
     }
-    const message = status >= 500 && !(error instanceof DavError) ? 'internal error' : error.message;
-    return reply.header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`);
+    const message = status >= 500 && !(error instanceof DavError) ? undefined : error.message;
+    return reply.header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on

@@ -2,11 +2,13 @@
  * The transport under the WebDAV layer: HTTP or HTTPS, the Node server's limits and timeouts, and
  * how a connection is closed after a body was refused.
  */
-import type { FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerOptions } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type Config } from '../config.js';
+import { rawErrorResponse } from './error-body.js';
 
 /** How long a connection closed after a refused upload keeps draining what the client still sends. */
 const LINGER_MS = 2000;
@@ -45,6 +47,32 @@ export function lingerAfterReply(request: IncomingMessage): void {
   };
 }
 
+/** A request line with a syntactically valid method (RFC 9110 §5.6.2 token) that Node's parser does not know. */
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}) \S+ HTTP\/\d\.\d\r?\n/;
+
+/**
+ * Requests Node's HTTP parser refuses never reach Fastify. They get the server's own error format
+ * and the connection is closed: 501 for a well-formed request line whose method the parser does
+ * not know (RFC 9110 §15.6.2; the methods it knows reach the not-found handler, which also says
+ * 501), 408 and 431 for the time and size limits, 400 naming the defect for anything else.
+ */
+function answerClientError(this: FastifyInstance, error: Error, socket: Duplex): void {
+  // Node's parse errors carry the llhttp code, its reason and the bytes received.
+  const err = error as NodeJS.ErrnoException & { reason?: string; rawPacket?: Buffer };
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] = ((): [number, string] => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'the request was not received in time'];
+    if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'the request line and headers are larger than this server accepts'];
+    const method = err.code === 'HPE_INVALID_METHOD' ? REQUEST_LINE.exec(err.rawPacket?.toString('latin1') ?? '')?.[1] : undefined;
+    if (method) return [501, `this server does not implement the method ${method}`];
+    return [400, `malformed request (${err.reason ?? err.code ?? err.message})`];
+  })();
+  this.log.debug({ err, status }, 'request refused by the HTTP parser');
+  if (!socket.writable) return void socket.destroy();
+  socket.end(rawErrorResponse(status, message));
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
 /**
  * The Node server's limits. A slow-loris client gets `headersTimeout` for its request head and
  * `requestTimeout` for the whole request; a silent connection is closed after `idleTimeout`.
@@ -63,5 +91,6 @@ export function serverOptions(config: Config): FastifyServerOptions {
     requestTimeout: config.requestTimeout * 1000,
     connectionTimeout: config.idleTimeout * 1000,
     keepAliveTimeout: config.keepAliveTimeout * 1000,
+    clientErrorHandler: answerClientError,
   } as FastifyServerOptions;
 }
