@@ -6,8 +6,13 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
+import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js';
+
+/** How long the log may take to drain after the server has stopped, before the process exits anyway. */
+const LOG_FLUSH_MS = 1000;
 
 async function main(): Promise<number> {
+  tolerateClosedStdio();
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
@@ -15,6 +20,7 @@ async function main(): Promise<number> {
   }
   let config: Config;
   let app: FastifyInstance;
+  let log: LogSink | undefined;
   try {
     config = loadConfig({ argv });
     // --workers N: this process supervises N server processes (src/cluster.ts), which announce
@@ -22,7 +28,8 @@ async function main(): Promise<number> {
     if (isClusterPrimary(config)) return await runPrimary(config);
     followPrimary();
     const { buildApp } = await import('./app.js');
-    app = await buildApp(config);
+    log = stdoutLogSink();
+    app = await buildApp(config, { logger: { level: config.logLevel, stream: log.stream } });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fastdav: ${err.message}\n`);
@@ -39,6 +46,7 @@ async function main(): Promise<number> {
   }
 
   await stopOnSignal(app, config.shutdownTimeout);
+  await log!.flushWithin(LOG_FLUSH_MS);
   return 0;
 }
 
