@@ -6,7 +6,7 @@
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
@@ -50,10 +50,24 @@ const SETTLE_MS = 2000;
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
 
+/** The metadata store; a folder the server cannot create or open stops start-up with one line saying what to do. */
+function openMetadata(dir: string): ReturnType<typeof openDatabase> {
+  try {
+    return openDatabase(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err as NodeJS.ErrnoException).syscall && code !== 'SQLITE_CANTOPEN') throw err;
+    throw new ConfigError(
+      `metadataDir: cannot create the metadata folder ${dir} (${code}): give the server's user write access there, ` +
+        'choose another folder with --metadata-dir, or serve with --read-only',
+    );
+  }
+}
+
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const storage = await FileSystemStorage.open(config.root, config.metadataDir);
-  const db = openDatabase(config.metadataDir);
+  const db = openMetadata(config.metadataDir);
   const services: Services = {
     config,
     storage,

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
-import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
+import { followPrimary, isClusterPrimary, isWorkerProcess, reportRefusal, runPrimary } from './cluster.js';
 import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js';
 
 /** How long the log may take to drain after the server has stopped, before the process exits anyway. */
@@ -30,14 +30,16 @@ async function main(): Promise<number> {
     const { buildApp } = await import('./app.js');
     log = stdoutLogSink();
     app = await buildApp(config, { logger: { level: config.logLevel, stream: log.stream } });
+    await listen(app, config);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`fastdav: ${err.message}\n`);
+      // With --workers every worker meets the same problem: the primary says it once.
+      if (isWorkerProcess) await reportRefusal(err.message);
+      else process.stderr.write(`fastdav: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
-  await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
@@ -48,6 +50,34 @@ async function main(): Promise<number> {
   await stopOnSignal(app, config.shutdownTimeout);
   await log!.flushWithin(LOG_FLUSH_MS);
   return 0;
+}
+
+/** Reasons a server cannot listen that are the operator's to fix: one line each, exit 2. */
+function listenRefusal(code: string | undefined, config: Config): string | undefined {
+  switch (code) {
+    case 'EADDRINUSE':
+      return `port: ${config.port} on ${config.host} is already in use by another program; choose another --port`;
+    case 'EADDRNOTAVAIL':
+      return `host: ${config.host} is not an address of this machine; choose one of its addresses, 0.0.0.0 or :: for all`;
+    case 'EACCES':
+      return `port: ${config.port} needs privileges (ports below 1024); choose --port 1024 or above, or grant CAP_NET_BIND_SERVICE`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host: ${config.host} is not a known host name`;
+    default:
+      return undefined;
+  }
+}
+
+async function listen(app: FastifyInstance, config: Config): Promise<void> {
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const refusal = listenRefusal((err as NodeJS.ErrnoException).code, config);
+    if (!refusal) throw err;
+    await app.close().catch(() => undefined);
+    throw new ConfigError(refusal);
+  }
 }
 
 /**

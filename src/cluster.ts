@@ -21,6 +21,20 @@ import { servingUrl, type Config } from './config.js';
 /** IPC message from the primary: stop as on SIGTERM. */
 const STOP_MESSAGE = 'fastdav:stop';
 
+/** IPC message from a worker: start-up refused for this reason (the primary prints it once). */
+interface RefusalMessage {
+  readonly fastdavRefusal: string;
+}
+const isRefusal = (message: unknown): message is RefusalMessage => typeof (message as RefusalMessage | null)?.fastdavRefusal === 'string';
+
+/** Worker side: tells the primary why this worker cannot start (it exits with code 2 next). */
+export function reportRefusal(reason: string): Promise<void> {
+  return new Promise((resolve) => {
+    const message: RefusalMessage = { fastdavRefusal: reason };
+    if (!process.send?.(message, undefined, {}, () => resolve())) resolve();
+  });
+}
+
 /** True in a process forked by the primary. */
 export const isWorkerProcess = cluster.isWorker;
 
@@ -87,11 +101,23 @@ export async function runPrimary(config: Config): Promise<number> {
       process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, address.port)} (${count} worker processes)\n`);
     });
 
+    let refusal: string | undefined;
+    cluster.on('message', (_worker, message) => {
+      if (!isRefusal(message) || refusal !== undefined) return;
+      refusal = message.fastdavRefusal;
+      process.stderr.write(`fastdav: ${refusal}\n`);
+    });
+
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
       const started = listening.delete(worker);
       if (stopping) {
         if (alive.size === 0) resolve(exitCode);
+        return;
+      }
+      // A worker that refused to start has said why (once, above); the others would only repeat it.
+      if (code === 2 && !started && refusal !== undefined) {
+        stopAll(2);
         return;
       }
       process.stderr.write(`fastdav: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})\n`);

@@ -70,6 +70,13 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** The ConfigError for a file a setting names that cannot be read (missing, a folder, no permission). */
+export function unreadableFile(setting: string, file: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' ? 'a folder, not a file' : code ?? String(err);
+  return new ConfigError(`${setting}: cannot read ${file} (${why})`);
+}
+
 type Kind = 'string' | 'integer' | 'bytes' | 'boolean' | 'choice';
 
 interface Setting {
@@ -165,6 +172,12 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
   }
 }
 
+/** A boolean flag given alone (`--locking`, or followed by another flag) means true, as `--help`'s `[true|false]` says. */
+function withBooleanDefaults(argv: readonly string[]): string[] {
+  const booleans = new Set(SETTINGS.filter((s) => s.kind === 'boolean').map((s) => `--${flagName(s.key)}`));
+  return argv.map((arg, i) => (booleans.has(arg) && (i + 1 === argv.length || argv[i + 1]!.startsWith('-')) ? `${arg}=true` : arg));
+}
+
 export interface ConfigSources {
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -192,7 +205,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const s of SETTINGS) options[flagName(s.key)] = { type: 'string' };
   let parsed;
   try {
-    parsed = parseArgs({ args: [...(sources.argv ?? [])], options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: withBooleanDefaults(sources.argv ?? []), options, strict: true, allowPositionals: false });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

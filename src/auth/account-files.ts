@@ -5,7 +5,7 @@
  * Users' root folders are created inside the data root when missing.
  */
 import fsp from 'node:fs/promises';
-import { ConfigError } from '../config.js';
+import { ConfigError, unreadableFile } from '../config.js';
 import { DavError } from '../core/errors.js';
 import { DavPath } from '../core/paths.js';
 import type { Storage } from '../storage/storage.js';
@@ -64,7 +64,7 @@ export class AccountFiles {
           const st = await fsp.stat(file);
           return `${st.ino}:${st.size}:${st.mtimeMs}`;
         } catch (err) {
-          throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+          throw unreadableFile(setting!, file, err);
         }
       }),
     );
@@ -72,13 +72,22 @@ export class AccountFiles {
   }
 
   private async reload(stamp: string): Promise<void> {
-    const hashes = parseHtpasswd(await fsp.readFile(this.usersFile, 'utf8'), this.usersFile);
-    const access: Map<string, UserAccess> = this.accessFile ? parseAccessFile(await fsp.readFile(this.accessFile, 'utf8'), this.accessFile) : new Map();
+    const hashes = parseHtpasswd(await readAccountFile('users', this.usersFile), this.usersFile);
+    const access: Map<string, UserAccess> = this.accessFile ? parseAccessFile(await readAccountFile('userAccess', this.accessFile), this.accessFile) : new Map();
     const accounts = buildAccounts(hashes, access, this.accessFile ?? '');
     for (const account of accounts.values()) await ensureRoot(this.storage, account);
     this.accounts = accounts;
     this.stamp = stamp;
     this.checkedAt = Date.now();
+  }
+}
+
+/** The text of an account file; ConfigError naming the setting when it cannot be read (a folder, no permission). */
+async function readAccountFile(setting: string, file: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw unreadableFile(setting, file, err);
   }
 }
 

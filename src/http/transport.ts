@@ -3,31 +3,54 @@
  * how a connection is closed after a body was refused.
  */
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type Config } from '../config.js';
+import { ConfigError, unreadableFile, type Config } from '../config.js';
 import { rawErrorResponse } from './error-body.js';
 
 /** How long a connection closed after a refused upload keeps draining what the client still sends. */
 const LINGER_MS = 2000;
 
-/** The certificate and key for HTTPS, checked to be PEM and to belong together. */
-function tlsOptions(config: Config): { cert: Buffer; key: Buffer } | null {
+/**
+ * The certificate and key for HTTPS, read and checked: each file must hold what it is named for
+ * (PEM), the key must not be encrypted and must belong to the certificate. Each failure is a
+ * ConfigError naming the setting, the file and what to do (never OpenSSL's raw text).
+ */
+export function tlsOptions(config: Config): { cert: Buffer; key: Buffer } | null {
   if (!config.tlsCert || !config.tlsKey) return null;
   const read = (setting: string, file: string): Buffer => {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw unreadableFile(setting, file, err);
     }
   };
   const tls = { cert: read('tlsCert', config.tlsCert), key: read('tlsKey', config.tlsKey) };
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.cert);
+  } catch {
+    throw new ConfigError(`tlsCert: ${config.tlsCert} holds no PEM certificate (a file starting with -----BEGIN CERTIFICATE-----)`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch {
+    // PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY) or traditional (Proc-Type: 4,ENCRYPTED) encryption.
+    if (tls.key.includes('ENCRYPTED')) {
+      throw new ConfigError(`tlsKey: ${config.tlsKey} is encrypted; give the key without a passphrase (openssl pkey -in KEY -out PLAIN_KEY)`);
+    }
+    throw new ConfigError(`tlsKey: ${config.tlsKey} holds no PEM private key (a file starting with -----BEGIN PRIVATE KEY----- or -----BEGIN EC/RSA PRIVATE KEY-----)`);
+  }
+  if (!certificate.checkPrivateKey(key)) throw new ConfigError(`tlsKey: ${config.tlsKey} is not the private key of the certificate in ${config.tlsCert}`);
   try {
     createSecureContext(tls);
   } catch (err) {
-    throw new ConfigError(`tlsCert/tlsKey: ${(err as Error).message}`);
+    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+    throw new ConfigError(`tlsCert/tlsKey: ${config.tlsCert} and ${config.tlsKey} cannot be used for TLS (${reason})`);
   }
   return tls;
 }
