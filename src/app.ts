@@ -23,7 +23,7 @@ import { FileSystemStorage } from './storage/fs/fs-storage.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator } from './auth/authenticator.js';
+import { Authenticator, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 
 declare module 'fastify' {
@@ -67,7 +67,9 @@ function openMetadata(dir: string): ReturnType<typeof openDatabase> {
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const storage = await FileSystemStorage.open(config.root, config.metadataDir);
-  const db = openMetadata(config.metadataDir);
+  // --read-only: nothing is written, not even the metadata folder; dead properties and locks
+  // then live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).
+  const db = config.readOnly ? openDatabase(':memory:') : openMetadata(config.metadataDir);
   const services: Services = {
     config,
     storage,
@@ -76,8 +78,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     clock,
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
+  // --read-only (the Authenticator refuses the rest with 403): Allow lists only the reading methods.
+  const offered = (m: DavMethod): boolean => !config.readOnly || READ_METHODS.has(m.name);
   const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
+    [...methods.values()].filter((m) => offered(m) && m.allowedOn(entry)).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -99,7 +103,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
-  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log) : null;
+  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log, !config.readOnly) : null;
   const auth = new Authenticator(config, accounts, app.log, options.loginThrottle);
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
@@ -182,6 +186,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
   app.setNotFoundHandler((request, reply) => {
     const known = METHODS.some((m) => m.name === request.method);
+    // --read-only turns locking off, but LOCK and UNLOCK are refused as every write is.
+    if (known && config.readOnly && !READ_METHODS.has(request.method)) {
+      reply.code(403).header('content-type', ERROR_CONTENT_TYPE).send(errorText(403, 'this server is read-only'));
+      return;
+    }
     const status = known ? 405 : 501;
     if (known) reply.header('allow', allowFor(null));
     const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;

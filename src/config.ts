@@ -23,7 +23,12 @@ export interface Config {
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
   readonly propfindInfinityLimit: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. */
+  /**
+   * Serve without ever writing to the served folder: no metadata folder (an empty store in
+   * memory), locking off, and 403 for every method but OPTIONS, GET, HEAD and PROPFIND.
+   */
+  readonly readOnly: boolean;
+  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. Always off with readOnly. */
   readonly locking: boolean;
   /** Lock timeout in seconds when the client asks for none. */
   readonly lockTimeoutDefault: number;
@@ -102,7 +107,11 @@ export const SETTINGS: readonly Setting[] = [
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
     help: 'most entries a Depth: infinity PROPFIND reports (0 refuses it)',
   },
-  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
+  {
+    key: 'readOnly', kind: 'boolean', default: 'false',
+    help: 'never write to the served folder: no metadata folder, no locking, 403 for every write method',
+  },
+  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2; always off with --read-only)' },
   { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
   { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
   {
@@ -272,7 +281,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],
-    locking: Boolean(values['locking']),
+    readOnly: Boolean(values['readOnly']),
+    // RFC 4918 §6: a lock is state the server writes; a server that writes nothing offers none.
+    locking: Boolean(values['locking']) && !values['readOnly'],
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),

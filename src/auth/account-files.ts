@@ -28,11 +28,15 @@ export class AccountFiles {
     private readonly accessFile: string | undefined,
     private readonly storage: Storage,
     private readonly log: AccountLog,
+    private readonly createRoots: boolean,
   ) {}
 
-  /** Reads the files; ConfigError when they are missing or invalid. */
-  static async open(usersFile: string, accessFile: string | undefined, storage: Storage, log: AccountLog): Promise<AccountFiles> {
-    const files = new AccountFiles(usersFile, accessFile, storage, log);
+  /**
+   * Reads the files; ConfigError when they are missing or invalid. Users' missing root folders
+   * are created unless `createRoots` is false (--read-only), where they must exist.
+   */
+  static async open(usersFile: string, accessFile: string | undefined, storage: Storage, log: AccountLog, createRoots = true): Promise<AccountFiles> {
+    const files = new AccountFiles(usersFile, accessFile, storage, log, createRoots);
     await files.reload(await files.currentStamp());
     return files;
   }
@@ -75,7 +79,7 @@ export class AccountFiles {
     const hashes = parseHtpasswd(await readAccountFile('users', this.usersFile), this.usersFile);
     const access: Map<string, UserAccess> = this.accessFile ? parseAccessFile(await readAccountFile('userAccess', this.accessFile), this.accessFile) : new Map();
     const accounts = buildAccounts(hashes, access, this.accessFile ?? '');
-    for (const account of accounts.values()) await ensureRoot(this.storage, account);
+    for (const account of accounts.values()) await ensureRoot(this.storage, account, this.createRoots);
     this.accounts = accounts;
     this.stamp = stamp;
     this.checkedAt = Date.now();
@@ -92,7 +96,7 @@ async function readAccountFile(setting: string, file: string): Promise<string> {
 }
 
 /** Makes sure the user's root is a folder of the tree, creating what is missing. */
-async function ensureRoot(storage: Storage, account: Account): Promise<void> {
+async function ensureRoot(storage: Storage, account: Account, create: boolean): Promise<void> {
   let path = DavPath.root;
   for (const segment of account.root.segments) {
     path = path.child(segment);
@@ -100,12 +104,12 @@ async function ensureRoot(storage: Storage, account: Account): Promise<void> {
     if (storage.isReserved(path)) throw new ConfigError(`userAccess: ${where} is reserved by the server`);
     try {
       let entry = await storage.stat(path);
-      if (!entry) {
+      if (!entry && create) {
         // Another server process may create it at the same moment: look again on failure.
         await storage.createCollection(path).catch(() => undefined);
         entry = await storage.stat(path);
       }
-      if (!entry?.isCollection) throw new ConfigError(`userAccess: ${where} is not a folder and could not be created`);
+      if (!entry?.isCollection) throw new ConfigError(`userAccess: ${where} is not a folder${create ? ' and could not be created' : ' (the server is read-only: create it)'}`);
     } catch (err) {
       if (err instanceof DavError) throw new ConfigError(`userAccess: ${where}: ${err.message}`);
       throw err;
