@@ -11,7 +11,7 @@ import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './htt
 import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
-import { lingerAfterReply, serverOptions } from './http/transport.js';
+import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
@@ -97,6 +97,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       reply.code(bad ? 400 : 500).header('content-type', ERROR_CONTENT_TYPE).send(errorText(bad ? 400 : 500, bad ? 'the URL is not valid percent-encoded UTF-8' : undefined));
     },
   } as FastifyHttpOptions<Server>);
+  if (config.tlsCert) answerPlainHttpOnTlsPort(app.server, config.headersTimeout * 1000);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerOptions } from 'node:http';
+import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, unreadableFile, type Config } from '../config.js';
@@ -94,6 +95,35 @@ function answerClientError(this: FastifyInstance, error: Error, socket: Duplex):
   if (!socket.writable) return void socket.destroy();
   socket.end(rawErrorResponse(status, message));
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** The first byte of a TLS connection: a handshake record (RFC 8446 §5.1, content type 22). */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * An HTTPS server sends plain HTTP requests (an http:// URL for an https:// port) no answer at all:
+ * the TLS handshake fails and the connection is dropped. As nginx does, they get a 400 saying
+ * what is wrong. The first byte tells them apart; a TLS connection then goes on to Node's TLS
+ * layer, which takes the byte back from the socket's buffer.
+ */
+export function answerPlainHttpOnTlsPort(server: Server, headersTimeoutMs: number): void {
+  const tlsListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(headersTimeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === TLS_HANDSHAKE) {
+        for (const listener of tlsListeners) listener.call(server, socket);
+        return;
+      }
+      socket.end(rawErrorResponse(400, 'this port speaks HTTPS: use an https:// URL'));
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    });
+  });
 }
 
 /**

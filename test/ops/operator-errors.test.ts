@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/server.js';
+import { selfSigned, skipWithoutOpenssl } from '../helpers/tls.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -76,15 +77,9 @@ t.test('a metadata folder that cannot be created', async (t) => {
   refused(t, run(['--root', readOnlyRoot], asOther), /^fastdav: metadataDir: cannot create the metadata folder .*\.fastdav \(EACCES\): give the server's user write access there/, 'EACCES');
 });
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-t.test('certificate and key files that are not what they should be', { skip: !hasOpenssl && process.env['CI'] !== 'true' ? 'openssl not installed' : false }, async (t) => {
+t.test('certificate and key files that are not what they should be', { skip: skipWithoutOpenssl }, async (t) => {
   const dir = tempDir(t);
-  const make = (name: string) => {
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.pem`)], { encoding: 'utf8' });
-    t.equal(r.status, 0, r.stderr);
-  };
-  make('a');
-  make('b');
+  t.ok(selfSigned(dir, 'a') && selfSigned(dir, 'b'), 'openssl made two certificates');
   const enc = spawnSync('openssl', ['pkey', '-in', path.join(dir, 'a.key'), '-aes128', '-passout', 'pass:secret', '-out', path.join(dir, 'enc.key')]);
   t.equal(enc.status, 0);
   writeFileSync(path.join(dir, 'garbage.pem'), 'not a certificate\n');
