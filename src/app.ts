@@ -5,13 +5,14 @@
  */
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Server } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
-import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions } from './http/transport.js';
+import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
@@ -32,6 +33,14 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+  }
+  interface FastifyInstance {
+    /**
+     * SIGHUP: reads the TLS certificate and key and the account files again, without touching
+     * open connections (they keep the certificate they began with). What does not load is logged
+     * and the version in use stays. Resolves to false when something did not load.
+     */
+    reloadFiles(): Promise<boolean>;
   }
 }
 
@@ -106,6 +115,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log, !config.readOnly) : null;
   const auth = new Authenticator(config, accounts, app.log, options.loginThrottle);
+
+  app.decorate('reloadFiles', async () => {
+    const reloaded: string[] = [];
+    let ok = true;
+    const attempt = async (what: string, load: () => unknown): Promise<void> => {
+      try {
+        await load();
+        reloaded.push(what);
+      } catch (err) {
+        ok = false;
+        app.log.error(`${what} not reloaded, the ones in use stay: ${err instanceof ConfigError ? err.message : String(err)}`);
+      }
+    };
+    // node:tls: connections opened from now on use the new context, open ones keep theirs.
+    if (config.tlsCert) await attempt('certificate', () => (app.server as unknown as TlsServer).setSecureContext(tlsOptions(config)!));
+    if (accounts) await attempt('accounts', () => accounts.reloadNow());
+    app.log.info({ reloaded }, 'SIGHUP: files reloaded');
+    return ok;
+  });
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
   // and parse their XML themselves with a size limit (a global XML parser would also swallow

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `fastdav` command: configuration from flags, environment and file; serve; stop cleanly on
- * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
+ * SIGTERM/SIGINT; reload the certificate and account files on SIGHUP. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
@@ -11,8 +11,12 @@ import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js'
 /** How long the log may take to drain after the server has stopped, before the process exits anyway. */
 const LOG_FLUSH_MS = 1000;
 
+/** What SIGHUP does once the server is up; before that it is ignored (Node's default would end the process). */
+let onHangup = (): void => undefined;
+
 async function main(): Promise<number> {
   tolerateClosedStdio();
+  process.on('SIGHUP', () => onHangup());
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
@@ -43,6 +47,8 @@ async function main(): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
+  // SIGHUP (systemctl reload, kill -HUP): certificate and account files are read again, as nginx does.
+  onHangup = () => void app.reloadFiles();
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }

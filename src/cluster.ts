@@ -20,6 +20,8 @@ import { servingUrl, type Config } from './config.js';
 
 /** IPC message from the primary: stop as on SIGTERM. */
 const STOP_MESSAGE = 'fastdav:stop';
+/** IPC message from the primary: reload files as on SIGHUP. */
+const RELOAD_MESSAGE = 'fastdav:reload';
 
 /** IPC message from a worker: start-up refused for this reason (the primary prints it once). */
 interface RefusalMessage {
@@ -64,12 +66,14 @@ export function followPrimary(): void {
   process.prependListener('SIGTERM', mark).prependListener('SIGINT', mark);
   process.on('message', (message) => {
     if (message === STOP_MESSAGE && !signalled) process.emit('SIGTERM', 'SIGTERM');
+    if (message === RELOAD_MESSAGE) process.emit('SIGHUP', 'SIGHUP');
   });
 }
 
 /**
  * Primary side: forks the workers, prints one line once all of them listen, replaces a worker
- * that dies, and on SIGTERM/SIGINT stops them all (a second signal is passed on: stop now).
+ * that dies, on SIGTERM/SIGINT stops them all (a second signal is passed on: stop now), and on
+ * SIGHUP has them all reload their files.
  * Resolves with the exit code: 0 after a clean stop, 1 when workers cannot start or stay up.
  */
 export async function runPrimary(config: Config): Promise<number> {
@@ -139,6 +143,10 @@ export async function runPrimary(config: Config): Promise<number> {
       else for (const w of alive) w.process.kill(signal);
     };
     process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+    // SIGHUP to the primary (systemctl reload signals the main process): every worker reloads.
+    process.on('SIGHUP', () => {
+      for (const w of alive) if (w.isConnected()) w.send(RELOAD_MESSAGE);
+    });
 
     for (let i = 0; i < count; i++) fork();
   });

@@ -41,6 +41,11 @@ export class AccountFiles {
     return files;
   }
 
+  /** Reads the files again now (SIGHUP); ConfigError when they are invalid, and the accounts in use stay. */
+  async reloadNow(): Promise<void> {
+    await this.reload(await this.currentStamp());
+  }
+
   /** The accounts, re-read first when a file changed since the last look. */
   async current(): Promise<ReadonlyMap<string, Account>> {
     if (Date.now() - this.checkedAt >= RECHECK_MS) {
