@@ -4,12 +4,19 @@
  * SIGTERM/SIGINT; reload the certificate and account files on SIGHUP. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, reportRefusal, runPrimary } from './cluster.js';
 import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js';
 
 /** How long the log may take to drain after the server has stopped, before the process exits anyway. */
 const LOG_FLUSH_MS = 1000;
+
+/** The version in package.json, which lies beside dist/ in the repository and in an installed package. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 /** What SIGHUP does once the server is up; before that it is ignored (Node's default would end the process). */
 let onHangup = (): void => undefined;
@@ -20,6 +27,10 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  if (argv.includes('--version') || argv.includes('-v')) {
+    process.stdout.write(`fastdav ${version()}\n`);
     return 0;
   }
   let config: Config;

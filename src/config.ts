@@ -202,6 +202,7 @@ export function helpText(): string {
     const def = s.default !== undefined ? ` (default ${s.default})` : '';
     lines.push(`  --${flagName(s.key)} ${value}  (${envName(s.key)}, "${s.key}")  ${s.help}${def}`);
   }
+  lines.push('  --version  print the version');
   lines.push('  --help  show this text');
   return lines.join('\n');
 }
