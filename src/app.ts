@@ -4,18 +4,20 @@
  * and holds the one place where requests are dispatched and errors rendered.
  */
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { STATUS_CODES, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
-import { lingerAfterReply, serverOptions } from './http/transport.js';
+import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
 import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
+import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { openStorage } from './storage/open.js';
 import { describeSweep, sweep } from './storage/catalog/gc.js';
@@ -23,7 +25,7 @@ import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.j
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator } from './auth/authenticator.js';
+import { Authenticator, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { ServerMetrics } from './metrics/metrics.js';
 
@@ -33,6 +35,14 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+  }
+  interface FastifyInstance {
+    /**
+     * SIGHUP: reads the TLS certificate and key and the account files again, without touching
+     * open connections (they keep the certificate they began with). What does not load is logged
+     * and the version in use stays. Resolves to false when something did not load.
+     */
+    reloadFiles(): Promise<boolean>;
   }
 }
 
@@ -72,8 +82,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     clock,
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
+  // --read-only (the Authenticator refuses the rest with 403): Allow lists only the reading methods.
+  const offered = (m: DavMethod): boolean => !config.readOnly || READ_METHODS.has(m.name);
   const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
+    [...methods.values()].filter((m) => offered(m) && m.allowedOn(entry)).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -83,6 +95,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
+    // A URL whose percent-encoding is not UTF-8 never reaches a route: answer it in our format.
+    frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL';
+      reply.code(bad ? 400 : 500).header('content-type', ERROR_CONTENT_TYPE).send(errorText(bad ? 400 : 500, bad ? 'the URL is not valid percent-encoded UTF-8' : undefined));
+    },
   } as FastifyHttpOptions<Server>);
   reportMetadataError = (err) => {
     options.metrics?.metadataErrors.inc();
@@ -90,8 +107,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
   // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
   // start-up and every few hours, by age, so the live uploads of other instances are never touched.
-  // (Object storage has its own sweep below: nothing of it lives under --root.)
-  const reclaimer = opened.objectStorage
+  // (Object storage has its own sweep below: nothing of it lives under --root; --read-only writes nothing.)
+  const reclaimer = opened.objectStorage || config.readOnly
     ? null
     : new PartialFileReclaimer({
         root: config.root,
@@ -101,6 +118,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         log: app.log,
       });
   reclaimer?.start();
+  if (config.tlsCert) answerPlainHttpOnTlsPort(app.server, config.headersTimeout * 1000);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
   if (options.metrics) {
@@ -117,8 +135,27 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
-  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log) : null;
+  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log, !config.readOnly) : null;
   const auth = new Authenticator(config, accounts, app.log, options.loginThrottle);
+
+  app.decorate('reloadFiles', async () => {
+    const reloaded: string[] = [];
+    let ok = true;
+    const attempt = async (what: string, load: () => unknown): Promise<void> => {
+      try {
+        await load();
+        reloaded.push(what);
+      } catch (err) {
+        ok = false;
+        app.log.error(`${what} not reloaded, the ones in use stay: ${err instanceof ConfigError ? err.message : String(err)}`);
+      }
+    };
+    // node:tls: connections opened from now on use the new context, open ones keep theirs.
+    if (config.tlsCert) await attempt('certificate', () => (app.server as unknown as TlsServer).setSecureContext(tlsOptions(config)!));
+    if (accounts) await attempt('accounts', () => accounts.reloadNow());
+    app.log.info({ reloaded }, 'SIGHUP: files reloaded');
+    return ok;
+  });
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
   // and parse their XML themselves with a size limit (a global XML parser would also swallow
@@ -143,7 +180,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (url === '*' || !wholeTree.fromUrlPath(url)) {
       // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
       // probe the server root, and nothing there belongs to anyone.
-      if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
+      if (method.name !== 'OPTIONS') throw new DavError(404, `this server serves its files under ${config.prefix}`);
       davHeaders(reply, 'OPTIONS');
       reply.code(200).header('content-length', '0').send();
       return;
@@ -219,9 +256,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
   app.setNotFoundHandler((request, reply) => {
     const known = METHODS.some((m) => m.name === request.method);
+    // --read-only turns locking off, but LOCK and UNLOCK are refused as every write is.
+    if (known && config.readOnly && !READ_METHODS.has(request.method)) {
+      reply.code(403).header('content-type', ERROR_CONTENT_TYPE).send(errorText(403, 'this server is read-only'));
+      return;
+    }
     const status = known ? 405 : 501;
     if (known) reply.header('allow', allowFor(null));
-    reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
+    const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;
+    reply.code(status).header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   app.setErrorHandler(async (thrown: Error & { statusCode?: number }, request, reply) => {
@@ -252,8 +295,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         return reply.header('content-type', 'application/xml; charset=utf-8').send(errorBody(error.condition, hrefs));
       }
     }
-    const message = status >= 500 && !(error instanceof DavError) ? 'internal error' : error.message;
-    return reply.header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`);
+    const message = status >= 500 && !(error instanceof DavError) ? undefined : error.message;
+    return reply.header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on

@@ -59,7 +59,7 @@ export class Authenticator {
   private readonly decoys = new Map<string, string>();
 
   constructor(
-    config: Pick<Config, 'anonymous' | 'realm'>,
+    config: Pick<Config, 'anonymous' | 'realm'> & Partial<Pick<Config, 'readOnly'>>,
     private readonly accounts: AccountSource | null,
     private readonly log: AuthLog,
     private readonly throttle = new LoginThrottle(),
@@ -69,7 +69,11 @@ export class Authenticator {
       headers: { 'www-authenticate': `Basic realm="${config.realm}", charset="UTF-8"` },
     });
     this.anonymous = config.anonymous === 'none' ? null : { principal: null, root: DavPath.root, readOnly: config.anonymous === 'read-only' };
+    this.serverReadOnly = config.readOnly === true;
   }
+
+  /** --read-only: nobody may write, whoever they are (so 403 even before credentials: logging in would not help). */
+  private readonly serverReadOnly: boolean;
 
   /** The access of a request, from its Authorization header; 401 when it gets none. */
   async authenticate(authorization: string | undefined, client: string): Promise<Access> {
@@ -94,7 +98,9 @@ export class Authenticator {
 
   /** Read-only requesters get 403 for every method that writes (401 for anonymous ones, who may log in). */
   authorize(access: Access, method: string): void {
-    if (!access.readOnly || READ_METHODS.has(method)) return;
+    if (READ_METHODS.has(method)) return;
+    if (this.serverReadOnly) throw new DavError(403, 'this server is read-only');
+    if (!access.readOnly) return;
     if (access.principal === null && this.accounts) throw this.challenge;
     throw new DavError(403, 'read-only access');
   }

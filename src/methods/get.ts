@@ -66,7 +66,8 @@ async function handleRead(ctx: RequestContext, head: boolean): Promise<void> {
   }
   if (ctx.trailingSlash) {
     await file.close();
-    throw new DavError(404, 'Not Found');
+    // RFC 4918 §5.2: a URL ending in '/' names a collection.
+    throw new DavError(404, 'this is a file, not a folder: its URL has no trailing slash');
   }
   return sendFile(ctx, file, head);
 }
