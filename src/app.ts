@@ -12,6 +12,7 @@ import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
+import { defendContent } from './http/security-headers.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openDatabase } from './metadata/database.js';
@@ -75,6 +76,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.
+  app.addHook('onRequest', async (_request, reply) => defendContent(reply));
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));

@@ -31,7 +31,7 @@ export function renderListing(title: string, members: readonly Entry[], href: (e
   const up = parentHref === null ? '' : `<tr><td><a href="${escapeHtml(parentHref)}">../</a></td><td></td><td></td></tr>`;
   return `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Index of ${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em}td{padding:.2em 1em}td:nth-child(2){text-align:right}</style></head>
+</head>
 <body><h1>Index of ${escapeHtml(title)}</h1>
 <table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead><tbody>
 ${up}${rows.join('\n')}

@@ -8,6 +8,7 @@ import { evaluatePreconditions, ifRangeHolds } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
 import { renderListing } from '../http/listing-html.js';
 import { sendFileBody } from '../http/reply-body.js';
+import { contentPolicyFor, defendPage } from '../http/security-headers.js';
 import { contentTypeOf, httpDate } from '../props/live.js';
 import type { Entry, OpenFile } from '../storage/storage.js';
 import type { DavMethod } from './method.js';
@@ -18,6 +19,7 @@ async function sendListing(ctx: RequestContext, collection: Entry, head: boolean
   const parent = ctx.path.equals(ctx.ns.base) ? null : ctx.href(ctx.path.parent(), true);
   const title = ctx.ns.prefix + ctx.ns.base.relative(ctx.path).segments.map((s) => `${s}/`).join('');
   const html = renderListing(title, members, (e) => ctx.href(e.path, e.isCollection), parent);
+  defendPage(ctx.reply);
   ctx.reply.code(200).header('content-type', 'text/html; charset=utf-8').header('content-length', Buffer.byteLength(html));
   ctx.reply.send(head ? undefined : html);
 }
@@ -35,7 +37,8 @@ async function sendFile(ctx: RequestContext, file: OpenFile, head: boolean): Pro
     reply.code(304).send();
     return;
   }
-  reply.header('content-type', contentTypeOf(entry.path.name));
+  const type = contentTypeOf(entry.path.name);
+  reply.header('content-type', type).header('content-security-policy', contentPolicyFor(type));
 
   const range = ifRangeHolds(ctx.request.headers, entry, lastModified) ? parseRange(ctx.header('range'), entry.size) : null;
   if (range === 'unsatisfiable') {
