@@ -23,7 +23,7 @@ import { FileSystemStorage } from './storage/fs/fs-storage.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator } from './auth/authenticator.js';
+import { type Access, Authenticator, permits } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 
 declare module 'fastify' {
@@ -32,6 +32,8 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+    /** What the requester may reach and do, once authenticated. */
+    access: Access | null;
   }
 }
 
@@ -62,8 +64,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     clock,
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
-  const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
+  // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
+  // user is never offered PUT, DELETE, MOVE, LOCK…: davfs2 then mounts read-only).
+  const allowFor = (entry: Entry | null, access: Access | null): string =>
+    [...methods.values()].filter((m) => m.allowedOn(entry) && (access === null || permits(access, m.name))).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -76,6 +80,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   } as FastifyHttpOptions<Server>);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  app.decorateRequest('access', null);
   // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.
   app.addHook('onRequest', async (_request, reply) => defendContent(reply));
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
@@ -115,6 +120,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const access = await auth.authenticate(request.headers.authorization, request.ip);
     request.principal = access.principal;
+    request.access = access;
     auth.authorize(access, method.name);
     // Everything a request names (target, Destination, If tags) is resolved in the requester's
     // namespace, so nothing outside their root can even be named.
@@ -130,7 +136,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!method.ownPreconditions && hasPreconditions(request.headers)) {
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
-    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
+    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target(), access));
     await method.handle(ctx);
   }
 
@@ -166,7 +172,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setNotFoundHandler((request, reply) => {
     const known = METHODS.some((m) => m.name === request.method);
     const status = known ? 405 : 501;
-    if (known) reply.header('allow', allowFor(null));
+    if (known) reply.header('allow', allowFor(null, null));
     reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
   });
 
@@ -188,7 +194,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     if (error instanceof DavError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
+      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null), request.access));
       if (error.condition) {
         // Collections are named with their trailing slash, as in lockdiscovery.
         const hrefOf = async (p: DavPath) => request.dav?.href(p, (await storage.stat(p).catch(() => null))?.isCollection ?? false) ?? p.toString();
