@@ -13,6 +13,7 @@ import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { defendContent } from './http/security-headers.js';
+import { UI_SEGMENT, WebAssets } from './http/web-assets.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openDatabase } from './metadata/database.js';
@@ -62,6 +63,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     deadProps: new DeadPropertyStore(db),
     locks: config.locking ? new LockManager(new LockStore(db), clock) : null,
     clock,
+    webAssets: WebAssets.load(),
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
   // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
@@ -151,6 +153,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       running.add(handled);
       void handled.catch(() => undefined).finally(() => running.delete(handled));
       return handled;
+    },
+  });
+
+  // The folder view's script and stylesheet (http/web-assets.ts): public, versioned, cached for a year.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: `${config.prefix}${UI_SEGMENT}/:version/:file`,
+    handler: async (request, reply) => {
+      const { version, file } = request.params as { version: string; file: string };
+      const asset = services.webAssets.find(version, file);
+      if (!asset) throw new DavError(404, 'Not Found');
+      reply.code(200).header('content-type', asset.contentType).header('cache-control', 'public, max-age=31536000, immutable');
+      reply.header('content-length', asset.body.length);
+      return reply.send(request.method === 'HEAD' ? undefined : asset.body);
     },
   });
 
