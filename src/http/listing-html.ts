@@ -65,7 +65,7 @@ export function renderListing(page: ListingPage): string {
 <link rel="stylesheet" href="${escapeHtml(assetBase)}style.css">
 <script type="module" src="${escapeHtml(assetBase)}app.js"></script>
 </head>
-<body data-href="${escapeHtml(here.href)}">
+<body data-folder="${escapeHtml(here.href)}">
 <header>
 <nav class="crumbs" aria-label="Path">${nav}</nav>
 <div class="toolbar" id="toolbar" hidden>

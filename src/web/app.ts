@@ -25,7 +25,7 @@ interface Rights {
 const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const tbody = document.querySelector<HTMLTableSectionElement>('#listing tbody')!;
 /** The folder's own URL path (percent-encoded, ending with '/'). */
-const here = document.body.dataset['href'] ?? location.pathname;
+const here = document.body.dataset['folder'] ?? location.pathname;
 const statusBox = byId<HTMLDivElement>('status');
 
 let rows: Row[] = [];
