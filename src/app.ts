@@ -13,6 +13,8 @@ import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
 import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
+import { defendContent } from './http/security-headers.js';
+import { UI_SEGMENT, WebAssets } from './http/web-assets.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
@@ -25,7 +27,7 @@ import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.j
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator, READ_METHODS } from './auth/authenticator.js';
+import { type Access, Authenticator, permits, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { ServerMetrics } from './metrics/metrics.js';
 
@@ -35,6 +37,8 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+    /** What the requester may reach and do, once authenticated. */
+    access: Access | null;
   }
   interface FastifyInstance {
     /**
@@ -80,12 +84,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     deadProps: metadata.deadProps,
     locks: config.locking ? new LockManager(metadata.locks) : null,
     clock,
+    webAssets: WebAssets.load(),
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
-  // --read-only (the Authenticator refuses the rest with 403): Allow lists only the reading methods.
-  const offered = (m: DavMethod): boolean => !config.readOnly || READ_METHODS.has(m.name);
-  const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => offered(m) && m.allowedOn(entry)).map((m) => m.name).join(', ');
+  // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
+  // user is never offered PUT, DELETE, MOVE, LOCK…: davfs2 then mounts read-only); with
+  // --read-only (the Authenticator refuses the rest with 403) only the reading methods.
+  const offered = (m: DavMethod, access: Access | null): boolean =>
+    (!config.readOnly || READ_METHODS.has(m.name)) && (access === null || permits(access, m.name));
+  const allowFor = (entry: Entry | null, access: Access | null): string =>
+    [...methods.values()].filter((m) => offered(m, access) && m.allowedOn(entry)).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -131,6 +139,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       options.metrics.setSources({ poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) });
     }
   }
+  app.decorateRequest('access', null);
+  // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.
+  app.addHook('onRequest', async (_request, reply) => defendContent(reply));
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
@@ -187,6 +198,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const access = await auth.authenticate(request.headers.authorization, request.ip);
     request.principal = access.principal;
+    request.access = access;
     auth.authorize(access, method.name);
     // Everything a request names (target, Destination, If tags) is resolved in the requester's
     // namespace, so nothing outside their root can even be named.
@@ -202,7 +214,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!method.ownPreconditions && hasPreconditions(request.headers)) {
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
-    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
+    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target(), access));
     await method.handle(ctx);
   }
 
@@ -235,6 +247,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
+  // The folder view's script and stylesheet (http/web-assets.ts): public, versioned, cached for a year.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: `${config.prefix}${UI_SEGMENT}/:version/:file`,
+    handler: async (request, reply) => {
+      const { version, file } = request.params as { version: string; file: string };
+      const asset = services.webAssets.find(version, file);
+      if (!asset) throw new DavError(404, 'Not Found');
+      reply.code(200).header('content-type', asset.contentType).header('cache-control', 'public, max-age=31536000, immutable');
+      reply.header('content-length', asset.body.length);
+      return reply.send(request.method === 'HEAD' ? undefined : asset.body);
+    },
+  });
+
   // For container health checks and load balancers: no credentials, outside the tree (context.ts),
   // logged only on trouble. 503 while the data root or the metadata database is unreachable and,
   // from Fastify, while stopping.
@@ -262,7 +288,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       return;
     }
     const status = known ? 405 : 501;
-    if (known) reply.header('allow', allowFor(null));
+    if (known) reply.header('allow', allowFor(null, null));
     const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;
     reply.code(status).header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
@@ -287,7 +313,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     if (error instanceof DavError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
+      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null), request.access));
       if (error.condition) {
         // Collections are named with their trailing slash, as in lockdiscovery.
         const hrefOf = async (p: DavPath) => request.dav?.href(p, (await storage.stat(p).catch(() => null))?.isCollection ?? false) ?? p.toString();
