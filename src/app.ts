@@ -19,6 +19,7 @@ import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { LockStore } from './locks/lock-store.js';
 import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { FsCalls } from './storage/fs/fs-calls.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
@@ -51,7 +52,8 @@ const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POS
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
+  const fsCalls = new FsCalls({ mode: config.fsCalls, threads: config.fsThreads || undefined });
+  const storage = await FileSystemStorage.open(config.root, config.metadataDir, fsCalls);
   const db = openDatabase(config.metadataDir);
   const services: Services = {
     config,
@@ -217,6 +219,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       /* the journal stays valid; SQLite folds it in at the next open */
     }
     db.close();
+    await fsCalls.close();
   });
   return app;
 }
