@@ -12,6 +12,7 @@ import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
+import { isHeavy, RequestGate } from './http/request-gate.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openDatabase } from './metadata/database.js';
@@ -100,6 +101,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
 
   const wholeTree = new Namespace(config.prefix, DavPath.root);
+  const heavyRequests = new RequestGate();
 
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = request.raw.url ?? '/';
@@ -130,7 +132,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
     if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
-    await method.handle(ctx);
+    if (isHeavy(method.name, request.headers)) await heavyRequests.run(() => method.handle(ctx));
+    else await method.handle(ctx);
   }
 
   const running = new Set<Promise<unknown>>();
