@@ -105,19 +105,32 @@ class CallThread {
   private settle: ((ok: boolean, value: unknown) => void) | null = null;
   private readonly onIdle: (t: CallThread) => void;
 
-  constructor(onIdle: (t: CallThread) => void) {
+  constructor(onIdle: (t: CallThread) => void, onExit: (t: CallThread) => void) {
     // Under tap's TypeScript loader this module is a .ts file, and so is its worker.
     const here = fileURLToPath(import.meta.url);
     this.worker = new Worker(path.join(path.dirname(here), `fs-call-worker${path.extname(here)}`));
     this.worker.unref(); // never keeps the process alive
     this.onIdle = onIdle;
     this.worker.on('message', ([, ok, value]: [number, boolean, unknown]) => this.done(ok, value));
+    // A thread that dies (out of memory, terminated) fails its call and leaves the pool.
+    this.worker.on('error', () => undefined);
+    this.worker.on('exit', () => {
+      this.dead = true;
+      onExit(this);
+      const settle = this.settle;
+      this.settle = null;
+      settle?.(false, Object.assign(new Error('filesystem call thread stopped'), { code: 'EIO' }));
+    });
   }
 
+  /** True once the thread has stopped. */
+  dead = false;
+
   private done(ok: boolean, value: unknown): void {
-    const settle = this.settle!;
+    const settle = this.settle;
+    if (!settle) return; // the thread stopped meanwhile and already failed the call
     this.settle = null;
-    this.onIdle(this);
+    if (!this.dead) this.onIdle(this);
     settle(ok, value);
   }
 
@@ -268,10 +281,15 @@ export class FsCalls {
     while (this.turns.length > 0) {
       let thread = this.idle.pop();
       if (!thread && this.threads.length < this.threadCount) {
-        thread = new CallThread((t) => {
-          this.idle.push(t);
-          this.next();
-        });
+        thread = new CallThread(
+          (t) => {
+            this.idle.push(t);
+            this.next();
+          },
+          (t) => {
+            for (const list of [this.threads, this.idle]) if (list.includes(t)) list.splice(list.indexOf(t), 1);
+          },
+        );
         this.threads.push(thread);
       }
       if (!thread) return;
