@@ -96,8 +96,19 @@ class PooledDirEntry implements DirEntry {
 
 /** Calls of one listing or walk, served in order; lanes take turns for the pool's threads. */
 export class Lane {
-  readonly waiting: Array<(thread: CallThread) => void> = [];
+  readonly waiting: Array<(thread: CallThread) => Promise<void>> = [];
+  /** Calls of this lane in the threads now. */
+  running = 0;
+  /** Whether the lane is in the turn order. */
+  queued = false;
 }
+
+/**
+ * Calls of one lane in the threads at once. A listing alone still overlaps its calls (a slow
+ * disk answers several at once), but it never fills the disk's queue, where the calls of
+ * other requests would wait behind it.
+ */
+const LANE_CALLS_AT_ONCE = 2;
 
 /** One worker thread of the pool; it makes one call at a time. */
 class CallThread {
@@ -266,14 +277,22 @@ export class FsCalls {
     this.counts.pooled++;
     return new Promise<T>((resolve, reject) => {
       const l = lane ?? new Lane();
-      l.waiting.push((thread) => {
-        if (typeof op !== 'function') return thread.call(op, args).then((v) => resolve(revive(v)), reject);
-        // Work done elsewhere in the thread's turn (see open): the thread waits idle meanwhile.
-        return thread.hold(op()).then(resolve, reject);
-      });
-      if (l.waiting.length === 1) this.turns.push(l);
+      l.waiting.push((thread) =>
+        typeof op !== 'function'
+          ? thread.call(op, args).then((v) => resolve(revive(v)), reject)
+          // Work done elsewhere in the thread's turn (see open): the thread waits idle meanwhile.
+          : thread.hold(op()).then(resolve, reject));
+      this.queue(l);
       this.next();
     });
+  }
+
+  /** Puts a lane with waiting calls and room for one more at the end of the turn order. */
+  private queue(lane: Lane): void {
+    if (!lane.queued && lane.waiting.length > 0 && lane.running < LANE_CALLS_AT_ONCE) {
+      lane.queued = true;
+      this.turns.push(lane);
+    }
   }
 
   /** Hands idle threads (started as needed, up to threadCount) to the waiting lanes in turn. */
@@ -294,9 +313,15 @@ export class FsCalls {
       }
       if (!thread) return;
       const lane = this.turns.shift()!;
+      lane.queued = false;
       const start = lane.waiting.shift()!;
-      if (lane.waiting.length > 0) this.turns.push(lane);
-      start(thread);
+      lane.running++;
+      this.queue(lane);
+      void start(thread).finally(() => {
+        lane.running--;
+        this.queue(lane);
+        this.next();
+      });
     }
   }
 
