@@ -63,15 +63,11 @@ export interface DirEntry {
 
 const typeOf = (mode: number): number => mode & fs.constants.S_IFMT;
 
+// The stat's fields, copied in by the constructor (declaration merging gives the class their types).
+interface PooledStat extends StatFields {}
 class PooledStat implements FileStat {
-  readonly mode: number;
-  readonly ino: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly birthtimeMs: number;
-  readonly ctimeMs: number;
-  constructor(f: StatFields) {
-    ({ mode: this.mode, ino: this.ino, size: this.size, mtimeMs: this.mtimeMs, birthtimeMs: this.birthtimeMs, ctimeMs: this.ctimeMs } = f);
+  constructor(fields: StatFields) {
+    Object.assign(this, fields);
   }
   isFile(): boolean {
     return typeOf(this.mode) === fs.constants.S_IFREG;
