@@ -15,6 +15,7 @@ import { AccessLog } from './http/access-log.js';
 import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
 import { defendContent } from './http/security-headers.js';
 import { UI_SEGMENT, WebAssets } from './http/web-assets.js';
+import { isHeavy, RequestGate } from './http/request-gate.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
@@ -184,6 +185,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
 
   const wholeTree = new Namespace(config.prefix, DavPath.root);
+  const heavyRequests = new RequestGate();
 
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = request.raw.url ?? '/';
@@ -215,7 +217,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
     if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target(), access));
-    await method.handle(ctx);
+    if (isHeavy(method.name, request.headers)) await heavyRequests.run(() => method.handle(ctx));
+    else await method.handle(ctx);
   }
 
   // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.

@@ -41,6 +41,13 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
   readonly workers: number;
+  /**
+   * Where the filesystem backend's metadata calls run (src/storage/fs/fs-calls.ts): adaptive
+   * (directly while the disk is fast, in a thread pool while it is slow), direct, or pool.
+   */
+  readonly fsCalls: 'adaptive' | 'direct' | 'pool';
+  /** Threads of that pool; 0 means 4 per CPU core. */
+  readonly fsThreads: number;
   /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
   readonly users: string | undefined;
   /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
@@ -141,6 +148,11 @@ export const SETTINGS: readonly Setting[] = [
     key: 'workers', kind: 'integer', default: '1', min: 0, max: 256,
     help: 'server processes sharing the port, 0 = one per CPU core (locks and dead properties are shared)',
   },
+  {
+    key: 'fsCalls', kind: 'choice', default: 'adaptive', choices: ['adaptive', 'direct', 'pool'],
+    help: 'where filesystem metadata calls run: adaptive (directly while the disk is fast, in threads while it is slow), direct, pool',
+  },
+  { key: 'fsThreads', kind: 'integer', default: '0', min: 0, max: 1024, help: 'threads for slow filesystem calls, 0 = 4 per CPU core' },
   {
     key: 'trustProxy', kind: 'string', default: 'false',
     help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
@@ -341,6 +353,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
+    fsCalls: values['fsCalls'] as Config['fsCalls'],
+    fsThreads: Number(values['fsThreads']),
     users,
     userAccess,
     anonymous,
