@@ -4,7 +4,9 @@
  * SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a configuration error, 1 otherwise.
  */
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
+import { ConfigError, helpText, isLoopback, loadConfig, metricsUrl, servingUrl, type Config } from './config.js';
+import type { ServerMetrics } from './metrics/metrics.js';
+import { COMMANDS, runCommand } from './commands.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -13,8 +15,17 @@ async function main(): Promise<number> {
     process.stdout.write(`${helpText()}\n`);
     return 0;
   }
+  if (argv[0] !== undefined && COMMANDS.has(argv[0])) {
+    try {
+      return await runCommand(argv[0], argv.slice(1));
+    } catch (err) {
+      process.stderr.write(`fastdav ${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return err instanceof ConfigError ? 2 : 1;
+    }
+  }
   let config: Config;
   let app: FastifyInstance;
+  let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   try {
     config = loadConfig({ argv });
     // --workers N: this process supervises N server processes (src/cluster.ts), which announce
@@ -22,7 +33,8 @@ async function main(): Promise<number> {
     if (isClusterPrimary(config)) return await runPrimary(config);
     followPrimary();
     const { buildApp } = await import('./app.js');
-    app = await buildApp(config);
+    metrics = config.metricsPort === undefined ? undefined : await startMetrics(config);
+    app = await buildApp(config, { metrics: metrics?.metrics });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fastdav: ${err.message}\n`);
@@ -33,13 +45,34 @@ async function main(): Promise<number> {
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
+  if (!isWorkerProcess) {
+    const what = config.s3Bucket ? `S3 bucket ${config.s3Bucket}${config.s3Prefix ? ` (prefix ${config.s3Prefix})` : ''}` : config.root;
+    process.stdout.write(`fastdav serving ${what} at ${servingUrl(config, port)}\n`);
+  }
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }
 
   await stopOnSignal(app, config.shutdownTimeout);
+  await metrics?.close();
   return 0;
+}
+
+/**
+ * --metrics-port: the registry this process feeds. A single process also serves it on its own
+ * listener; a worker answers the primary, which serves the sum of all workers (cluster.ts).
+ */
+async function startMetrics(config: Config): Promise<{ metrics: ServerMetrics; close: () => Promise<void> }> {
+  const { ServerMetrics } = await import('./metrics/metrics.js');
+  const { answerPrimary, closeListener, listenForScrapes, scrapeRegistry } = await import('./metrics/listener.js');
+  const metrics = new ServerMetrics();
+  if (isWorkerProcess) {
+    answerPrimary(metrics.registry);
+    return { metrics, close: async () => undefined };
+  }
+  const listener = await listenForScrapes(config.host, config.metricsPort!, scrapeRegistry(metrics.registry));
+  process.stdout.write(`fastdav metrics at ${metricsUrl(config)}\n`);
+  return { metrics, close: () => closeListener(listener) };
 }
 
 /**
