@@ -64,14 +64,7 @@ export interface Lock {
 }
 
 /** What a LOCK asks for; the store adds token and expiry. */
-export interface LockGrant {
-  readonly root: string;
-  readonly depth: LockDepth;
-  readonly scope: LockScope;
-  readonly owner: string | null;
-  readonly principal: string | null;
-  readonly timeout: number;
-}
+export type LockGrant = Omit<Lock, 'token' | 'expires'>;
 
 /** The writes to dead properties; inside a transaction they commit together. */
 export interface DeadPropertyWriter {
