@@ -11,6 +11,7 @@
  *   t.test('…', { skip: reason }, async (t) => {
  *     const pg = await startPostgres(t);
  *     const url = await pg.createDatabase();      // a fresh, empty database per test
+ *     const quick = await pg.createSchema();      // or a fresh schema (search_path in the URL): ~100 times quicker
  *     await pg.stop(); await pg.start();          // outage tests; pg.kill() = SIGKILL of the postmaster
  *   });
  *
@@ -45,6 +46,12 @@ export interface PostgresServer {
   readonly pid: number;
   /** Creates a fresh empty database owned by `fastdav` (name generated when omitted); returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Creates a fresh empty schema in one database shared by the cluster's schemas and returns a URL
+   * whose connections use it (`options=-c search_path=…`). Far quicker than createDatabase; the
+   * tables are as separate, but advisory locks are per database, so they are shared.
+   */
+  createSchema(): Promise<string>;
   /** Clean shutdown (fast mode: open sessions are ended); resolves when the server is gone. */
   stop(): Promise<void>;
   /** SIGKILL of the postmaster (its backends follow); resolves when it is gone. */
@@ -128,8 +135,19 @@ export async function startPostgres(t: TapLike): Promise<PostgresServer> {
 
 let shared: Promise<PostgresServer> | undefined;
 
+/**
+ * Set by a test that starts child test processes (test/http/postgres-mode.test.ts) to its shared
+ * cluster's url: sharedPostgres() in the children then borrows that cluster instead of starting one.
+ */
+export const SHARED_POSTGRES_ENV = 'FASTDAV_TEST_PG_URL';
+
 /** One cluster per test process, started on first use and stopped when the process's root test ends. */
 export function sharedPostgres(): Promise<PostgresServer> {
+  const borrowed = process.env[SHARED_POSTGRES_ENV];
+  if (!shared && borrowed) {
+    const owned = () => Promise.reject(new Error('a borrowed cluster (FASTDAV_TEST_PG_URL) is not stopped or started here'));
+    shared = Promise.resolve({ url: borrowed, port: Number(new URL(borrowed).port), dir: '', pid: 0, ...databaseFactory(() => borrowed), stop: owned, kill: owned, start: owned });
+  }
   if (!shared) {
     shared = createCluster().then((server) => {
       rootTest.teardown(() => server.destroy());
@@ -253,10 +271,11 @@ async function createCluster(): Promise<Cluster> {
   const adminUrl = () => `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres`;
   await withClient(adminUrl(), (c) => c.query(`CREATE ROLE ${ROLE} LOGIN CREATEDB PASSWORD '${password}'`));
 
-  let databases = 0;
+  const url = () => `postgres://${ROLE}:${password}@127.0.0.1:${port}/postgres`;
+  const factory = databaseFactory(url);
   const server: Cluster = {
     get url() {
-      return `postgres://${ROLE}:${password}@127.0.0.1:${port}/postgres`;
+      return url();
     },
     get port() {
       return port;
@@ -265,12 +284,7 @@ async function createCluster(): Promise<Cluster> {
     get pid() {
       return pid;
     },
-    async createDatabase(name?: string) {
-      const db = name ?? `test_${process.pid}_${++databases}_${randomBytes(3).toString('hex')}`;
-      if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`database name must be a plain identifier: ${db}`);
-      await withClient(server.url, (c) => c.query(`CREATE DATABASE ${db}`));
-      return `postgres://${ROLE}:${password}@127.0.0.1:${port}/${db}`;
-    },
+    ...factory,
     stop,
     kill,
     start,
@@ -283,6 +297,30 @@ async function createCluster(): Promise<Cluster> {
     },
   };
   return server;
+}
+
+/** createDatabase and createSchema for the cluster that `clusterUrl()` (role fastdav, database postgres) reaches. */
+function databaseFactory(clusterUrl: () => string): Pick<PostgresServer, 'createDatabase' | 'createSchema'> {
+  let created = 0;
+  let schemaDatabase: Promise<string> | undefined;
+  const createDatabase = async (name?: string): Promise<string> => {
+    const db = name ?? `test_${process.pid}_${++created}_${randomBytes(3).toString('hex')}`;
+    if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`database name must be a plain identifier: ${db}`);
+    await withClient(clusterUrl(), (c) => c.query(`CREATE DATABASE ${db}`));
+    const url = new URL(clusterUrl());
+    url.pathname = `/${db}`;
+    return url.toString();
+  };
+  return {
+    createDatabase,
+    async createSchema() {
+      schemaDatabase ??= createDatabase(`schemas_${process.pid}_${randomBytes(3).toString('hex')}`);
+      const url = await schemaDatabase;
+      const schema = `s${++created}_${randomBytes(3).toString('hex')}`;
+      await withClient(url, (c) => c.query(`CREATE SCHEMA ${schema}`));
+      return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    },
+  };
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
