@@ -26,6 +26,8 @@
 #                     compares worker counts)
 #   --keep-fs         leave the scratch filesystem mounted at the end (faster repeated runs)
 #   --fastdav-arg A   extra argument for fastdav (repeatable), e.g. --fastdav-arg --log-level=info
+#   --pg-conf LINE    extra postgresql.conf line for the benchmark's PostgreSQL (repeatable),
+#                     e.g. --pg-conf synchronous_commit=off to see what waiting for the WAL flush costs
 #
 # Root: fs-up/fs-down (mount, losetup) and the peers (Apache and nginx switch to www-data) need it,
 # as they do for bench.sh. Without root the run uses a folder under /tmp and measures fastdav alone.
@@ -43,7 +45,7 @@ TARGETS=fastdav,fastdav-pg,fastdav-cluster,apache,nginx-dav,rclone,nginx-static
 PG_BIN=/usr/lib/postgresql/15/bin PG_PORT=18470 PG_PORT_FASTDAV=18462 CLUSTER_PORTS=(18463 18464 18465) HAPROXY_PORT=18466
 WORKERS=${FASTDAV_WORKERS:-2}
 AB_REF="" AB_WORKERS="" KEEP_FS=0
-FASTDAV_ARGS=() PASS=()
+FASTDAV_ARGS=() PG_CONF=() PASS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --targets) TARGETS=$2; shift 2 ;;
@@ -52,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     --ab-workers) AB_WORKERS=$2; shift 2 ;;
     --keep-fs) KEEP_FS=1; shift ;;
     --fastdav-arg) FASTDAV_ARGS+=("$2"); shift 2 ;;
+    --pg-conf) PG_CONF+=("$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
@@ -175,7 +178,7 @@ pg_up() {
   chown postgres:postgres "$PG_STATE"; chmod 700 "$PG_STATE"
   runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_STATE/data" -U postgres -E UTF8 --locale=C --auth-local=trust --auth-host=trust >"$PG_STATE/initdb.log"
   printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $PG_PORT" "unix_socket_directories = '$PG_STATE'" \
-    "max_connections = 100" "log_line_prefix = '%d '" >>"$PG_STATE/data/postgresql.conf"
+    "max_connections = 100" "log_line_prefix = '%d '" "${PG_CONF[@]}" >>"$PG_STATE/data/postgresql.conf"
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_STATE/data" -l "$PG_STATE/postgres.log" -w start >/dev/null
   local db
   for db in fastdav_pg fastdav_cluster; do
