@@ -14,11 +14,12 @@ import { AccessLog } from './http/access-log.js';
 import { lingerAfterReply, serverOptions } from './http/transport.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
-import { openMetadataStore } from './metadata/open.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
-import { MetadataUnavailableError } from './metadata/store.js';
+import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
-import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { openStorage } from './storage/open.js';
+import { describeSweep, sweep } from './storage/catalog/gc.js';
+import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
@@ -49,15 +50,19 @@ export interface AppOptions {
 /** How long closing waits for handlers still running after their connections were cut. */
 const SETTLE_MS = 2000;
 
+/** Time between sweeps for partial files after the one at start-up. */
+const PARTIAL_SWEEP_EVERY_MS = 6 * 3600 * 1000;
+
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
   // Connection trouble is logged once the app's logger exists; requests meanwhile get 503.
   let reportMetadataError = (err: Error): void => void err;
-  const metadata = await openMetadataStore(config, { clock, onError: (err) => reportMetadataError(err) });
+  // Object storage (--s3-bucket): the tree in PostgreSQL, the contents in S3; else the folder.
+  const opened = await openStorage(config, { clock, onError: (err) => reportMetadataError(err) });
+  const { storage, metadata } = opened;
   const services: Services = {
     config,
     storage,
@@ -83,6 +88,19 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     options.metrics?.metadataErrors.inc();
     app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
   };
+  // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
+  // start-up and every few hours, by age, so the live uploads of other instances are never touched.
+  // (Object storage has its own sweep below: nothing of it lives under --root.)
+  const reclaimer = opened.objectStorage
+    ? null
+    : new PartialFileReclaimer({
+        root: config.root,
+        metadataDir: config.metadataDir,
+        staleAfterMs: staleAfterMs(config.idleTimeout, config.requestTimeout),
+        sweepEveryMs: PARTIAL_SWEEP_EVERY_MS,
+        log: app.log,
+      });
+  reclaimer?.start();
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
   if (options.metrics) {
@@ -151,6 +169,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await method.handle(ctx);
   }
 
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (opened.objectStorage && config.gcInterval > 0) {
+    const { sql, blobs } = opened.objectStorage.storage;
+    let sweeping = false;
+    gcTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweep(sql.run, blobs, config.gcGrace)
+        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
+        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
+        .finally(() => (sweeping = false));
+    }, config.gcInterval * 1000).unref();
+  }
+
   const running = new Set<Promise<unknown>>();
   app.route({
     method: [...methods.keys()],
@@ -191,8 +224,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
   });
 
-  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+  app.setErrorHandler(async (thrown: Error & { statusCode?: number }, request, reply) => {
     if (reply.sent) return;
+    const error = metadataFailure(thrown) ?? thrown;
     if (error instanceof ClientGoneError) {
       // Nobody is left to answer; make sure no answer (not even an empty 200) goes out.
       reply.raw.destroy();
@@ -232,8 +266,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
+    reclaimer?.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    await metadata.close();
+    clearInterval(gcTimer);
+    await opened.close();
   });
   return app;
 }

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, helpText, isLoopback, loadConfig, metricsUrl, servingUrl, type Config } from './config.js';
 import type { ServerMetrics } from './metrics/metrics.js';
+import { COMMANDS, runCommand } from './commands.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, runPrimary } from './cluster.js';
 
 async function main(): Promise<number> {
@@ -13,6 +14,14 @@ async function main(): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return 0;
+  }
+  if (argv[0] !== undefined && COMMANDS.has(argv[0])) {
+    try {
+      return await runCommand(argv[0], argv.slice(1));
+    } catch (err) {
+      process.stderr.write(`fastdav ${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return err instanceof ConfigError ? 2 : 1;
+    }
   }
   let config: Config;
   let app: FastifyInstance;
@@ -36,7 +45,10 @@ async function main(): Promise<number> {
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
+  if (!isWorkerProcess) {
+    const what = config.s3Bucket ? `S3 bucket ${config.s3Bucket}${config.s3Prefix ? ` (prefix ${config.s3Prefix})` : ''}` : config.root;
+    process.stdout.write(`fastdav serving ${what} at ${servingUrl(config, port)}\n`);
+  }
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
     app.log.warn('passwords cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front');
   }

@@ -69,6 +69,18 @@ export interface Config {
   readonly trustProxy: boolean | string;
   /** Port of the Prometheus metrics listener (same host), or undefined: no metrics. */
   readonly metricsPort: number | undefined;
+  /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
+  readonly s3Bucket: string | undefined;
+  /** Key prefix of every object in the bucket: '' or ending in '/'. */
+  readonly s3Prefix: string;
+  /** S3 endpoint URL (radosgw, MinIO…; path-style addressing); undefined: the AWS SDK's defaults. */
+  readonly s3Endpoint: string | undefined;
+  /** Bytes offered in object storage (quota properties, 507 beyond); 0: no quota. */
+  readonly quotaBytes: number;
+  /** Seconds before the sweep deletes unreferenced objects (uploads in flight elsewhere stay safe). */
+  readonly gcGrace: number;
+  /** Seconds between background sweeps of object storage; 0: none (run `fastdav gc`). */
+  readonly gcInterval: number;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -138,6 +150,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
   { key: 'metricsPort', kind: 'integer', min: 1, max: 65535, help: 'serve Prometheus metrics at http://HOST:N/metrics (default: off)' },
+  { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
+  { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
+  { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
+  { key: 'quotaBytes', kind: 'bytes', default: '0', min: 0, help: 'object storage: bytes offered, 507 beyond (0: no quota)' },
+  { key: 'gcGrace', kind: 'integer', default: '3600', min: 0, help: 'object storage: seconds an unreferenced object is kept before the sweep deletes it' },
+  { key: 'gcInterval', kind: 'integer', default: '600', min: 0, help: 'object storage: seconds between background sweeps (0: none; see fastdav gc)' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -185,7 +203,12 @@ export interface ConfigSources {
 
 /** `fastdav --help` text, generated from the settings table. */
 export function helpText(): string {
-  const lines = ['Usage: fastdav [options]', '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
+  const lines = [
+    'Usage: fastdav [options]                        serve',
+    '       fastdav gc [--grace SECONDS] [options]   object storage: delete unreferenced objects once, print what was found',
+    '       fastdav export DIR [options]             write the tree, with modification times, into the folder DIR',
+    '       fastdav import DIR [options]             load the folder DIR into the tree',
+    '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
   lines.push('  --config FILE  (FASTDAV_CONFIG)  JSON file with settings');
   for (const s of SETTINGS) {
     const value = s.kind === 'boolean' ? '[true|false]' : s.choices ? s.choices.join('|') : s.kind === 'bytes' ? 'SIZE' : s.kind === 'integer' ? 'N' : 'VALUE';
@@ -238,19 +261,30 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const root = path.resolve(cwd, String(values['root']));
-  let rootStat;
-  try {
-    rootStat = statSync(root);
-  } catch {
-    throw new ConfigError(`root: ${root} does not exist`);
+  const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
+  const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
+  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
+  const rawPrefix = String(values['s3Prefix']).replace(/^\/+/, '');
+  const s3Prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  // With object storage the root folder holds no data: it need not exist.
+  if (s3Bucket === undefined) {
+    let rootStat;
+    try {
+      rootStat = statSync(root);
+    } catch {
+      throw new ConfigError(`root: ${root} does not exist`);
+    }
+    if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
   }
-  if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
   const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
   if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
     throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
+  }
+  if (s3Bucket !== undefined && metadataUrl === undefined) {
+    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
   }
   const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
   const users = file('users');
@@ -297,6 +331,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
     metricsPort,
+    s3Bucket,
+    s3Prefix,
+    s3Endpoint,
+    quotaBytes: Number(values['quotaBytes']),
+    gcGrace: Number(values['gcGrace']),
+    gcInterval: Number(values['gcInterval']),
   });
 }
 

@@ -64,14 +64,7 @@ export interface Lock {
 }
 
 /** What a LOCK asks for; the store adds token and expiry. */
-export interface LockGrant {
-  readonly root: string;
-  readonly depth: LockDepth;
-  readonly scope: LockScope;
-  readonly owner: string | null;
-  readonly principal: string | null;
-  readonly timeout: number;
-}
+export type LockGrant = Omit<Lock, 'token' | 'expires'>;
 
 /** The writes to dead properties; inside a transaction they commit together. */
 export interface DeadPropertyWriter {
@@ -151,6 +144,21 @@ export class MetadataUnavailableError extends DavError {
     this.name = 'MetadataUnavailableError';
     if (cause !== undefined) this.cause = cause;
   }
+}
+
+/** Error codes of a database out of disk space: SQLite's, PostgreSQL's disk_full (SQLSTATE 53100). */
+const DISK_FULL = new Set(['SQLITE_FULL', '53100']);
+
+/**
+ * The answer for a metadata store that has no room left: 507 Insufficient Storage (RFC 4918
+ * §11.5) with RFC 4331's sufficient-disk-space condition, instead of a 500. Null for other errors.
+ */
+export function metadataFailure(err: unknown): DavError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !DISK_FULL.has(code)) return null;
+  const e = new DavError(507, 'the metadata store has no disk space left', { condition: 'sufficient-disk-space' });
+  e.cause = err;
+  return e;
 }
 
 /** Parent key of a DavPath key ('' for the root's members and the root itself). */

@@ -25,11 +25,12 @@ export const put: DavMethod = {
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
     // RFC 9110 §15.5.14: an upload over the limit is refused before its body is read, when announced.
     const maxBytes = ctx.config.maxUploadBytes || undefined;
-    const announced = Math.max(expectedLength ?? 0, parseLength(ctx.header('content-length'), 'Content-Length') ?? 0);
+    const contentLength = parseLength(ctx.header('content-length'), 'Content-Length');
+    const announced = Math.max(expectedLength ?? 0, contentLength ?? 0);
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     if (result.created) await ctx.services.deadProps.clear(ctx.path);
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');

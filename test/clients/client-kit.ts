@@ -241,3 +241,21 @@ export const EXCLUSIVE_LOCK_BODY =
 
 /** Percent-encodes each segment of a relative POSIX path for a URL. */
 export const urlOf = (prefix: string, rel: string): string => prefix + rel.split('/').map(encodeURIComponent).join('/');
+
+/**
+ * Bytes of the files a server serves from `root` (what its quota-used-bytes counts, RFC 4331):
+ * the metadata folder and partial files left out. Not for mount points.
+ */
+export async function servedBytes(root: string, top = true): Promise<number> {
+  let bytes = 0;
+  for (const d of await fsp.readdir(root, { withFileTypes: true })) {
+    if ((top && d.name === '.fastdav') || d.name.startsWith('.fastdav-part-')) continue;
+    const full = path.join(root, d.name);
+    if (d.isDirectory()) bytes += await servedBytes(full, false);
+    else if (d.isFile()) bytes += (await fsp.lstat(full)).size;
+  }
+  return bytes;
+}
+
+/** Slack for comparing quota-used-bytes with servedBytes: the server counts at most once a minute. */
+export const USED_BYTES_SLACK = 64 * 1024 * 1024;

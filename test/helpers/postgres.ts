@@ -2,8 +2,8 @@
  * Test support: a private PostgreSQL 15 cluster for one test file.
  *
  * `startPostgres(t)` runs initdb in a temporary folder and starts the server on a free 127.0.0.1 port
- * (no Unix socket, fsync off: test use only), as the `postgres` user via runuser when running as root,
- * else as the current user. Password login (scram-sha-256) for a non-superuser role `fastdav` that may
+ * (no Unix socket; fsync off: test use only, yet a SIGKILL of the server loses no acknowledged
+ * commit), as the `postgres` user via runuser when running as root, else as the current user. Password login (scram-sha-256) for a non-superuser role `fastdav` that may
  * create databases. The cluster is stopped and its folder removed when `t` ends (and killed on process
  * exit should the test crash).
  *
@@ -201,8 +201,9 @@ async function createCluster(): Promise<Cluster> {
       "listen_addresses = '127.0.0.1'",
       "unix_socket_directories = ''",
       'max_connections = 200',
+      // fsync off only risks data on a machine crash; synchronous_commit stays on, so a killed
+      // server (kill()) keeps every commit it acknowledged, as a real one does.
       'fsync = off',
-      'synchronous_commit = off',
       'full_page_writes = off',
       'shared_buffers = 32MB',
       'log_min_messages = warning',

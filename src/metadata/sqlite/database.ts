@@ -7,6 +7,7 @@
 import Database from 'libsql';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from '../../config.js';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -48,11 +49,57 @@ export function openDatabase(dir: string | ':memory:'): Db {
     file = path.join(dir, 'metadata.sqlite');
   }
   const db = new Database(file);
-  // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
-  // first: switching to WAL needs a lock that another server process may hold at start-up).
-  db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-  db.exec(SCHEMA);
+  keepTheFirstError(db);
+  try {
+    // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
+    // first: switching to WAL needs a lock that another server process may hold at start-up).
+    db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    throw unusableDatabase(file, err);
+  }
   return db;
+}
+
+/**
+ * libsql 0.5's transaction() runs ROLLBACK unconditionally when the function throws. After an
+ * error that made SQLite roll back by itself (SQLITE_FULL: disk full), that ROLLBACK fails with
+ * "cannot rollback - no transaction is active", which replaces the real error. This version
+ * (same shape: `db.transaction(fn).immediate()`) rolls back only an open transaction.
+ */
+function keepTheFirstError(db: Db): void {
+  const wrap = <A extends unknown[], R>(fn: (...args: A) => R, mode: string) => (...args: A): R => {
+    db.exec(`BEGIN ${mode}`);
+    try {
+      const result = fn(...args);
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+  const transaction = <A extends unknown[], R>(fn: (...args: A) => R) =>
+    Object.assign(wrap(fn, ''), { default: wrap(fn, ''), deferred: wrap(fn, 'DEFERRED'), immediate: wrap(fn, 'IMMEDIATE'), exclusive: wrap(fn, 'EXCLUSIVE') });
+  Object.defineProperty(db, 'transaction', { value: transaction });
+}
+
+/** SQLite's verdicts on a file that is not a database, or a damaged one. */
+const DAMAGED = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/**
+ * A start-up failure an operator can act on (exit 2, one line naming the file and the remedy)
+ * when the file is not a usable database; anything else passes through unchanged.
+ */
+function unusableDatabase(file: string, err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !DAMAGED.has(code)) return err;
+  const reason = err instanceof Error ? err.message : code;
+  return new ConfigError(
+    `metadata database ${file} is not a usable SQLite database (${reason}): restore it from a backup, ` +
+      'or stop every server using it and move it aside (with its -wal and -shm files) to start with no dead properties and no locks',
+  );
 }
 
 /**

@@ -18,15 +18,13 @@
 import fs, { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../../core/errors.js';
 import { DavPath, isValidSegment } from '../../core/paths.js';
-import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
+import { errnoOf, fsError, reasonOf, statusForFsError } from './fs-errors.js';
+import { PARTIAL_PREFIX, partialName } from './partial-files.js';
+import { TreeSizes } from './tree-size.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
-
-/** Prefix of in-progress upload files; such names are reserved and never listed. */
-export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';
 
 const CAN_READ_FD_LINKS = process.platform === 'linux';
 /** Filesystem calls made in a row before a loop lets the event loop run (about 1-3 ms). */
@@ -43,6 +41,9 @@ class Pacer {
     return new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** Most entries counted for one quota-used-bytes (past it, the property is not reported). */
+const SIZE_WALK_LIMIT = 200_000;
 
 /** Members stat'ed per batch of a listing (about 1 ms of work between two looks at the event loop). */
 const LISTING_BATCH = 256;
@@ -69,10 +70,15 @@ export class FileSystemStorage implements Storage {
   /** Location of the metadata folder inside the tree, if it is inside. */
   private readonly metadataPath: DavPath | null;
 
+  /** Bytes used below folders, for quota-used-bytes (counted rarely, see tree-size.ts). */
+  private readonly sizes: TreeSizes;
+
   private constructor(realRoot: string, metadataPath: DavPath | null) {
     this.root = realRoot;
     this.rootWithSep = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
     this.metadataPath = metadataPath;
+    const metadataFs = metadataPath ? this.fsPath(metadataPath) : null;
+    this.sizes = new TreeSizes(SIZE_WALK_LIMIT, (dirFs, name) => name.startsWith(PARTIAL_PREFIX) || dirFs + path.sep + name === metadataFs);
   }
 
   /** Opens the folder `root`; `metadataDir` is hidden from the tree when it lies inside it. */
@@ -90,7 +96,7 @@ export class FileSystemStorage implements Storage {
   }
 
   isReserved(p: DavPath): boolean {
-    return (this.metadataPath !== null && this.metadataPath.contains(p)) || p.name.startsWith(PARTIAL_UPLOAD_PREFIX);
+    return (this.metadataPath !== null && this.metadataPath.contains(p)) || p.name.startsWith(PARTIAL_PREFIX);
   }
 
   private fsPath(p: DavPath): string {
@@ -163,8 +169,8 @@ export class FileSystemStorage implements Storage {
 
   /**
    * The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read
-   * directly. Names no URL can address (a backslash, made on the server itself) are left out:
-   * they are not listed and not copied; deleting their folder deletes them with it.
+   * directly. Names no URL can address (none on Linux; a filesystem could report others) are
+   * left out: they are not listed and not copied; deleting their folder deletes them with it.
    */
   private readDirents(fsPath: string): Dirent[] {
     try {
@@ -326,7 +332,7 @@ export class FileSystemStorage implements Storage {
       throw fsError(err);
     }
 
-    const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
+    const temp = partialName(parentFs);
     let fd: number | undefined;
     try {
       fd = fs.openSync(temp, 'wx', old ? old.mode & 0o7777 : 0o666);
@@ -458,7 +464,7 @@ export class FileSystemStorage implements Storage {
     if (!source.isCollection) {
       // A file copy lands under a temporary name first, so an existing destination file is
       // replaced in one step and a failed copy leaves nothing behind.
-      const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
+      const temp = partialName(parentFs);
       try {
         copyFile(this.fsPath(from), temp);
         fs.renameSync(temp, target);
@@ -472,50 +478,77 @@ export class FileSystemStorage implements Storage {
       }
       return [];
     }
-    try {
-      fs.mkdirSync(target);
-    } catch (err) {
-      throw fsError(err, 409);
+    if (depth === 0) {
+      try {
+        fs.mkdirSync(target);
+      } catch (err) {
+        throw fsError(err, 409);
+      }
+      return [];
     }
+    // A tree is built under a reserved temporary name beside the destination and renamed into
+    // place when complete: a copy cut short (kill -9, power loss) leaves nothing visible, and
+    // what it left is reclaimed later (partial-files.ts). A source folder that cannot be read
+    // fails the whole COPY (403) before anything is made.
+    const pacer = new Pacer();
+    const members = await this.readMemberKinds(from, pacer);
+    const sourceReal = fs.realpathSync.native(this.fsPath(from));
+    const temp = partialName(parentFs);
     const failures: MemberFailure[] = [];
-    if (depth === 'infinity') {
-      const sourceReal = fs.realpathSync.native(this.fsPath(from));
-      await this.copyMembers(from, to, failures, new Pacer(), sourceReal, new Set([sourceReal]));
+    try {
+      fs.mkdirSync(temp);
+      await this.copyMembers(from, to, temp, members, failures, pacer, sourceReal, new Set([sourceReal]));
+      fs.renameSync(temp, target);
+    } catch (err) {
+      await this.removeAll(temp, true, pacer).catch(() => undefined);
+      throw fsError(err, 409);
     }
     return failures;
   }
 
-  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[], pacer: Pacer, fromReal: string, ancestors: Set<string>): Promise<void> {
-    let members: Member[];
-    try {
-      members = await this.readMemberKinds(from, pacer);
-    } catch (err) {
-      failures.push({ path: to, isCollection: true, status: statusForFsError(err) });
-      return;
-    }
-    const destination = this.fsPath(to);
+  /**
+   * Copies the `members` of the folder `from` into the folder `dstFs` (which stands for `to`).
+   * A member that fails is left out whole (a file is removed, a folder whose members cannot be
+   * read is never made) and reported with its status and reason.
+   */
+  private async copyMembers(
+    from: DavPath,
+    to: DavPath,
+    dstFs: string,
+    members: readonly Member[],
+    failures: MemberFailure[],
+    pacer: Pacer,
+    fromReal: string,
+    ancestors: Set<string>,
+  ): Promise<void> {
     for (const member of members) {
-      const dst = destination + path.sep + member.name;
+      const dst = dstFs + path.sep + member.name;
       const dstPath = to.child(member.name);
       try {
         if (member.isCollection) {
           const real = this.descendInto(fromReal, member.fsPath, member.name, member.isLink, ancestors);
           if (real === null) {
             // RFC 5842 §7.2: a link back to an ancestor would copy forever.
-            failures.push({ path: dstPath, isCollection: true, status: 508 });
+            failures.push({ path: dstPath, isCollection: true, status: 508, reason: 'link to an ancestor' });
             continue;
           }
+          const inner = await this.readMemberKinds(from.child(member.name), pacer);
           fs.mkdirSync(dst);
           ancestors.add(real);
-          await this.copyMembers(from.child(member.name), dstPath, failures, pacer, real, ancestors);
+          await this.copyMembers(from.child(member.name), dstPath, dst, inner, failures, pacer, real, ancestors);
           ancestors.delete(real);
         } else {
-          copyFile(member.fsPath, dst);
+          try {
+            copyFile(member.fsPath, dst);
+          } catch (err) {
+            fs.rmSync(dst, { force: true }); // never a part of a file
+            throw err;
+          }
         }
       } catch (err) {
         // A member that vanished since the listing is simply not copied.
         if (errnoOf(err) !== 'ENOENT' || member.isCollection) {
-          failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err) });
+          failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err), reason: reasonOf(err) });
         }
       }
       const pause = pacer.tick();
@@ -545,9 +578,9 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  async space(): Promise<SpaceInfo> {
+  async space(p: DavPath): Promise<SpaceInfo> {
     const s = await fsp.statfs(this.root);
-    return { availableBytes: s.bavail * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize };
+    return { availableBytes: s.bavail * s.bsize, usedBytes: await this.sizes.usedBytes(this.fsPath(p)) };
   }
 }
 
