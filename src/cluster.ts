@@ -81,16 +81,16 @@ export async function runPrimary(config: Config): Promise<number> {
   const count = workerCount(config);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // --metrics-port: the primary serves the sum of its workers' metrics (metrics/listener.ts).
+  const listening = new Set<Worker>();
   let closeMetrics = async (): Promise<void> => undefined;
   if (config.metricsPort !== undefined) {
     const { closeListener, listenForScrapes, scrapeWorkers } = await import('./metrics/listener.js');
-    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers());
+    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers((w) => listening.has(w)));
     closeMetrics = () => closeListener(listener);
   }
 
   const code = await new Promise<number>((resolve) => {
     const alive = new Set<Worker>();
-    const listening = new Set<Worker>();
     const restarts: number[] = [];
     let stopping = false;
     let announced = false;
