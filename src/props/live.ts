@@ -31,6 +31,8 @@ export interface LiveProperty {
   readonly allprop: boolean;
   /** Defined for files only (length, type, entity tag); a collection does not have it. */
   readonly filesOnly?: boolean;
+  /** Has no value for this resource after all (no quota configured): 404 like an absent one. */
+  unknown?(ctx: PropertyContext): boolean;
   /** The property element (called only where the property applies, see appliesTo). */
   render(ctx: PropertyContext): string;
 }
@@ -111,9 +113,14 @@ const TABLE: readonly LiveProperty[] = [
   { name: 'supportedlock', protected: true, allprop: true, render: (ctx) => renderSupportedLock(ctx.lockingEnabled) },
   {
     name: 'quota-available-bytes', protected: true, allprop: false,
+    unknown: (ctx) => ctx.space().availableBytes === null,
     render: (ctx) => el('quota-available-bytes', String(ctx.space().availableBytes)),
   },
-  { name: 'quota-used-bytes', protected: true, allprop: false, render: (ctx) => el('quota-used-bytes', String(ctx.space().usedBytes)) },
+  {
+    name: 'quota-used-bytes', protected: true, allprop: false,
+    unknown: (ctx) => ctx.space().usedBytes === null,
+    render: (ctx) => el('quota-used-bytes', String(ctx.space().usedBytes)),
+  },
 ];
 
 export const LIVE_PROPERTIES: ReadonlyMap<string, LiveProperty> = new Map(TABLE.map((p) => [p.name, p]));

@@ -63,7 +63,7 @@ export function needsSpace(req: PropfindRequest): boolean {
 const findDead = (dead: readonly DeadProperty[], ns: string, name: string) => dead.find((d) => d.ns === ns && d.name === name);
 
 /** The live property's element for this resource, or null when the resource does not have it. */
-const liveValue = (p: LiveProperty | undefined, ctx: PropertyContext): string | null => (p && appliesTo(p, ctx.entry) ? p.render(ctx) : null);
+const liveValue = (p: LiveProperty | undefined, ctx: PropertyContext): string | null => (p && appliesTo(p, ctx.entry) && !p.unknown?.(ctx) ? p.render(ctx) : null);
 
 /** Renders the `<D:propstat>` elements of one resource: properties found under 200, unknown ones under 404. */
 export type PropstatRenderer = (ctx: PropertyContext, dead: readonly DeadProperty[]) => string;

@@ -63,9 +63,10 @@ export interface WriteResult {
   readonly entry: Entry;
 }
 
+/** RFC 4331 quota figures; null when the backend has none (object storage without --quota-bytes): the property is then absent. */
 export interface SpaceInfo {
-  readonly availableBytes: number;
-  readonly usedBytes: number;
+  readonly availableBytes: number | null;
+  readonly usedBytes: number | null;
 }
 
 export interface Storage {

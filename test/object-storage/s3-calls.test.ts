@@ -93,6 +93,24 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('PUT', '/other', { body: 'now' })).status, 201);
   });
 
+  t.test('quota: absent without --quota-bytes; with it, figures and 507 beyond', async (t) => {
+    const quotaBody = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>';
+    const ask = (s: { request: typeof none.request }) => s.request('PROPFIND', '/', { headers: { depth: '0' }, body: quotaBody });
+    const none = await startObjectStorageServer(t, engines);
+    const absent = await ask(none);
+    t.match(absent.body, /<D:propstat><D:prop><D:quota-available-bytes\/><D:quota-used-bytes\/><\/D:prop><D:status>HTTP\/1.1 404/, 'both 404 without a quota');
+    const s = await startObjectStorageServer(t, engines, { quotaBytes: 1000 });
+    t.equal((await s.request('PUT', '/a', { body: 'x'.repeat(600) })).status, 201);
+    const figures = await ask(s);
+    t.match(figures.body, /<D:quota-available-bytes>400<\/D:quota-available-bytes>/);
+    t.match(figures.body, /<D:quota-used-bytes>600<\/D:quota-used-bytes>/);
+    const over = await s.request('PUT', '/b', { body: 'y'.repeat(600) });
+    t.equal(over.status, 507, 'beyond the quota: 507');
+    t.match(over.body, /quota-not-exceeded/);
+    t.equal((await s.request('GET', '/b')).status, 404, 'nothing stored');
+    t.equal((await s.request('PUT', '/c', { body: 'z'.repeat(400) })).status, 201, 'up to the quota: fine');
+  });
+
   t.test('PostgreSQL unreachable: 503 with Retry-After, then service resumes', async (t) => {
     const s = await startObjectStorageServer(t, engines);
     t.equal((await s.request('PUT', '/file', { body: 'content' })).status, 201);
