@@ -28,7 +28,12 @@ export interface Config {
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
   readonly propfindInfinityLimit: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. */
+  /**
+   * Serve without ever writing to the served folder: no metadata folder (an empty store in
+   * memory), locking off, and 403 for every method but OPTIONS, GET, HEAD and PROPFIND.
+   */
+  readonly readOnly: boolean;
+  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. Always off with readOnly. */
   readonly locking: boolean;
   /** Lock timeout in seconds when the client asks for none. */
   readonly lockTimeoutDefault: number;
@@ -36,6 +41,13 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
   readonly workers: number;
+  /**
+   * Where the filesystem backend's metadata calls run (src/storage/fs/fs-calls.ts): adaptive
+   * (directly while the disk is fast, in a thread pool while it is slow), direct, or pool.
+   */
+  readonly fsCalls: 'adaptive' | 'direct' | 'pool';
+  /** Threads of that pool; 0 means 4 per CPU core. */
+  readonly fsThreads: number;
   /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
   readonly users: string | undefined;
   /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
@@ -67,6 +79,8 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
+  /** Port of the Prometheus metrics listener (same host), or undefined: no metrics. */
+  readonly metricsPort: number | undefined;
   /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
   readonly s3Bucket: string | undefined;
   /** Key prefix of every object in the bucket: '' or ending in '/'. */
@@ -85,6 +99,13 @@ export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** The ConfigError for a file a setting names that cannot be read (missing, a folder, no permission). */
+export function unreadableFile(setting: string, file: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' ? 'a folder, not a file' : code ?? String(err);
+  return new ConfigError(`${setting}: cannot read ${file} (${why})`);
 }
 
 type Kind = 'string' | 'integer' | 'bytes' | 'boolean' | 'choice';
@@ -116,13 +137,22 @@ export const SETTINGS: readonly Setting[] = [
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
     help: 'most entries a Depth: infinity PROPFIND reports (0 refuses it)',
   },
-  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
+  {
+    key: 'readOnly', kind: 'boolean', default: 'false',
+    help: 'never write to the served folder: no metadata folder, no locking, 403 for every write method',
+  },
+  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2; always off with --read-only)' },
   { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
   { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
   {
     key: 'workers', kind: 'integer', default: '1', min: 0, max: 256,
     help: 'server processes sharing the port, 0 = one per CPU core (locks and dead properties are shared)',
   },
+  {
+    key: 'fsCalls', kind: 'choice', default: 'adaptive', choices: ['adaptive', 'direct', 'pool'],
+    help: 'where filesystem metadata calls run: adaptive (directly while the disk is fast, in threads while it is slow), direct, pool',
+  },
+  { key: 'fsThreads', kind: 'integer', default: '0', min: 0, max: 1024, help: 'threads for slow filesystem calls, 0 = 4 per CPU core' },
   {
     key: 'trustProxy', kind: 'string', default: 'false',
     help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
@@ -147,6 +177,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
+  { key: 'metricsPort', kind: 'integer', min: 1, max: 65535, help: 'serve Prometheus metrics at http://HOST:N/metrics (default: off)' },
   { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
   { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
   { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
@@ -192,6 +223,12 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
   }
 }
 
+/** A boolean flag given alone (`--locking`, or followed by another flag) means true, as `--help`'s `[true|false]` says. */
+function withBooleanDefaults(argv: readonly string[]): string[] {
+  const booleans = new Set(SETTINGS.filter((s) => s.kind === 'boolean').map((s) => `--${flagName(s.key)}`));
+  return argv.map((arg, i) => (booleans.has(arg) && (i + 1 === argv.length || argv[i + 1]!.startsWith('-')) ? `${arg}=true` : arg));
+}
+
 export interface ConfigSources {
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -212,6 +249,7 @@ export function helpText(): string {
     const def = s.default !== undefined ? ` (default ${s.default})` : '';
     lines.push(`  --${flagName(s.key)} ${value}  (${envName(s.key)}, "${s.key}")  ${s.help}${def}`);
   }
+  lines.push('  --version  print the version');
   lines.push('  --help  show this text');
   return lines.join('\n');
 }
@@ -224,7 +262,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const s of SETTINGS) options[flagName(s.key)] = { type: 'string' };
   let parsed;
   try {
-    parsed = parseArgs({ args: [...(sources.argv ?? [])], options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: withBooleanDefaults(sources.argv ?? []), options, strict: true, allowPositionals: false });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -296,6 +334,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const requestTimeout = Number(values['requestTimeout']);
   const headersTimeout = Number(values['headersTimeout']);
   if (requestTimeout > 0 && headersTimeout > requestTimeout) throw new ConfigError('headersTimeout: must not be longer than requestTimeout');
+  const metricsPort = values['metricsPort'] === undefined ? undefined : Number(values['metricsPort']);
+  if (metricsPort !== undefined && metricsPort === Number(values['port'])) throw new ConfigError(`metricsPort: ${metricsPort} is already the WebDAV port`);
 
   return Object.freeze({
     root,
@@ -307,10 +347,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],
-    locking: Boolean(values['locking']),
+    readOnly: Boolean(values['readOnly']),
+    // RFC 4918 §6: a lock is state the server writes; a server that writes nothing offers none.
+    locking: Boolean(values['locking']) && !values['readOnly'],
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
+    fsCalls: values['fsCalls'] as Config['fsCalls'],
+    fsThreads: Number(values['fsThreads']),
     users,
     userAccess,
     anonymous,
@@ -325,6 +369,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
+    metricsPort,
     s3Bucket,
     s3Prefix,
     s3Endpoint,
@@ -338,6 +383,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 export function servingUrl(config: Config, port: number): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `${config.tlsCert ? 'https' : 'http'}://${host}:${port}${config.prefix}`;
+}
+
+/** Where --metrics-port serves Prometheus metrics (plain HTTP, same host). */
+export function metricsUrl(config: Config): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.metricsPort}/metrics`;
 }
 
 /** True for addresses only this machine can reach. */

@@ -153,6 +153,21 @@ export class MetadataUnavailableError extends DavError {
   }
 }
 
+/** Error codes of a database out of disk space: SQLite's, PostgreSQL's disk_full (SQLSTATE 53100). */
+const DISK_FULL = new Set(['SQLITE_FULL', '53100']);
+
+/**
+ * The answer for a metadata store that has no room left: 507 Insufficient Storage (RFC 4918
+ * §11.5) with RFC 4331's sufficient-disk-space condition, instead of a 500. Null for other errors.
+ */
+export function metadataFailure(err: unknown): DavError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !DISK_FULL.has(code)) return null;
+  const e = new DavError(507, 'the metadata store has no disk space left', { condition: 'sufficient-disk-space' });
+  e.cause = err;
+  return e;
+}
+
 /** Parent key of a DavPath key ('' for the root's members and the root itself). */
 export const parentKey = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf('/')));
 

@@ -49,7 +49,11 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
     }
     if (existing) await tx.locks.removeTree(destination);
   });
-  if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
+  if (failures.length > 0) {
+    // The client sees each member's status; the operator also needs to know why (e.g. EACCES).
+    for (const f of failures) ctx.request.log.warn({ member: f.path.toString(), status: f.status, reason: f.reason }, `${isMove ? 'MOVE' : 'COPY'}: member not copied`);
+    return replyMemberOutcomes(ctx, failures);
+  }
   if (mtime !== undefined) {
     await storage.setModifiedTime(destination, mtime);
     ctx.reply.header('x-oc-mtime', 'accepted');

@@ -28,7 +28,6 @@ interface Shared {
   readonly lockingEnabled: boolean;
   /** Locks anywhere in the requested tree (usually none), when the request asks for lockdiscovery. */
   readonly locks: readonly Lock[];
-  readonly space: SpaceInfo | undefined;
 }
 
 /** The property context of one resource; one small object per resource, no closures. */
@@ -36,6 +35,7 @@ class ResourceProperties implements PropertyContext {
   constructor(
     readonly entry: Entry,
     private readonly shared: Shared,
+    private readonly quota?: SpaceInfo,
   ) {}
 
   get now(): number {
@@ -57,7 +57,7 @@ class ResourceProperties implements PropertyContext {
   }
 
   space(): SpaceInfo {
-    return this.shared.space!;
+    return this.quota!;
   }
 }
 
@@ -140,7 +140,7 @@ export const propfind: DavMethod = {
     }
 
     // One dead-property query and one look at the locks, together, before the first byte goes out.
-    const [dead, relevantLocks, space] = await Promise.all([
+    const [dead, relevantLocks] = await Promise.all([
       !needsDeadProperties(request)
         ? new Map<string, DeadProperty[]>()
         : !listing || listing.count === 0
@@ -149,21 +149,24 @@ export const propfind: DavMethod = {
             ? deadProps.getListing(target.path)
             : deadProps.getTree(target.path),
       locks && needsLocks(request) ? locks.relevantTo(target.path) : NO_LOCKS,
-      needsSpace(request) ? storage.space() : undefined,
     ]);
     const shared: Shared = {
       ctx,
       now: ctx.services.clock.now(),
       lockingEnabled: locks !== null,
       locks: relevantLocks,
-      space,
     };
+    const withQuota = needsSpace(request);
     const render = propstatRenderer(request);
     const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
     const respond = (entry: Entry): void | Promise<void> => {
       const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+      // Quota figures are counted per collection (storage keeps them a while): only when asked.
+      if (withQuota && entry.isCollection) {
+        return storage.space(entry.path).then((quota) => ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
+      }
       return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
     };
     await respond(target);

@@ -54,7 +54,7 @@ export function needsLocks(req: PropfindRequest): boolean {
   return req.kind === 'allprop' || (req.kind === 'prop' && req.names.some((n) => n.ns === DAV_NS && n.name === 'lockdiscovery'));
 }
 
-/** True when answering needs the filesystem's space figures. */
+/** True when answering needs the quota figures (of each collection). */
 export function needsSpace(req: PropfindRequest): boolean {
   const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
   return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));

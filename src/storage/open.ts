@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import { openMetadataStore } from '../metadata/open.js';
 import type { Clock, MetadataStore } from '../metadata/store.js';
 import { type ObjectStorage, openObjectStorage } from './catalog/open.js';
+import { FsCalls } from './fs/fs-calls.js';
 import { FileSystemStorage } from './fs/fs-storage.js';
 import type { Storage } from './storage.js';
 
@@ -31,7 +32,25 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     const objectStorage = await openObjectStorage(config, options);
     return { storage: objectStorage.storage, metadata: objectStorage.metadata, objectStorage, close: () => objectStorage.close() };
   }
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
-  const metadata = await openMetadataStore(config, options);
-  return { storage, metadata, objectStorage: null, close: () => metadata.close() };
+  // Where the folder's metadata calls run: directly while the disk is fast, fairly shared worker
+  // threads while it is slow (fs/fs-calls.ts).
+  const fsCalls = new FsCalls({ mode: config.fsCalls, threads: config.fsThreads || undefined });
+  let storage: FileSystemStorage;
+  let metadata: MetadataStore;
+  try {
+    storage = await FileSystemStorage.open(config.root, config.metadataDir, fsCalls);
+    metadata = await openMetadataStore(config, options);
+  } catch (err) {
+    await fsCalls.close();
+    throw err;
+  }
+  return {
+    storage,
+    metadata,
+    objectStorage: null,
+    close: async () => {
+      await metadata.close();
+      await fsCalls.close();
+    },
+  };
 }

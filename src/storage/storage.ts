@@ -35,6 +35,8 @@ export interface MemberFailure {
   readonly path: DavPath;
   readonly isCollection: boolean;
   readonly status: number;
+  /** Why, for the log (an errno code such as EACCES); never sent to the client. */
+  readonly reason?: string;
 }
 
 /** An opened file, stat'ed through its descriptor so that the entry and the bytes agree. */
@@ -63,9 +65,11 @@ export interface WriteResult {
   readonly entry: Entry;
 }
 
-/** RFC 4331 quota figures; null when the backend has none (object storage without --quota-bytes): the property is then absent. */
+/** RFC 4331 quota figures of a collection; a null figure is absent (404). */
 export interface SpaceInfo {
+  /** Bytes that can still be written (the filesystem's free space for this server's user; object storage: what --quota-bytes leaves, null without it). */
   readonly availableBytes: number | null;
+  /** Bytes of the files in the collection and below it; null when too many to count (object storage without --quota-bytes). */
   readonly usedBytes: number | null;
 }
 
@@ -100,5 +104,6 @@ export interface Storage {
   /** Moves `from` to `to`; as for copyTree, only a file may already be at `to`. */
   moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]>;
   setModifiedTime(path: DavPath, seconds: number): Promise<void>;
-  space(): Promise<SpaceInfo>;
+  /** Quota figures of a collection (RFC 4331); cheap to ask again, as a backend keeps them a while. */
+  space(path: DavPath): Promise<SpaceInfo>;
 }

@@ -11,6 +11,7 @@
  *   t.test('…', { skip: reason }, async (t) => {
  *     const pg = await startPostgres(t);
  *     const url = await pg.createDatabase();      // a fresh, empty database per test
+ *     const quick = await pg.createSchema();      // or a fresh schema (search_path in the URL): ~100 times quicker
  *     await pg.stop(); await pg.start();          // outage tests; pg.kill() = SIGKILL of the postmaster
  *   });
  *
@@ -45,6 +46,12 @@ export interface PostgresServer {
   readonly pid: number;
   /** Creates a fresh empty database owned by `fastdav` (name generated when omitted); returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Creates a fresh empty schema in one database shared by the cluster's schemas and returns a URL
+   * whose connections use it (`options=-c search_path=…`). Far quicker than createDatabase; the
+   * tables are as separate, but advisory locks are per database, so they are shared.
+   */
+  createSchema(): Promise<string>;
   /** Clean shutdown (fast mode: open sessions are ended); resolves when the server is gone. */
   stop(): Promise<void>;
   /** SIGKILL of the postmaster (its backends follow); resolves when it is gone. */
@@ -254,6 +261,7 @@ async function createCluster(): Promise<Cluster> {
   await withClient(adminUrl(), (c) => c.query(`CREATE ROLE ${ROLE} LOGIN CREATEDB PASSWORD '${password}'`));
 
   let databases = 0;
+  let schemaDatabase: Promise<string> | undefined;
   const server: Cluster = {
     get url() {
       return `postgres://${ROLE}:${password}@127.0.0.1:${port}/postgres`;
@@ -270,6 +278,13 @@ async function createCluster(): Promise<Cluster> {
       if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`database name must be a plain identifier: ${db}`);
       await withClient(server.url, (c) => c.query(`CREATE DATABASE ${db}`));
       return `postgres://${ROLE}:${password}@127.0.0.1:${port}/${db}`;
+    },
+    async createSchema() {
+      schemaDatabase ??= server.createDatabase(`schemas_${process.pid}`);
+      const url = await schemaDatabase;
+      const schema = `s${++databases}_${randomBytes(3).toString('hex')}`;
+      await withClient(url, (c) => c.query(`CREATE SCHEMA ${schema}`));
+      return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     },
     stop,
     kill,

@@ -7,6 +7,7 @@
 import Database from 'libsql';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from '../../config.js';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -37,7 +38,7 @@ CREATE INDEX IF NOT EXISTS locks_root ON locks(root);
 export function openDatabase(dir: string | ':memory:'): Db {
   let file = ':memory:';
   if (dir !== ':memory:') {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    createFolder(dir);
     // Dead properties and lock owners are the users' data: readable by the server's user only,
     // also when the folder came from elsewhere (./storage/.fastdav is kept in git).
     try {
@@ -47,12 +48,63 @@ export function openDatabase(dir: string | ':memory:'): Db {
     }
     file = path.join(dir, 'metadata.sqlite');
   }
-  const db = new Database(file);
-  // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
-  // first: switching to WAL needs a lock that another server process may hold at start-up).
-  db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-  db.exec(SCHEMA);
+  let db: Db;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw cannotCreate(dir, err);
+  }
+  keepTheFirstError(db);
+  try {
+    // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
+    // first: switching to WAL needs a lock that another server process may hold at start-up).
+    db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    throw unusableDatabase(file, err);
+  }
   return db;
+}
+
+/**
+ * libsql 0.5's transaction() runs ROLLBACK unconditionally when the function throws. After an
+ * error that made SQLite roll back by itself (SQLITE_FULL: disk full), that ROLLBACK fails with
+ * "cannot rollback - no transaction is active", which replaces the real error. This version
+ * (same shape: `db.transaction(fn).immediate()`) rolls back only an open transaction.
+ */
+function keepTheFirstError(db: Db): void {
+  const wrap = <A extends unknown[], R>(fn: (...args: A) => R, mode: string) => (...args: A): R => {
+    db.exec(`BEGIN ${mode}`);
+    try {
+      const result = fn(...args);
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+  const transaction = <A extends unknown[], R>(fn: (...args: A) => R) =>
+    Object.assign(wrap(fn, ''), { default: wrap(fn, ''), deferred: wrap(fn, 'DEFERRED'), immediate: wrap(fn, 'IMMEDIATE'), exclusive: wrap(fn, 'EXCLUSIVE') });
+  Object.defineProperty(db, 'transaction', { value: transaction });
+}
+
+/** SQLite's verdicts on a file that is not a database, or a damaged one. */
+const DAMAGED = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/**
+ * A start-up failure an operator can act on (exit 2, one line naming the file and the remedy)
+ * when the file is not a usable database; anything else passes through unchanged.
+ */
+function unusableDatabase(file: string, err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !DAMAGED.has(code)) return err;
+  const reason = err instanceof Error ? err.message : code;
+  return new ConfigError(
+    `metadata database ${file} is not a usable SQLite database (${reason}): restore it from a backup, ` +
+      'or stop every server using it and move it aside (with its -wal and -shm files) to start with no dead properties and no locks',
+  );
 }
 
 /**
@@ -62,4 +114,22 @@ export function openDatabase(dir: string | ':memory:'): Db {
 export function writeTransaction<T>(db: Db, fn: () => T): T {
   if (db.inTransaction) return fn();
   return db.transaction(fn).immediate();
+}
+
+/** The metadata folder; one that cannot be created stops start-up with one line saying what to do. */
+function createFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw cannotCreate(dir, err);
+  }
+}
+
+function cannotCreate(dir: string, err: unknown): unknown {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (!syscall && code !== 'SQLITE_CANTOPEN') return err;
+  return new ConfigError(
+    `metadataDir: cannot create the metadata folder ${dir} (${code}): give the server's user write access there, ` +
+      'choose another folder with --metadata-dir, or serve with --read-only',
+  );
 }
