@@ -33,7 +33,7 @@ export interface LiveProperty {
   readonly filesOnly?: boolean;
   /** Defined for collections only (RFC 4331 quota); a file does not have it. */
   readonly collectionsOnly?: boolean;
-  /** Has no value for this resource after all (a total too costly to count): 404 like an absent one. */
+  /** Has no value for this resource after all (a total too costly to count, no quota configured): 404 like an absent one. */
   unknown?(ctx: PropertyContext): boolean;
   /** The property element (called only where the property applies, see appliesTo). */
   render(ctx: PropertyContext): string;
@@ -117,6 +117,7 @@ const TABLE: readonly LiveProperty[] = [
   // that take quota-used-bytes for its size (davix, gfal2), so files answer 404, as in Apache.
   {
     name: 'quota-available-bytes', protected: true, allprop: false, collectionsOnly: true,
+    unknown: (ctx) => ctx.space().availableBytes === null,
     render: (ctx) => el('quota-available-bytes', String(ctx.space().availableBytes)),
   },
   {

@@ -65,11 +65,11 @@ export interface WriteResult {
   readonly entry: Entry;
 }
 
-/** RFC 4331 quota figures of a collection. */
+/** RFC 4331 quota figures of a collection; a null figure is absent (404). */
 export interface SpaceInfo {
-  /** Bytes that can still be written (the filesystem's free space for this server's user). */
-  readonly availableBytes: number;
-  /** Bytes of the files in the collection and below it; null when too many to count. */
+  /** Bytes that can still be written (the filesystem's free space for this server's user; object storage: what --quota-bytes leaves, null without it). */
+  readonly availableBytes: number | null;
+  /** Bytes of the files in the collection and below it; null when too many to count (object storage without --quota-bytes). */
   readonly usedBytes: number | null;
 }
 

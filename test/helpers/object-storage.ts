@@ -60,3 +60,4 @@ export async function startEngines(t: TapLike & { fail(message: string): void })
 export async function startObjectStorageServer(t: TapLike, engines: ObjectStorageEngines, overrides: Partial<Config> = {}): Promise<TestServer> {
   return startServer(t, { ...(await engines.settings()), ...overrides });
 }
+

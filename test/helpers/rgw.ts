@@ -43,6 +43,12 @@ export interface S3Endpoint {
   readonly client: S3Client;
   /** Environment for a `fastdav` child process: the standard AWS variables. */
   readonly env: Record<string, string>;
+  /** Requests radosgw has served so far (its own counter: calls from every process). */
+  requests(): Promise<number>;
+  /** Stops radosgw (SIGKILL): S3 is unreachable until startGateway(). */
+  stopGateway(): Promise<void>;
+  /** Starts radosgw again on the same port; resolves when it answers. */
+  startGateway(): Promise<void>;
 }
 
 function findTool(tool: string): string | null {
@@ -201,15 +207,29 @@ rgw thread pool size = 32
     if (i > 600) failWith('ceph-osd did not become active within 60 s');
     await sleep(100);
   }
-  daemon('radosgw', [...c, '-n', 'client.rgw.a']);
   const endpoint = `http://127.0.0.1:${rgwPort}`;
-  for (let i = 0; ; i++) {
-    const status = await fetch(`${endpoint}/`).then((r) => r.status, () => 0);
-    if (status === 200) break;
-    if (!daemons.every(alive)) failWith('a ceph daemon exited');
-    if (i > 600) failWith(`radosgw did not answer on ${endpoint} within 120 s`);
-    await sleep(200);
-  }
+  let gateway: ChildProcess | undefined;
+  const startGateway = async () => {
+    gateway = daemon('radosgw', [...c, '-n', 'client.rgw.a']);
+    for (let i = 0; ; i++) {
+      const status = await fetch(`${endpoint}/`).then((r) => r.status, () => 0);
+      if (status === 200) break;
+      if (!daemons.every(alive)) failWith('a ceph daemon exited');
+      if (i > 600) failWith(`radosgw did not answer on ${endpoint} within 120 s`);
+      await sleep(200);
+    }
+  };
+  const stopGateway = async () => {
+    const g = gateway!;
+    g.kill('SIGKILL');
+    while (alive(g)) await sleep(20);
+    daemons.splice(daemons.indexOf(g), 1);
+  };
+  await startGateway();
+  const requests = async () => {
+    const dump = JSON.parse(await run('ceph', ['--admin-daemon', path.join(state, 'run', 'client.rgw.a.asok'), 'perf', 'dump'])) as { rgw: { req: number } };
+    return dump.rgw.req;
+  };
   const accessKeyId = 'FASTDAVTEST' + randomUUID().replaceAll('-', '').slice(0, 9).toUpperCase();
   const secretAccessKey = randomUUID().replaceAll('-', '') + randomUUID().replaceAll('-', '').slice(0, 8);
   await run('radosgw-admin', [...c, 'user', 'create', '--uid=fastdav', '--display-name=fastdav', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`]);
@@ -234,5 +254,5 @@ rgw thread pool size = 32
     FASTDAV_S3_ENDPOINT: endpoint,
     FASTDAV_S3_BUCKET: bucket,
   };
-  return { endpoint, accessKeyId, secretAccessKey, region, bucket, client, env };
+  return { endpoint, accessKeyId, secretAccessKey, region, bucket, client, env, requests, stopGateway, startGateway };
 }

@@ -3,43 +3,13 @@
  * graceful stop on SIGTERM/SIGINT (requests in flight finish, a bounded wait, the metadata store
  * flushed, exit 0), and an htpasswd file written by Apache's own `htpasswd -B`.
  */
-import t, { type Test } from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir, request } from '../helpers/server.js';
-
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  origin: string;
-  port: number;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-/** Runs the CLI; resolves once it prints the URL it serves (or rejects with its output when it exits first). */
-function serve(t: Test, args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    const onData = () => {
-      const m = / at (https?:\/\/127\.0\.0\.1:(\d+))\//.exec(output);
-      if (m) resolve({ child, origin: m[1]!, port: Number(m[2]), output: () => output, exit });
-    };
-    child.stdout!.on('data', onData);
-    void exit.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
-}
+import { CLI, serve } from '../helpers/cli.js';
 
 /** Runs the CLI to completion (for refusals). */
 function run(args: string[], env: Record<string, string> = {}): { status: number | null; output: string } {

@@ -152,6 +152,8 @@ export class CatalogStorage implements Storage {
     const key = newBlobKey();
     let size = 0;
     const announced = options.expectedLength ?? options.sizeHint;
+    // Refused before a byte is read when the announced size cannot fit.
+    if (announced !== undefined) await this.assertRoom(announced, this.sql.run);
     if (announced === 0) {
       // Nothing to store: an empty file has no blob. The body is still read to its end.
       for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) size += chunk.length;
@@ -179,6 +181,7 @@ export class CatalogStorage implements Storage {
             if (live.length !== 1) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
           }
           const parent = await this.parentOf(path, run);
+          await this.assertRoom(size, run);
           const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name]))[0];
           if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
           if (old) {
@@ -200,6 +203,14 @@ export class CatalogStorage implements Storage {
     } catch (err) {
       if (blob !== null) await this.forget(blob);
       throw err;
+    }
+  }
+
+  /** RFC 4331 §6: with --quota-bytes, a PUT that would pass it fails with 507 quota-not-exceeded (counted as if added; checked inside the PUT's transaction). */
+  private async assertRoom(size: number, run: Sql): Promise<void> {
+    const quota = this.options.quotaBytes ?? 0;
+    if (quota > 0 && (await this.usedBytes(run)) + size > quota) {
+      throw new DavError(507, 'the quota is used up', { condition: 'quota-not-exceeded' });
     }
   }
 
@@ -362,11 +373,16 @@ export class CatalogStorage implements Storage {
     await this.sql.run(`UPDATE catalog_nodes SET mtime_ms = $2 WHERE id = $1`, [row.id, Math.round(seconds * 1000)]);
   }
 
+  /** Bytes of every file, each counted with its own size (also when COPY shares its blob). */
+  private async usedBytes(run: Sql = this.sql.run): Promise<number> {
+    return Number((await run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`))[0]?.used ?? 0);
+  }
+
+  /** RFC 4331 figures for the whole store, from --quota-bytes; none without it (an object store has no "free space"). */
   async space(): Promise<SpaceInfo> {
-    // Every file counts with its own size, also when COPY shares its blob.
-    const r = await this.sql.run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`);
-    const usedBytes = Number(r[0]?.used ?? 0);
     const quota = this.options.quotaBytes ?? 0;
-    return { usedBytes, availableBytes: quota > 0 ? Math.max(0, quota - usedBytes) : 0 };
+    if (quota <= 0) return { usedBytes: null, availableBytes: null };
+    const usedBytes = await this.usedBytes();
+    return { usedBytes, availableBytes: Math.max(0, quota - usedBytes) };
   }
 }

@@ -25,6 +25,7 @@ export interface ObjectStorageOptions {
 export interface ObjectStorage {
   readonly storage: CatalogStorage;
   readonly metadata: CatalogMetadataStore;
+  readonly blobs: S3BlobStore;
   close(): Promise<void>;
 }
 
@@ -51,6 +52,7 @@ export async function openObjectStorage(config: ObjectStorageConfig, options: Ob
   return {
     storage: new CatalogStorage(database, blobs, { quotaBytes: config.quotaBytes }),
     metadata: new CatalogMetadataStore(database),
+    blobs,
     close,
   };
 }

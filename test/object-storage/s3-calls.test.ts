@@ -1,0 +1,133 @@
+/**
+ * What object storage costs and how it fails:
+ * - MOVE of a folder of 10,000 files costs the same SQL statements and S3 calls as one of 10
+ *   (counted, not timed): none of either per file, no S3 call at all.
+ * - PROPFIND and MOVE through HTTP make no S3 request (radosgw's own request counter).
+ * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
+ *   which need only the catalog, go on; all is well again once S3 is back. PostgreSQL
+ *   unreachable: 503 with Retry-After, and service resumes by itself.
+ */
+import t from 'tap';
+import { Readable } from 'node:stream';
+import { DavPath } from '../../src/core/paths.js';
+import { openObjectStorage } from '../../src/storage/catalog/open.js';
+import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
+import { sharedPostgres } from '../helpers/postgres.js';
+
+
+const skip = objectStorageUnavailable(t);
+const p = (s: string): DavPath => DavPath.of(s.split('/').filter(Boolean));
+
+t.test('object storage costs and failures', { skip }, async (t) => {
+  const engines = await startEngines(t);
+
+  t.test('MOVE of 10,000 files costs what MOVE of 10 costs', async (t) => {
+    const settings = await engines.settings();
+    const opened = await openObjectStorage({ ...settings, quotaBytes: 0 } as Parameters<typeof openObjectStorage>[0]);
+    t.teardown(() => opened.close());
+    const { storage, blobs } = opened;
+    const { sql } = storage;
+    for (const [folder, count] of [['small', 10], ['big', 10_000]] as const) {
+      await storage.createCollection(p(folder));
+      await storage.createCollection(p(`${folder}/sub`));
+      await storage.writeFile(p(`${folder}/sub/real`), Readable.from([Buffer.from('bytes in S3')]), {});
+      // The files themselves: rows made in one statement (10,000 PUTs would only slow the test).
+      const parent = (await storage.node(p(`${folder}/sub`)))!.id;
+      await sql.run(
+        `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms)
+         SELECT $1, 'f' || i, false, 0, '"e"', 0, 0 FROM generate_series(1, $2::int) i`,
+        [parent, count - 1],
+      );
+    }
+    t.equal((await storage.members(p('big'), 'infinity')).count, 10_001, '10,000 files and a folder');
+    const cost = async (from: string, to: string) => {
+      const [statements, requests] = [sql.statements, blobs.requests];
+      await storage.moveTree(p(from), p(to));
+      return { statements: sql.statements - statements, s3: blobs.requests - requests };
+    };
+    const small = await cost('small', 'small-moved');
+    const big = await cost('big', 'big-moved');
+    t.same(big, small, `same cost: ${JSON.stringify(big)}`);
+    t.equal(big.s3, 0, 'no S3 call');
+    t.ok(big.statements <= 8, 'a handful of statements');
+    t.equal((await storage.members(p('big-moved'), 'infinity')).count, 10_001, 'everything moved');
+    t.equal(await storage.stat(p('big')), null);
+    t.equal((await storage.list(p('big-moved/sub'))).length, 10_000);
+  });
+
+  t.test('PROPFIND and MOVE through HTTP make no S3 request', async (t) => {
+    const s = await startObjectStorageServer(t, engines);
+    t.equal((await s.request('MKCOL', '/docs/')).status, 201);
+    for (let i = 0; i < 20; i++) t.equal((await s.request('PUT', `/docs/f${i}.txt`, { body: `file ${i}` })).status, 201);
+    const before = await engines.s3.requests();
+    const listing = await s.request('PROPFIND', '/docs/', { headers: { depth: '1' } });
+    t.equal(listing.status, 207);
+    t.equal([...listing.body.matchAll(/<D:getcontentlength>/g)].length, 20, 'sizes of every file');
+    t.equal((await s.request('PROPFIND', '/', { headers: { depth: 'infinity' } })).status, 207);
+    t.equal((await s.request('MOVE', '/docs/', { headers: { destination: `${s.origin}/moved/` } })).status, 201);
+    t.equal((await s.request('COPY', '/moved/', { headers: { destination: `${s.origin}/copy/` } })).status, 201);
+    t.equal(await engines.s3.requests(), before, 'radosgw served no request');
+    t.equal((await s.request('GET', '/copy/f7.txt')).body, 'file 7', 'the copy reads the shared blob');
+  });
+
+  t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {
+    const s = await startObjectStorageServer(t, engines);
+    t.equal((await s.request('PUT', '/file', { body: 'content' })).status, 201);
+    await engines.s3.stopGateway();
+    let restarted = false;
+    t.teardown(async () => {
+      if (!restarted) await engines.s3.startGateway();
+    });
+    const get = await s.request('GET', '/file');
+    t.equal(get.status, 503, 'GET: 503');
+    t.ok(Number(get.headers['retry-after']) > 0, 'with Retry-After');
+    const put = await s.request('PUT', '/other', { body: 'x'.repeat(1000) });
+    t.equal(put.status, 503, 'PUT: 503');
+    t.ok(Number(put.headers['retry-after']) > 0);
+    t.equal((await s.request('PROPFIND', '/', { headers: { depth: '1' } })).status, 207, 'PROPFIND needs no S3');
+    t.equal((await s.request('MKCOL', '/folder/')).status, 201, 'MKCOL needs no S3');
+    t.equal((await s.request('GET', '/other')).status, 404, 'the failed PUT left nothing');
+    await engines.s3.startGateway();
+    restarted = true;
+    t.equal((await s.request('GET', '/file')).body, 'content', 'back once S3 is');
+    t.equal((await s.request('PUT', '/other', { body: 'now' })).status, 201);
+  });
+
+  t.test('quota: absent without --quota-bytes; with it, figures and 507 beyond', async (t) => {
+    const quotaBody = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>';
+    const ask = (s: { request: typeof none.request }) => s.request('PROPFIND', '/', { headers: { depth: '0' }, body: quotaBody });
+    const none = await startObjectStorageServer(t, engines);
+    const absent = await ask(none);
+    t.match(absent.body, /<D:propstat><D:prop><D:quota-available-bytes\/><D:quota-used-bytes\/><\/D:prop><D:status>HTTP\/1.1 404/, 'both 404 without a quota');
+    const s = await startObjectStorageServer(t, engines, { quotaBytes: 1000 });
+    t.equal((await s.request('PUT', '/a', { body: 'x'.repeat(600) })).status, 201);
+    const figures = await ask(s);
+    t.match(figures.body, /<D:quota-available-bytes>400<\/D:quota-available-bytes>/);
+    t.match(figures.body, /<D:quota-used-bytes>600<\/D:quota-used-bytes>/);
+    const over = await s.request('PUT', '/b', { body: 'y'.repeat(600) });
+    t.equal(over.status, 507, 'beyond the quota: 507');
+    t.match(over.body, /quota-not-exceeded/);
+    t.equal((await s.request('GET', '/b')).status, 404, 'nothing stored');
+    t.equal((await s.request('PUT', '/c', { body: 'z'.repeat(400) })).status, 201, 'up to the quota: fine');
+  });
+
+  t.test('PostgreSQL unreachable: 503 with Retry-After, then service resumes', async (t) => {
+    const s = await startObjectStorageServer(t, engines);
+    t.equal((await s.request('PUT', '/file', { body: 'content' })).status, 201);
+    const pg = await sharedPostgres();
+    await pg.stop();
+    let restarted = false;
+    t.teardown(async () => {
+      if (!restarted) await pg.start();
+    });
+    for (const [method, path] of [['PROPFIND', '/'], ['GET', '/file'], ['PUT', '/new']] as const) {
+      const r = await s.request(method, path, { body: method === 'PUT' ? 'x' : undefined });
+      t.equal(r.status, 503, `${method}: 503`);
+      t.ok(Number(r.headers['retry-after']) > 0, 'with Retry-After');
+    }
+    await pg.start();
+    restarted = true;
+    t.equal((await s.request('GET', '/file')).body, 'content');
+  });
+});
+
