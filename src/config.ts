@@ -223,6 +223,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const fromFile: Record<string, unknown> = {};
   const configFile = flags['config'] ?? env['FASTDAV_CONFIG'];
+  // Relative paths in the config file are relative to the file's folder (as nginx's and systemd's
+  // are), so the file means the same whatever the working directory; flags and env stay relative to it.
+  const configDir = configFile ? path.dirname(path.resolve(cwd, configFile)) : cwd;
   if (configFile) {
     let data: unknown;
     try {
@@ -238,17 +241,23 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const values: Record<string, string | number | boolean | undefined> = {};
+  const baseOf: Record<string, string> = {};
   for (const s of SETTINGS) {
     const flag = flags[flagName(s.key)];
     const envValue = env[envName(s.key)];
     const fileValue = fromFile[s.key];
     if (flag !== undefined) values[s.key] = parseValue(s, flag, `--${flagName(s.key)}`);
     else if (envValue !== undefined && envValue !== '') values[s.key] = parseValue(s, envValue, envName(s.key));
-    else if (fileValue !== undefined) values[s.key] = parseValue(s, String(fileValue), `config file`);
+    else if (fileValue !== undefined) {
+      values[s.key] = parseValue(s, String(fileValue), `config file`);
+      baseOf[s.key] = configDir;
+    }
     else if (s.default !== undefined) values[s.key] = parseValue(s, s.default, 'default');
   }
 
-  const root = path.resolve(cwd, String(values['root']));
+  /** A path setting, absolute: relative to the config file's folder when it came from there, else to the working directory. */
+  const pathOf = (key: string): string => path.resolve(baseOf[key] ?? cwd, String(values[key]));
+  const root = pathOf('root');
   let rootStat;
   try {
     rootStat = statSync(root);
@@ -258,8 +267,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
 
   const prefix = normalizePrefix(String(values['prefix']));
-  const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
-  const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
+  const metadataDir = values['metadataDir'] ? pathOf('metadataDir') : path.join(root, '.fastdav');
+  const file = (key: string): string | undefined => (values[key] ? pathOf(key) : undefined);
   const users = file('users');
   const userAccess = file('userAccess');
   if (userAccess && !users) throw new ConfigError('userAccess: needs users (the htpasswd file it refers to)');
