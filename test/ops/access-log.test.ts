@@ -1,13 +1,12 @@
 /** One log line per request: method, path, status, body bytes sent, duration, user; nothing else. */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { buildApp } from '../../src/app.js';
 import { testConfig } from '../../src/config.js';
 import { request, tempDir } from '../helpers/server.js';
 
-t.test('every request leaves exactly one line with its method, path, status, bytes and duration', async (t) => {
-  const root = tempDir(t);
-  writeFileSync(`${root}/f.txt`, 'x'.repeat(1000));
+/** A server on `root` whose log lines are collected, parsed. */
+async function serveLogged(t: Test, root: string): Promise<{ lines: Record<string, unknown>[]; origin: string }> {
   const lines: Record<string, unknown>[] = [];
   const app = await buildApp(testConfig({ root }), {
     logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
@@ -15,7 +14,13 @@ t.test('every request leaves exactly one line with its method, path, status, byt
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
   const address = app.server.address();
-  const origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return { lines, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
+}
+
+t.test('every request leaves exactly one line with its method, path, status, bytes and duration', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(`${root}/f.txt`, 'x'.repeat(1000));
+  const { lines, origin } = await serveLogged(t, root);
   const before = lines.length;
 
   const get = await request(origin, 'GET', '/f.txt');
@@ -39,14 +44,7 @@ t.test('every request leaves exactly one line with its method, path, status, byt
 t.test('bytes is the body: 0 for HEAD, the listing for a 207, the whole file for a large GET', async (t) => {
   const root = tempDir(t);
   writeFileSync(`${root}/big.bin`, Buffer.alloc(300_000, 7));
-  const lines: Record<string, unknown>[] = [];
-  const app = await buildApp(testConfig({ root }), {
-    logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
-  const address = app.server.address();
-  const origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const { lines, origin } = await serveLogged(t, root);
   const logged = async (n: number) => {
     for (let i = 0; i < 100 && lines.filter((l) => l['msg'] === 'request').length < n; i++) await new Promise((r) => setTimeout(r, 20));
     return lines.filter((l) => l['msg'] === 'request');

@@ -4,15 +4,12 @@
  * working directory. Runs the built command (dist/cli.js) from another folder.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
+import { startCli } from '../helpers/cli.js';
 import { request, tempDir } from '../helpers/server.js';
 import { writeUsers } from '../security/support.js';
-
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 t.test('a relative root and users file in the config file: found beside the file, run from elsewhere', async (t) => {
   const etc = tempDir(t);
@@ -22,21 +19,8 @@ t.test('a relative root and users file in the config file: found beside the file
   writeFileSync(path.join(etc, 'fastdav.json'), JSON.stringify({ root: 'data', users: 'users', port: 0 }));
   const elsewhere = tempDir(t);
 
-  const child = spawn(process.execPath, [CLI, '--config', path.join(etc, 'fastdav.json')], { cwd: elsewhere, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let output = '';
-  child.stderr!.on('data', (d) => (output += d));
-  const origin = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      output += d;
-      const m = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
-  t.match(output, `fastdav serving ${path.join(etc, 'data')} at`);
+  const { origin, output } = await startCli(t, ['--config', path.join(etc, 'fastdav.json')], { cwd: elsewhere });
+  t.match(output(), `fastdav serving ${path.join(etc, 'data')} at`);
   const r = await request(origin, 'GET', '/here.txt', { headers: { authorization: `Basic ${Buffer.from('alice:alice-pw').toString('base64')}` } });
   t.equal(r.status, 200);
   t.equal(r.body, 'beside the config file');
