@@ -13,19 +13,24 @@ import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
 import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
+import { defendContent } from './http/security-headers.js';
+import { UI_SEGMENT, WebAssets } from './http/web-assets.js';
+import { isHeavy, RequestGate } from './http/request-gate.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
+import { PostgresMetadataStore } from './metadata/postgres/store.js';
+import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
 import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
-import { openDatabase } from './metadata/database.js';
-import { DeadPropertyStore } from './props/dead-store.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
-import { LockStore } from './locks/lock-store.js';
-import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { openStorage } from './storage/open.js';
+import { describeSweep, sweep } from './storage/catalog/gc.js';
+import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator, READ_METHODS } from './auth/authenticator.js';
+import { type Access, Authenticator, permits, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { ServerMetrics } from './metrics/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,6 +38,8 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+    /** What the requester may reach and do, once authenticated. */
+    access: Access | null;
   }
   interface FastifyInstance {
     /**
@@ -51,46 +58,43 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Slows failed logins (tests pass one with a fake clock). */
   loginThrottle?: LoginThrottle;
+  /** Prometheus metrics to feed (cli.ts passes them when --metrics-port is set). */
+  metrics?: ServerMetrics;
 }
 
 /** How long closing waits for handlers still running after their connections were cut. */
 const SETTLE_MS = 2000;
 
+/** Time between sweeps for partial files after the one at start-up. */
+const PARTIAL_SWEEP_EVERY_MS = 6 * 3600 * 1000;
+
 /** Methods Fastify knows without addHttpMethod. */
 const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POST', 'PATCH', 'TRACE']);
 
-/** The metadata store; a folder the server cannot create or open stops start-up with one line saying what to do. */
-function openMetadata(dir: string): ReturnType<typeof openDatabase> {
-  try {
-    return openDatabase(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (!(err as NodeJS.ErrnoException).syscall && code !== 'SQLITE_CANTOPEN') throw err;
-    throw new ConfigError(
-      `metadataDir: cannot create the metadata folder ${dir} (${code}): give the server's user write access there, ` +
-        'choose another folder with --metadata-dir, or serve with --read-only',
-    );
-  }
-}
-
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
-  // --read-only: nothing is written, not even the metadata folder; dead properties and locks
-  // then live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).
-  const db = config.readOnly ? openDatabase(':memory:') : openMetadata(config.metadataDir);
+  // Connection trouble is logged once the app's logger exists; requests meanwhile get 503.
+  let reportMetadataError = (err: Error): void => void err;
+  // Object storage (--s3-bucket): the tree in PostgreSQL, the contents in S3; else the folder.
+  const opened = await openStorage(config, { clock, onError: (err) => reportMetadataError(err) });
+  const { storage, metadata } = opened;
   const services: Services = {
     config,
     storage,
-    deadProps: new DeadPropertyStore(db),
-    locks: config.locking ? new LockManager(new LockStore(db), clock) : null,
+    metadata,
+    deadProps: metadata.deadProps,
+    locks: config.locking ? new LockManager(metadata.locks) : null,
     clock,
+    webAssets: WebAssets.load(),
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
-  // --read-only (the Authenticator refuses the rest with 403): Allow lists only the reading methods.
-  const offered = (m: DavMethod): boolean => !config.readOnly || READ_METHODS.has(m.name);
-  const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => offered(m) && m.allowedOn(entry)).map((m) => m.name).join(', ');
+  // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
+  // user is never offered PUT, DELETE, MOVE, LOCK…: davfs2 then mounts read-only); with
+  // --read-only (the Authenticator refuses the rest with 403) only the reading methods.
+  const offered = (m: DavMethod, access: Access | null): boolean =>
+    (!config.readOnly || READ_METHODS.has(m.name)) && (access === null || permits(access, m.name));
+  const allowFor = (entry: Entry | null, access: Access | null): string =>
+    [...methods.values()].filter((m) => offered(m, access) && m.allowedOn(entry)).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -106,9 +110,39 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       reply.code(bad ? 400 : 500).header('content-type', ERROR_CONTENT_TYPE).send(errorText(bad ? 400 : 500, bad ? 'the URL is not valid percent-encoded UTF-8' : undefined));
     },
   } as FastifyHttpOptions<Server>);
+  reportMetadataError = (err) => {
+    options.metrics?.metadataErrors.inc();
+    app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
+  };
+  // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
+  // start-up and every few hours, by age, so the live uploads of other instances are never touched.
+  // (Object storage has its own sweep below: nothing of it lives under --root; --read-only writes nothing.)
+  const reclaimer = opened.objectStorage || config.readOnly
+    ? null
+    : new PartialFileReclaimer({
+        root: config.root,
+        metadataDir: config.metadataDir,
+        staleAfterMs: staleAfterMs(config.idleTimeout, config.requestTimeout),
+        sweepEveryMs: PARTIAL_SWEEP_EVERY_MS,
+        log: app.log,
+      });
+  reclaimer?.start();
   if (config.tlsCert) answerPlainHttpOnTlsPort(app.server, config.headersTimeout * 1000);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  if (options.metrics) {
+    options.metrics.instrument(app, HEALTH_URL_PATH);
+    const locks = services.locks;
+    // Every active lock covers the root or lies within it.
+    if (locks) options.metrics.setSources({ activeLocks: async () => (await locks.relevantTo(DavPath.root)).length });
+    if (metadata instanceof PostgresMetadataStore) {
+      const pool = metadata.pool;
+      options.metrics.setSources({ poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) });
+    }
+  }
+  app.decorateRequest('access', null);
+  // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.
+  app.addHook('onRequest', async (_request, reply) => defendContent(reply));
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
@@ -151,6 +185,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
 
   const wholeTree = new Namespace(config.prefix, DavPath.root);
+  const heavyRequests = new RequestGate();
 
   async function dispatch(method: DavMethod, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = request.raw.url ?? '/';
@@ -165,6 +200,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const access = await auth.authenticate(request.headers.authorization, request.ip);
     request.principal = access.principal;
+    request.access = access;
     auth.authorize(access, method.name);
     // Everything a request names (target, Destination, If tags) is resolved in the requester's
     // namespace, so nothing outside their root can even be named.
@@ -180,8 +216,24 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!method.ownPreconditions && hasPreconditions(request.headers)) {
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
-    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
-    await method.handle(ctx);
+    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target(), access));
+    if (isHeavy(method.name, request.headers)) await heavyRequests.run(() => method.handle(ctx));
+    else await method.handle(ctx);
+  }
+
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (opened.objectStorage && config.gcInterval > 0) {
+    const { sql, blobs } = opened.objectStorage.storage;
+    let sweeping = false;
+    gcTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweep(sql.run, blobs, config.gcGrace)
+        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
+        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
+        .finally(() => (sweeping = false));
+    }, config.gcInterval * 1000).unref();
   }
 
   const running = new Set<Promise<unknown>>();
@@ -198,17 +250,35 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
-  // For container health checks: no credentials, outside the tree (context.ts), logged only on
-  // trouble. 503 while the data root is unreachable and, from Fastify, while stopping.
+  // The folder view's script and stylesheet (http/web-assets.ts): public, versioned, cached for a year.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: `${config.prefix}${UI_SEGMENT}/:version/:file`,
+    handler: async (request, reply) => {
+      const { version, file } = request.params as { version: string; file: string };
+      const asset = services.webAssets.find(version, file);
+      if (!asset) throw new DavError(404, 'Not Found');
+      reply.code(200).header('content-type', asset.contentType).header('cache-control', 'public, max-age=31536000, immutable');
+      reply.header('content-length', asset.body.length);
+      return reply.send(request.method === 'HEAD' ? undefined : asset.body);
+    },
+  });
+
+  // For container health checks and load balancers: no credentials, outside the tree (context.ts),
+  // logged only on trouble. 503 while the data root or the metadata database is unreachable and,
+  // from Fastify, while stopping.
   app.route({
     method: ['GET', 'HEAD'],
     url: HEALTH_URL_PATH,
     logLevel: 'warn',
     handler: async (_request, reply) => {
-      const root = await storage.stat(DavPath.root).catch(() => null);
-      const ok = root?.isCollection === true;
-      reply.code(ok ? 200 : 503).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
-      return reply.send(JSON.stringify({ status: ok ? 'ok' : 'data root unavailable' }));
+      const [root, metadataUp] = await Promise.all([
+        storage.stat(DavPath.root).catch(() => null),
+        metadata.check().then(() => true, () => false),
+      ]);
+      const status = root?.isCollection !== true ? 'data root unavailable' : !metadataUp ? 'metadata store unavailable' : 'ok';
+      reply.code(status === 'ok' ? 200 : 503).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
+      return reply.send(JSON.stringify({ status }));
     },
   });
 
@@ -221,13 +291,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       return;
     }
     const status = known ? 405 : 501;
-    if (known) reply.header('allow', allowFor(null));
+    if (known) reply.header('allow', allowFor(null, null));
     const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;
     reply.code(status).header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
-  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+  app.setErrorHandler(async (thrown: Error & { statusCode?: number }, request, reply) => {
     if (reply.sent) return;
+    const error = metadataFailure(thrown) ?? thrown;
     if (error instanceof ClientGoneError) {
       // Nobody is left to answer; make sure no answer (not even an empty 200) goes out.
       reply.raw.destroy();
@@ -235,6 +306,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (error instanceof MetadataUnavailableError) options.metrics?.metadataErrors.inc();
     reply.code(status);
     // RFC 9110 §10.1.1: the rest of a body left unread (a refused upload) cannot be told from the
     // next request if the client never sends it: close after the answer.
@@ -244,7 +316,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     if (error instanceof DavError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
+      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null), request.access));
       if (error.condition) {
         // Collections are named with their trailing slash, as in lockdiscovery.
         const hrefOf = async (p: DavPath) => request.dav?.href(p, (await storage.stat(p).catch(() => null))?.isCollection ?? false) ?? p.toString();
@@ -259,23 +331,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on
   // open connections; connections are closed as soon as their request in flight is answered; the
   // metadata store closes once the handlers have settled (an upload cut short removes its
-  // temporary file), so SQLite checkpoints its journal.
+  // temporary file): SQLite checkpoints its journal, PostgreSQL's pool disconnects.
   let sweeper: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
   });
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
+    reclaimer?.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    // Flush: the journal goes into the database file, so the store is whole on its own (a copy
-    // of the volume taken after a stop needs no -wal file). Another server process still
-    // reading (cluster mode) only makes this wait briefly, then it is left for later.
-    try {
-      db.exec('PRAGMA busy_timeout = 500; PRAGMA wal_checkpoint(TRUNCATE);');
-    } catch {
-      /* the journal stays valid; SQLite folds it in at the next open */
-    }
-    db.close();
+    clearInterval(gcTimer);
+    await opened.close();
   });
   return app;
 }

@@ -5,7 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
-import { ConfigError, helpText, isLoopback, loadConfig, servingUrl, type Config } from './config.js';
+import { ConfigError, helpText, isLoopback, loadConfig, metricsUrl, servingUrl, type Config } from './config.js';
+import type { ServerMetrics } from './metrics/metrics.js';
+import { COMMANDS, runCommand } from './commands.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, reportRefusal, runPrimary } from './cluster.js';
 import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js';
 
@@ -33,8 +35,17 @@ async function main(): Promise<number> {
     process.stdout.write(`fastdav ${version()}\n`);
     return 0;
   }
+  if (argv[0] !== undefined && COMMANDS.has(argv[0])) {
+    try {
+      return await runCommand(argv[0], argv.slice(1));
+    } catch (err) {
+      process.stderr.write(`fastdav ${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return err instanceof ConfigError ? 2 : 1;
+    }
+  }
   let config: Config;
   let app: FastifyInstance;
+  let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   let log: LogSink | undefined;
   try {
     config = loadConfig({ argv });
@@ -43,8 +54,9 @@ async function main(): Promise<number> {
     if (isClusterPrimary(config)) return await runPrimary(config);
     followPrimary();
     const { buildApp } = await import('./app.js');
+    metrics = config.metricsPort === undefined ? undefined : await startMetrics(config);
     log = stdoutLogSink();
-    app = await buildApp(config, { logger: { level: config.logLevel, stream: log.stream } });
+    app = await buildApp(config, { logger: { level: config.logLevel, stream: log.stream }, ...(metrics ? { metrics: metrics.metrics } : {}) });
     await listen(app, config);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -57,7 +69,10 @@ async function main(): Promise<number> {
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (!isWorkerProcess) process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, port)}\n`);
+  if (!isWorkerProcess) {
+    const what = config.s3Bucket ? `S3 bucket ${config.s3Bucket}${config.s3Prefix ? ` (prefix ${config.s3Prefix})` : ''}` : config.root;
+    process.stdout.write(`fastdav serving ${what} at ${servingUrl(config, port)}\n`);
+  }
   // SIGHUP (systemctl reload, kill -HUP): certificate and account files are read again, as nginx does.
   onHangup = () => void app.reloadFiles();
   if (config.users && !config.tlsCert && !isLoopback(config.host)) {
@@ -65,6 +80,7 @@ async function main(): Promise<number> {
   }
 
   await stopOnSignal(app, config.shutdownTimeout);
+  await metrics?.close();
   await log!.flushWithin(LOG_FLUSH_MS);
   return 0;
 }
@@ -95,6 +111,23 @@ async function listen(app: FastifyInstance, config: Config): Promise<void> {
     await app.close().catch(() => undefined);
     throw new ConfigError(refusal);
   }
+}
+
+/**
+ * --metrics-port: the registry this process feeds. A single process also serves it on its own
+ * listener; a worker answers the primary, which serves the sum of all workers (cluster.ts).
+ */
+async function startMetrics(config: Config): Promise<{ metrics: ServerMetrics; close: () => Promise<void> }> {
+  const { ServerMetrics } = await import('./metrics/metrics.js');
+  const { answerPrimary, closeListener, listenForScrapes, scrapeRegistry } = await import('./metrics/listener.js');
+  const metrics = new ServerMetrics();
+  if (isWorkerProcess) {
+    answerPrimary(metrics.registry);
+    return { metrics, close: async () => undefined };
+  }
+  const listener = await listenForScrapes(config.host, config.metricsPort!, scrapeRegistry(metrics.registry));
+  process.stdout.write(`fastdav metrics at ${metricsUrl(config)}\n`);
+  return { metrics, close: () => closeListener(listener) };
 }
 
 /**

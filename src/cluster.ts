@@ -16,7 +16,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import { servingUrl, type Config } from './config.js';
+import { metricsUrl, servingUrl, type Config } from './config.js';
 
 /** IPC message from the primary: stop as on SIGTERM. */
 const STOP_MESSAGE = 'fastdav:stop';
@@ -79,8 +79,15 @@ export function followPrimary(): void {
 export async function runPrimary(config: Config): Promise<number> {
   const count = workerCount(config);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // --metrics-port: the primary serves the sum of its workers' metrics (metrics/listener.ts).
+  let closeMetrics = async (): Promise<void> => undefined;
+  if (config.metricsPort !== undefined) {
+    const { closeListener, listenForScrapes, scrapeWorkers } = await import('./metrics/listener.js');
+    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers());
+    closeMetrics = () => closeListener(listener);
+  }
 
-  return new Promise<number>((resolve) => {
+  const code = await new Promise<number>((resolve) => {
     const alive = new Set<Worker>();
     const listening = new Set<Worker>();
     const restarts: number[] = [];
@@ -103,6 +110,7 @@ export async function runPrimary(config: Config): Promise<number> {
       if (announced || listening.size < count) return;
       announced = true;
       process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, address.port)} (${count} worker processes)\n`);
+      if (config.metricsPort !== undefined) process.stdout.write(`fastdav metrics at ${metricsUrl(config)}\n`);
     });
 
     let refusal: string | undefined;
@@ -150,4 +158,6 @@ export async function runPrimary(config: Config): Promise<number> {
 
     for (let i = 0; i < count; i++) fork();
   });
+  await closeMetrics();
+  return code;
 }

@@ -18,6 +18,11 @@ export interface Config {
   readonly prefix: string;
   /** Folder of the metadata store (dead properties, locks); never served. */
   readonly metadataDir: string;
+  /**
+   * PostgreSQL URL of a shared metadata store (postgres://USER:PASS@HOST:PORT/DB?sslmode=…), or
+   * undefined for the embedded SQLite file in metadataDir (src/metadata/open.ts).
+   */
+  readonly metadataUrl: string | undefined;
   /** Largest XML request body (PROPFIND, PROPPATCH, LOCK) in bytes; larger gets 413. */
   readonly maxXmlBytes: number;
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
@@ -36,6 +41,13 @@ export interface Config {
   readonly lockTimeoutMax: number;
   /** Server processes sharing the port (src/cluster.ts); 0 means one per CPU core. */
   readonly workers: number;
+  /**
+   * Where the filesystem backend's metadata calls run (src/storage/fs/fs-calls.ts): adaptive
+   * (directly while the disk is fast, in a thread pool while it is slow), direct, or pool.
+   */
+  readonly fsCalls: 'adaptive' | 'direct' | 'pool';
+  /** Threads of that pool; 0 means 4 per CPU core. */
+  readonly fsThreads: number;
   /** Apache htpasswd file (bcrypt) of the accounts, or undefined for none (src/auth). */
   readonly users: string | undefined;
   /** File giving users their own root folder and read-only flag (src/auth/accounts.ts). */
@@ -67,6 +79,20 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
+  /** Port of the Prometheus metrics listener (same host), or undefined: no metrics. */
+  readonly metricsPort: number | undefined;
+  /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
+  readonly s3Bucket: string | undefined;
+  /** Key prefix of every object in the bucket: '' or ending in '/'. */
+  readonly s3Prefix: string;
+  /** S3 endpoint URL (radosgw, MinIO…; path-style addressing); undefined: the AWS SDK's defaults. */
+  readonly s3Endpoint: string | undefined;
+  /** Bytes offered in object storage (quota properties, 507 beyond); 0: no quota. */
+  readonly quotaBytes: number;
+  /** Seconds before the sweep deletes unreferenced objects (uploads in flight elsewhere stay safe). */
+  readonly gcGrace: number;
+  /** Seconds between background sweeps of object storage; 0: none (run `fastdav gc`). */
+  readonly gcInterval: number;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -102,6 +128,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'port', kind: 'integer', default: '8080', min: 0, max: 65535, help: 'TCP port (0 picks a free one)' },
   { key: 'prefix', kind: 'string', default: '/', help: 'URL path the tree is served under, e.g. /dav/' },
   { key: 'metadataDir', kind: 'string', help: 'metadata store folder (default: ROOT/.fastdav)' },
+  {
+    key: 'metadataUrl', kind: 'string',
+    help: 'keep locks and dead properties in PostgreSQL instead: postgres://USER:PASS@HOST:PORT/DB (shared by several instances)',
+  },
   { key: 'maxXmlBytes', kind: 'bytes', default: '1MiB', min: 1024, help: 'largest XML request body' },
   {
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
@@ -118,6 +148,11 @@ export const SETTINGS: readonly Setting[] = [
     key: 'workers', kind: 'integer', default: '1', min: 0, max: 256,
     help: 'server processes sharing the port, 0 = one per CPU core (locks and dead properties are shared)',
   },
+  {
+    key: 'fsCalls', kind: 'choice', default: 'adaptive', choices: ['adaptive', 'direct', 'pool'],
+    help: 'where filesystem metadata calls run: adaptive (directly while the disk is fast, in threads while it is slow), direct, pool',
+  },
+  { key: 'fsThreads', kind: 'integer', default: '0', min: 0, max: 1024, help: 'threads for slow filesystem calls, 0 = 4 per CPU core' },
   {
     key: 'trustProxy', kind: 'string', default: 'false',
     help: 'believe X-Forwarded-Proto/Host from a reverse proxy: true, false, or the proxy addresses/CIDRs (comma-separated)',
@@ -142,6 +177,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
+  { key: 'metricsPort', kind: 'integer', min: 1, max: 65535, help: 'serve Prometheus metrics at http://HOST:N/metrics (default: off)' },
+  { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
+  { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
+  { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
+  { key: 'quotaBytes', kind: 'bytes', default: '0', min: 0, help: 'object storage: bytes offered, 507 beyond (0: no quota)' },
+  { key: 'gcGrace', kind: 'integer', default: '3600', min: 0, help: 'object storage: seconds an unreferenced object is kept before the sweep deletes it' },
+  { key: 'gcInterval', kind: 'integer', default: '600', min: 0, help: 'object storage: seconds between background sweeps (0: none; see fastdav gc)' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -195,7 +237,12 @@ export interface ConfigSources {
 
 /** `fastdav --help` text, generated from the settings table. */
 export function helpText(): string {
-  const lines = ['Usage: fastdav [options]', '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
+  const lines = [
+    'Usage: fastdav [options]                        serve',
+    '       fastdav gc [--grace SECONDS] [options]   object storage: delete unreferenced objects once, print what was found',
+    '       fastdav export DIR [options]             write the tree, with modification times, into the folder DIR',
+    '       fastdav import DIR [options]             load the folder DIR into the tree',
+    '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
   lines.push('  --config FILE  (FASTDAV_CONFIG)  JSON file with settings');
   for (const s of SETTINGS) {
     const value = s.kind === 'boolean' ? '[true|false]' : s.choices ? s.choices.join('|') : s.kind === 'bytes' ? 'SIZE' : s.kind === 'integer' ? 'N' : 'VALUE';
@@ -258,16 +305,31 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   /** A path setting, absolute: relative to the config file's folder when it came from there, else to the working directory. */
   const pathOf = (key: string): string => path.resolve(baseOf[key] ?? cwd, String(values[key]));
   const root = pathOf('root');
-  let rootStat;
-  try {
-    rootStat = statSync(root);
-  } catch {
-    throw new ConfigError(`root: ${root} does not exist`);
+  const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
+  const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
+  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
+  const rawPrefix = String(values['s3Prefix']).replace(/^\/+/, '');
+  const s3Prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  // With object storage the root folder holds no data: it need not exist.
+  if (s3Bucket === undefined) {
+    let rootStat;
+    try {
+      rootStat = statSync(root);
+    } catch {
+      throw new ConfigError(`root: ${root} does not exist`);
+    }
+    if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
   }
-  if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? pathOf('metadataDir') : path.join(root, '.fastdav');
+  const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
+  if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
+    throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
+  }
+  if (s3Bucket !== undefined && metadataUrl === undefined) {
+    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
+  }
   const file = (key: string): string | undefined => (values[key] ? pathOf(key) : undefined);
   const users = file('users');
   const userAccess = file('userAccess');
@@ -281,6 +343,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const requestTimeout = Number(values['requestTimeout']);
   const headersTimeout = Number(values['headersTimeout']);
   if (requestTimeout > 0 && headersTimeout > requestTimeout) throw new ConfigError('headersTimeout: must not be longer than requestTimeout');
+  const metricsPort = values['metricsPort'] === undefined ? undefined : Number(values['metricsPort']);
+  if (metricsPort !== undefined && metricsPort === Number(values['port'])) throw new ConfigError(`metricsPort: ${metricsPort} is already the WebDAV port`);
 
   return Object.freeze({
     root,
@@ -288,6 +352,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     port: Number(values['port']),
     prefix,
     metadataDir,
+    metadataUrl,
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],
@@ -297,6 +362,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
+    fsCalls: values['fsCalls'] as Config['fsCalls'],
+    fsThreads: Number(values['fsThreads']),
     users,
     userAccess,
     anonymous,
@@ -311,6 +378,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
+    metricsPort,
+    s3Bucket,
+    s3Prefix,
+    s3Endpoint,
+    quotaBytes: Number(values['quotaBytes']),
+    gcGrace: Number(values['gcGrace']),
+    gcInterval: Number(values['gcInterval']),
   });
 }
 
@@ -318,6 +392,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 export function servingUrl(config: Config, port: number): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `${config.tlsCert ? 'https' : 'http'}://${host}:${port}${config.prefix}`;
+}
+
+/** Where --metrics-port serves Prometheus metrics (plain HTTP, same host). */
+export function metricsUrl(config: Config): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.metricsPort}/metrics`;
 }
 
 /** True for addresses only this machine can reach. */

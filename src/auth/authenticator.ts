@@ -29,6 +29,14 @@ export interface Access {
 /** Methods a read-only requester may use. Any other method, including one added later, writes. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['OPTIONS', 'GET', 'HEAD', 'PROPFIND']);
 
+/**
+ * Whether this requester may use the method at all: the one answer behind both the 403 of
+ * authorize() and the Allow header of OPTIONS (a read-only requester is never offered a write).
+ */
+export function permits(access: Access, method: string): boolean {
+  return !access.readOnly || READ_METHODS.has(method);
+}
+
 const VERIFIED_TTL_MS = 10 * 60_000;
 const REFUSED_TTL_MS = 60_000;
 const MAX_CACHED = 10_000;
@@ -100,7 +108,7 @@ export class Authenticator {
   authorize(access: Access, method: string): void {
     if (READ_METHODS.has(method)) return;
     if (this.serverReadOnly) throw new DavError(403, 'this server is read-only');
-    if (!access.readOnly) return;
+    if (permits(access, method)) return;
     if (access.principal === null && this.accounts) throw this.challenge;
     throw new DavError(403, 'read-only access');
   }

@@ -71,9 +71,13 @@ export class DavPath {
   }
 }
 
-/** Names that may never be a path segment: empty, dot segments, NUL and separators of any OS. */
+/**
+ * Names that may never be a path segment: empty, dot segments, NUL and '/'. A backslash is an
+ * ordinary character here (Linux allows it in names, Apache and rclone serve such files): it is
+ * never a separator on this server, since paths are only ever joined from validated segments.
+ */
 export function isValidSegment(s: string): boolean {
-  return s !== '' && s !== '.' && s !== '..' && !/[\0/\\]/.test(s);
+  return s !== '' && s !== '.' && s !== '..' && !/[\0/]/.test(s);
 }
 
 function assertValidSegment(s: string): void {
@@ -88,7 +92,7 @@ export interface ParsedUrlPath {
 
 /**
  * Decodes the path of a request-target or Destination. Returns null when it lies outside
- * `prefix`. Malformed percent-encoding (including overlong UTF-8), NUL, encoded separators and
+ * `prefix`. Malformed percent-encoding (including overlong UTF-8), NUL, an encoded '/' and
  * dot segments answer 400: nothing is ever resolved relative to a parent.
  */
 export function parseUrlPath(rawPath: string, prefix: string): ParsedUrlPath | null {

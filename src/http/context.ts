@@ -6,21 +6,27 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
-import type { DeadPropertyStore } from '../props/dead-store.js';
+import type { DeadPropertyStore, MetadataStore } from '../metadata/store.js';
 import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
 import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors.js';
 import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
 import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
 import { parseXml, type XmlElement } from '../xml/parse.js';
+import { UI_SEGMENT, type WebAssets } from './web-assets.js';
 
 /** The server's parts that handlers use. */
 export interface Services {
   readonly config: Config;
   readonly storage: Storage;
+  /** Dead properties and locks (src/metadata/store.ts); `transaction` for changes that commit together. */
+  readonly metadata: MetadataStore;
+  /** The same as metadata.deadProps. */
   readonly deadProps: DeadPropertyStore;
   /** Null when locking is turned off. */
   readonly locks: LockManager | null;
   readonly clock: Clock;
+  /** The folder view's script and stylesheet (web-assets.ts). */
+  readonly webAssets: WebAssets;
 }
 
 /**
@@ -32,6 +38,9 @@ export const SERVER_URL_SEGMENTS: readonly string[] = ['.well-known', 'fastdav']
 export const HEALTH_URL_PATH = `/${SERVER_URL_SEGMENTS.join('/')}/health`;
 
 /**
+ * The folder view's assets live at PREFIX/.fastdav-ui/ (web-assets.ts): that name at the top of
+ * every requester's tree is reserved in the same way.
+ *
  * Maps between URLs and storage paths: URL `prefix` + p  <->  storage `base` + p. The base is
  * the data root, or a user's own root folder inside it: nothing outside the base can be named.
  */
@@ -51,7 +60,7 @@ export class Namespace {
   /** Storage path of a URL path, or null when the URL lies outside the prefix; 403 for the server's own URLs. */
   fromUrlPath(rawPath: string): { path: DavPath; trailingSlash: boolean } | null {
     const parsed = parseUrlPath(rawPath, this.prefix);
-    if (parsed && this.reserved?.contains(parsed.path)) throw forbidden('this URL is reserved by the server');
+    if (parsed && (this.reserved?.contains(parsed.path) || parsed.path.segments[0] === UI_SEGMENT)) throw forbidden('this URL is reserved by the server');
     return parsed && { path: this.base.concat(parsed.path), trailingSlash: parsed.trailingSlash };
   }
 
@@ -191,16 +200,20 @@ export class RequestContext {
       const path = list.resource === null ? this.path : this.resolveTag(list.resource);
       if (path === null) continue;
       const entry = path.equals(this.path) ? await this.target() : await this.storage.stat(path);
-      const holds = list.conditions.every((c) => {
+      let holds = true;
+      for (const c of list.conditions) {
         let matched: boolean;
         if (c.kind === 'etag') {
           matched = entry !== null && c.value.replace(/^W\//, '') === entry.etag;
         } else {
-          const lock = this.services.locks?.byToken(c.value);
+          const lock = await this.services.locks?.byToken(c.value);
           matched = lock !== undefined && lockCovers(lock, path);
         }
-        return matched !== c.not;
-      });
+        if (matched === c.not) {
+          holds = false;
+          break;
+        }
+      }
       if (holds) return;
     }
     throw new DavError(412, 'the If header is not satisfied');
@@ -220,8 +233,8 @@ export class RequestContext {
   }
 
   /** 423 unless the request holds every lock on `path` (see LockManager.assertCanModify). */
-  assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): void {
-    this.services.locks?.assertCanModify(path, this.credentials(), options);
+  async assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
+    await this.services.locks?.assertCanModify(path, this.credentials(), options);
   }
 
   /**

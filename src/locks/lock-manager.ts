@@ -1,23 +1,14 @@
 /**
  * Write locks (RFC 4918 §6, §7, §9.10, §9.11): which locks cover a resource, when a new lock
  * conflicts, and whether a request that changes a resource has submitted the tokens it needs.
- *
- * Active locks are cached in memory and reloaded when the database changes (our own writes, or
- * another server process's, seen through SQLite's data_version), so checking a write costs no
- * query. Creating a lock re-reads the locks inside a write transaction, so two processes can
- * never both take conflicting locks. Time comes from an injected clock: tests need no sleeping.
+ * These rules are the same for every metadata store; the store (src/metadata/store.ts) keeps the
+ * rows, judges expiry and makes a grant atomic across processes and instances.
  */
-import { randomUUID } from 'node:crypto';
 import { DavError } from '../core/errors.js';
 import { DavPath } from '../core/paths.js';
-import type { Lock, LockDepth, LockScope, LockStore } from './lock-store.js';
+import type { Lock, LockDepth, LockScope, LockStore } from '../metadata/store.js';
 
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
+export { type Clock, systemClock } from '../metadata/store.js';
 
 export interface LockRequest {
   readonly path: DavPath;
@@ -54,52 +45,25 @@ function lockWithin(lock: Lock, path: DavPath): boolean {
 }
 
 export class LockManager {
-  private readonly store: LockStore;
-  private readonly clock: Clock;
-  private cache: Lock[] = [];
-  private cacheVersion = -1;
-  private cacheValidUntil = 0;
-  private dirty = true;
-
-  constructor(store: LockStore, clock: Clock = systemClock) {
-    this.store = store;
-    this.clock = clock;
-  }
-
-  /** Current, unexpired locks. */
-  private active(): Lock[] {
-    const now = this.clock.now();
-    const version = this.store.dataVersion();
-    if (this.dirty || version !== this.cacheVersion || now >= this.cacheValidUntil) {
-      this.cache = this.store.active(now);
-      this.cacheVersion = version;
-      this.dirty = false;
-      this.cacheValidUntil = this.cache.reduce((min, l) => Math.min(min, l.expires), Infinity);
-    }
-    return this.cache;
-  }
-
-  private changed(): void {
-    this.dirty = true;
-  }
+  constructor(private readonly store: LockStore) {}
 
   /** Locks that apply to `path`. */
-  covering(path: DavPath): Lock[] {
-    return this.active().filter((l) => lockCovers(l, path));
+  async covering(path: DavPath): Promise<Lock[]> {
+    return (await this.store.relevantTo(path)).filter((l) => lockCovers(l, path));
   }
 
   /** Locks rooted at `path` or anywhere below it. */
-  within(path: DavPath): Lock[] {
-    return this.active().filter((l) => lockWithin(l, path));
+  async within(path: DavPath): Promise<Lock[]> {
+    return (await this.store.relevantTo(path)).filter((l) => lockWithin(l, path));
   }
 
   /** Locks that matter for reporting lockdiscovery anywhere in the tree at `path`. */
-  relevantTo(path: DavPath): Lock[] {
-    return this.active().filter((l) => lockCovers(l, path) || lockWithin(l, path));
+  relevantTo(path: DavPath): Promise<Lock[]> {
+    return this.store.relevantTo(path);
   }
 
-  byToken(token: string): Lock | undefined {
-    return this.active().find((l) => l.token === token);
+  byToken(token: string): Promise<Lock | undefined> {
+    return this.store.byToken(token);
   }
 
   /** A lock counts as held by the requester when its token was submitted by the same user. */
@@ -115,21 +79,22 @@ export class LockManager {
   /**
    * RFC 4918 §7.5: a change to `path` needs the token of every lock that covers it; adding or
    * removing `path` also changes its parent's membership, so `membership` checks the parent too.
-   * Throws 423 with `<D:lock-token-submitted>` naming the roots of the missing locks.
+   * Throws 423 with `<D:lock-token-submitted>` naming the roots of the missing locks. Asks the
+   * store every time (PostgreSQL: one query), never a copy that another instance may have outdated.
    */
-  assertCanModify(path: DavPath, who: LockCredentials, options: { membership?: boolean; tree?: boolean } = {}): void {
-    const locks = new Set(this.covering(path));
-    if (options.membership && !path.isRoot) for (const l of this.covering(path.parent())) locks.add(l);
-    if (options.tree) for (const l of this.within(path)) locks.add(l);
-    const missing = this.missing([...locks], who);
+  async assertCanModify(path: DavPath, who: LockCredentials, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
+    const parent = options.membership && !path.isRoot ? path.parent() : null;
+    // One look covers both: the parent's relevant locks include the path's.
+    const relevant = await this.store.relevantTo(parent ?? path);
+    const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
+    const missing = this.missing(locks, who);
     if (missing.length > 0) throw lockedError(missing);
   }
 
   /** Creates a lock, or throws 423 (conflict at or above the path) / MemberLockConflict. */
-  lock(req: LockRequest): Lock {
-    const now = this.clock.now();
-    const created = this.store.exclusively(() => {
-      const current = this.store.active(now);
+  lock(req: LockRequest): Promise<Lock> {
+    const grant = { root: req.path.key, depth: req.depth, scope: req.scope, owner: req.owner, principal: req.principal, timeout: req.timeout };
+    return this.store.grant(grant, (current) => {
       const conflictsWith = (l: Lock) => l.scope === 'exclusive' || req.scope === 'exclusive';
       // §6.1: a lock conflicts with any lock that covers the same resource, unless both are shared.
       const above = current.filter((l) => lockCovers(l, req.path) && conflictsWith(l));
@@ -141,59 +106,25 @@ export class LockManager {
         const below = current.filter((l) => l.root !== req.path.key && lockWithin(l, req.path) && conflictsWith(l));
         if (below.length > 0) throw new MemberLockConflict(below);
       }
-      const lock: Lock = {
-        token: `urn:uuid:${randomUUID()}`,
-        root: req.path.key,
-        depth: req.depth,
-        scope: req.scope,
-        owner: req.owner,
-        principal: req.principal,
-        timeout: req.timeout,
-        expires: now + req.timeout * 1000,
-      };
-      this.store.purgeExpired(now);
-      this.store.insert(lock);
-      return lock;
     });
-    this.changed();
-    return created;
   }
 
   /** §9.10.2: a refresh resets the timeout of a lock that covers `path`. */
-  refresh(token: string, path: DavPath, timeout: number, who: LockCredentials): Lock {
-    const lock = this.byToken(token);
-    if (!lock || !lockCovers(lock, path) || !this.holds(lock, who)) {
-      throw new DavError(412, 'no lock to refresh for the submitted token', { condition: 'lock-token-matches-request-uri' });
-    }
-    const expires = this.clock.now() + timeout * 1000;
-    this.store.refresh(token, timeout, expires);
-    this.changed();
-    return { ...lock, timeout, expires };
+  async refresh(token: string, path: DavPath, timeout: number, who: LockCredentials): Promise<Lock> {
+    const lock = await this.store.byToken(token);
+    const refreshed = lock && lockCovers(lock, path) && this.holds(lock, who) ? await this.store.refresh(token, timeout) : undefined;
+    if (!refreshed) throw new DavError(412, 'no lock to refresh for the submitted token', { condition: 'lock-token-matches-request-uri' });
+    return refreshed;
   }
 
   /** §9.11: removes the lock; 409 when the token does not cover `path`. */
-  unlock(token: string, path: DavPath, principal: string | null): void {
-    const lock = this.byToken(token);
+  async unlock(token: string, path: DavPath, principal: string | null): Promise<void> {
+    const lock = await this.store.byToken(token);
     if (!lock || !lockCovers(lock, path)) {
       throw new DavError(409, 'the lock token does not apply to this resource', { condition: 'lock-token-matches-request-uri' });
     }
     if (lock.principal !== null && lock.principal !== principal) throw new DavError(403, 'the lock belongs to another user');
-    this.store.remove(token);
-    this.changed();
-  }
-
-  /** Drops the given locks (their resources are gone). */
-  release(tokens: readonly string[]): void {
-    if (tokens.length === 0) return;
-    this.store.exclusively(() => tokens.forEach((t) => this.store.remove(t)));
-    this.changed();
-  }
-
-  /** Drops the locks rooted at `path` or below (after DELETE, or at the source of a MOVE). */
-  removeTree(path: DavPath): void {
-    if (this.within(path).length === 0) return;
-    this.store.removeTree(path.key);
-    this.changed();
+    await this.store.remove([token]);
   }
 }
 

@@ -2,7 +2,7 @@
 import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { serializeElement } from '../xml/serialize.js';
-import type { LockScope } from './lock-store.js';
+import type { LockScope } from '../metadata/store.js';
 
 export interface LockInfo {
   readonly scope: LockScope;

@@ -1,6 +1,6 @@
 /** The XML of lock discovery (RFC 4918 §14.1 activelock, §15.8 lockdiscovery, §15.10 supportedlock). */
 import { escapeXmlText } from '../xml/multistatus.js';
-import type { Lock } from './lock-store.js';
+import type { Lock } from '../metadata/store.js';
 
 export function renderActiveLock(lock: Lock, now: number, rootHref: string): string {
   const seconds = Math.max(0, Math.ceil((lock.expires - now) / 1000));

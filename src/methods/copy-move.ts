@@ -24,31 +24,36 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   // §9.8.4: with Overwrite: F an existing destination fails the precondition.
   if (existing && !overwrite) throw new DavError(412, 'destination exists and Overwrite is F');
 
-  if (isMove) ctx.assertCanModify(ctx.path, { membership: true, tree: true });
-  ctx.assertCanModify(destination, { membership: true, tree: existing !== null });
+  if (isMove) await ctx.assertCanModify(ctx.path, { membership: true, tree: true });
+  await ctx.assertCanModify(destination, { membership: true, tree: existing !== null });
 
-  const { storage, deadProps, locks } = ctx.services;
-  if (existing) {
+  const { storage, metadata } = ctx.services;
+  if (existing && (existing.isCollection || source.isCollection)) {
     // A file replacing a file is done atomically by storage; anything else deletes first.
-    if (existing.isCollection || source.isCollection) {
-      const failures = await storage.deleteTree(destination, []);
-      if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
-    }
-    deadProps.deleteTree(destination);
-    locks?.removeTree(destination);
+    const failures = await storage.deleteTree(destination, []);
+    if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
   }
 
   const failures = isMove
     ? await storage.moveTree(ctx.path, destination)
     : await storage.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
-  if (isMove) {
-    deadProps.moveTree(ctx.path, destination);
-    locks?.removeTree(ctx.path);
-  } else {
-    deadProps.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
-    for (const f of failures) deadProps.deleteTree(f.path);
+  // The metadata follows in one transaction: an overwritten destination's properties and locks go,
+  // the source's properties arrive (copied or moved); a moved source's locks go (§7.6).
+  await metadata.transaction(async (tx) => {
+    if (isMove) {
+      await tx.deadProps.moveTree(ctx.path, destination);
+      await tx.locks.removeTree(ctx.path);
+    } else {
+      await tx.deadProps.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
+      for (const f of failures) await tx.deadProps.deleteTree(f.path);
+    }
+    if (existing) await tx.locks.removeTree(destination);
+  });
+  if (failures.length > 0) {
+    // The client sees each member's status; the operator also needs to know why (e.g. EACCES).
+    for (const f of failures) ctx.request.log.warn({ member: f.path.toString(), status: f.status, reason: f.reason }, `${isMove ? 'MOVE' : 'COPY'}: member not copied`);
+    return replyMemberOutcomes(ctx, failures);
   }
-  if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
   if (mtime !== undefined) {
     await storage.setModifiedTime(destination, mtime);
     ctx.reply.header('x-oc-mtime', 'accepted');

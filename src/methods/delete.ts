@@ -19,23 +19,29 @@ export const del: DavMethod = {
     if (ctx.path.equals(ctx.ns.base)) throw new DavError(403, 'the root collection cannot be deleted');
     // §9.6.1: DELETE on a collection acts as Depth: infinity; any other Depth is an error.
     if (entry.isCollection) parseDepth(ctx.header('depth'), ['infinity'], 'infinity');
-    ctx.assertCanModify(ctx.path, { membership: true });
+    await ctx.assertCanModify(ctx.path, { membership: true });
 
-    const locks = ctx.services.locks;
-    const lockedMembers = locks ? locks.missing(locks.within(ctx.path), ctx.credentials()).filter((l) => l.root !== ctx.path.key) : [];
+    const { locks, metadata } = ctx.services;
+    const locksInTree = locks ? await locks.within(ctx.path) : [];
+    const lockedMembers = locks ? locks.missing(locksInTree, ctx.credentials()).filter((l) => l.root !== ctx.path.key) : [];
     const keep: DavPath[] = [...new Set(lockedMembers.map((l) => l.root))].map((k) => DavPath.fromKey(k));
     const failures = await ctx.storage.deleteTree(ctx.path, keep);
 
     if (keep.length === 0 && failures.length === 0) {
-      ctx.services.deadProps.deleteTree(ctx.path);
-      locks?.removeTree(ctx.path);
+      // Properties and locks of the whole tree go in one transaction.
+      await metadata.transaction(async (tx) => {
+        await tx.deadProps.deleteTree(ctx.path);
+        if (locksInTree.length > 0) await tx.locks.removeTree(ctx.path);
+      });
       ctx.reply.code(204).send();
       return;
     }
     const survives = survivorTest([...keep, ...failures.map((f) => f.path)]);
-    const deadProps = ctx.services.deadProps;
-    deadProps.deleteKeys(deadProps.keysInTree(ctx.path).filter((k) => !survives(k)));
-    locks?.release(locks.within(ctx.path).filter((l) => !survives(l.root)).map((l) => l.token));
+    const gone = (await metadata.deadProps.keysInTree(ctx.path)).filter((k) => !survives(k));
+    await metadata.transaction(async (tx) => {
+      await tx.deadProps.deleteKeys(gone);
+      await tx.locks.remove(locksInTree.filter((l) => !survives(l.root)).map((l) => l.token));
+    });
     const outcomes: MemberOutcome[] = [
       ...keep.map((p) => ({
         path: p,

@@ -9,7 +9,7 @@ import { parseDepth, parseTimeout } from '../http/headers.js';
 import { DavPath } from '../core/paths.js';
 import { beginMultistatus, XML_CONTENT_TYPE } from '../http/reply-body.js';
 import { type LockManager, MemberLockConflict } from '../locks/lock-manager.js';
-import type { Lock } from '../locks/lock-store.js';
+import type { Lock } from '../metadata/store.js';
 import { parseLockInfo } from '../locks/lockinfo.js';
 import { renderActiveLock } from '../locks/render.js';
 import { XML_HEADER } from '../xml/multistatus.js';
@@ -25,10 +25,10 @@ function replyWithLock(ctx: RequestContext, lock: Lock, status: number, isCollec
 async function refresh(ctx: RequestContext, locks: LockManager, timeout: number): Promise<void> {
   const target = await ctx.existingTarget();
   const who = ctx.credentials();
-  const candidates = locks.covering(ctx.path).filter((l) => locks.holds(l, who));
+  const candidates = (await locks.covering(ctx.path)).filter((l) => locks.holds(l, who));
   const first = candidates[0];
   if (!first) throw new DavError(412, 'LOCK without a body refreshes a lock: submit its token in the If header', { condition: 'lock-token-submitted', paths: [ctx.path] });
-  const refreshed = locks.refresh(first.token, ctx.path, timeout, who);
+  const refreshed = await locks.refresh(first.token, ctx.path, timeout, who);
   replyWithLock(ctx, refreshed, 200, refreshed.root === ctx.path.key ? target.isCollection : true);
 }
 
@@ -48,11 +48,11 @@ export const lock: DavMethod = {
     // §9.10.3: Depth 0 or infinity; missing means infinity.
     const depth = parseDepth(ctx.header('depth'), [0, 'infinity'], 'infinity');
     const existing = await ctx.target();
-    if (!existing) ctx.assertCanModify(ctx.path, { membership: true });
+    if (!existing) await ctx.assertCanModify(ctx.path, { membership: true });
 
     let created: Lock;
     try {
-      created = locks.lock({ path: ctx.path, scope: info.scope, depth: depth === 0 ? '0' : 'infinity', owner: info.owner, principal: ctx.principal, timeout });
+      created = await locks.lock({ path: ctx.path, scope: info.scope, depth: depth === 0 ? '0' : 'infinity', owner: info.owner, principal: ctx.principal, timeout });
     } catch (err) {
       if (!(err instanceof MemberLockConflict)) throw err;
       // §9.10.9: the members whose locks conflict, and the request URI as a failed dependency.
@@ -69,9 +69,10 @@ export const lock: DavMethod = {
       try {
         // §9.10.4: an unmapped URL gets an empty resource; one that appeared meanwhile is kept.
         createdFile = await ctx.storage.createEmptyFile(ctx.path);
-        if (createdFile) ctx.services.deadProps.clear(ctx.path);
+        if (createdFile) await ctx.services.deadProps.clear(ctx.path);
       } catch (err) {
-        locks.release([created.token]);
+        // No lock without its resource; if even this fails, the lock simply expires.
+        await ctx.services.metadata.locks.remove([created.token]).catch(() => undefined);
         throw err;
       }
     }

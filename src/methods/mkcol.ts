@@ -10,9 +10,9 @@ export const mkcol: DavMethod = {
     // §9.3.1: this server understands no MKCOL body.
     if (ctx.hasBody()) throw new DavError(415, 'MKCOL with a body is not supported');
     if (await ctx.target()) throw new DavError(405, 'resource already exists');
-    ctx.assertCanModify(ctx.path, { membership: true });
+    await ctx.assertCanModify(ctx.path, { membership: true });
     await ctx.storage.createCollection(ctx.path);
-    ctx.services.deadProps.deleteTree(ctx.path);
+    await ctx.services.deadProps.deleteTree(ctx.path);
     ctx.reply.code(201).header('content-length', '0').send();
   },
 };

@@ -8,11 +8,11 @@ import { DavError } from '../core/errors.js';
 import { parseDepth } from '../http/headers.js';
 import { beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
-import { needsDeadProperties, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
+import { needsDeadProperties, needsLocks, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
 import { parseXml } from '../xml/parse.js';
-import type { DeadProperty } from '../props/dead-store.js';
+import type { DeadProperty } from '../metadata/store.js';
 import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
-import type { Lock } from '../locks/lock-store.js';
+import type { Lock } from '../metadata/store.js';
 import { lockCovers } from '../locks/lock-manager.js';
 import { DavPath, encodeSegment } from '../core/paths.js';
 import type { RequestContext } from '../http/context.js';
@@ -26,9 +26,8 @@ interface Shared {
   readonly ctx: RequestContext;
   readonly now: number;
   readonly lockingEnabled: boolean;
-  /** Locks anywhere in the requested tree (usually none); looked up on the first lockdiscovery. */
-  locks(): readonly Lock[];
-  readonly space: SpaceInfo | undefined;
+  /** Locks anywhere in the requested tree (usually none), when the request asks for lockdiscovery. */
+  readonly locks: readonly Lock[];
 }
 
 /** The property context of one resource; one small object per resource, no closures. */
@@ -36,6 +35,7 @@ class ResourceProperties implements PropertyContext {
   constructor(
     readonly entry: Entry,
     private readonly shared: Shared,
+    private readonly quota?: SpaceInfo,
   ) {}
 
   get now(): number {
@@ -47,7 +47,7 @@ class ResourceProperties implements PropertyContext {
   }
 
   locks(): readonly Lock[] {
-    const all = this.shared.locks();
+    const all = this.shared.locks;
     return all.length === 0 ? NO_LOCKS : all.filter((l) => lockCovers(l, this.entry.path));
   }
 
@@ -57,7 +57,7 @@ class ResourceProperties implements PropertyContext {
   }
 
   space(): SpaceInfo {
-    return this.shared.space!;
+    return this.quota!;
   }
 }
 
@@ -139,26 +139,34 @@ export const propfind: DavMethod = {
       }
     }
 
-    let dead: Map<string, DeadProperty[]> = new Map();
-    if (needsDeadProperties(request)) {
-      if (!listing || listing.count === 0) dead.set(target.path.key, deadProps.get(target.path));
-      else if (depth === 1) dead = deadProps.getListing(target.path);
-      else dead = deadProps.getTree(target.path);
-    }
-    let relevantLocks: readonly Lock[] | undefined;
+    // One dead-property query and one look at the locks, together, before the first byte goes out.
+    const [dead, relevantLocks] = await Promise.all([
+      !needsDeadProperties(request)
+        ? new Map<string, DeadProperty[]>()
+        : !listing || listing.count === 0
+          ? deadProps.get(target.path).then((props) => new Map([[target.path.key, props]]))
+          : depth === 1
+            ? deadProps.getListing(target.path)
+            : deadProps.getTree(target.path),
+      locks && needsLocks(request) ? locks.relevantTo(target.path) : NO_LOCKS,
+    ]);
     const shared: Shared = {
       ctx,
       now: ctx.services.clock.now(),
       lockingEnabled: locks !== null,
-      locks: () => (relevantLocks ??= locks?.relevantTo(target.path) ?? NO_LOCKS),
-      space: needsSpace(request) ? await storage.space() : undefined,
+      locks: relevantLocks,
     };
+    const withQuota = needsSpace(request);
     const render = propstatRenderer(request);
     const hrefOf = hrefMaker(ctx, target.path);
 
     const ms = await beginMultistatus(ctx.reply);
     const respond = (entry: Entry): void | Promise<void> => {
       const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+      // Quota figures are counted per collection (storage keeps them a while): only when asked.
+      if (withQuota && entry.isCollection) {
+        return storage.space(entry.path).then((quota) => ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
+      }
       return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
     };
     await respond(target);

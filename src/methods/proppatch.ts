@@ -12,11 +12,11 @@ export const proppatch: DavMethod = {
   async handle(ctx) {
     const target = await ctx.existingTarget();
     const instructions = parsePropertyUpdate(await ctx.readXml());
-    ctx.assertCanModify(ctx.path);
+    await ctx.assertCanModify(ctx.path);
     const { changes, effects, results } = planPropertyUpdate(instructions);
     // Side effects first (e.g. Win32LastModifiedTime sets the mtime): one that fails stores nothing.
     for (const effect of effects) await effect(ctx.storage, ctx.path);
-    if (changes.length > 0) ctx.services.deadProps.apply(ctx.path, changes);
+    if (changes.length > 0) await ctx.services.deadProps.apply(ctx.path, changes);
 
     const byStatus = new Map<number, string[]>();
     for (const r of results) {

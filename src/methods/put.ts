@@ -19,19 +19,20 @@ export const put: DavMethod = {
     // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
     if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
     // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
-    ctx.assertCanModify(ctx.path, { membership: existing === null });
+    await ctx.assertCanModify(ctx.path, { membership: existing === null });
 
     // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
     // RFC 9110 §15.5.14: an upload over the limit is refused before its body is read, when announced.
     const maxBytes = ctx.config.maxUploadBytes || undefined;
-    const announced = Math.max(expectedLength ?? 0, parseLength(ctx.header('content-length'), 'Content-Length') ?? 0);
+    const contentLength = parseLength(ctx.header('content-length'), 'Content-Length');
+    const announced = Math.max(expectedLength ?? 0, contentLength ?? 0);
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
-    if (result.created) ctx.services.deadProps.clear(ctx.path);
+    if (result.created) await ctx.services.deadProps.clear(ctx.path);
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
   },

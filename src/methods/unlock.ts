@@ -13,7 +13,7 @@ export const unlock: DavMethod = {
     // §10.5: Lock-Token = Coded-URL; Windows and some libraries send it without the brackets.
     const token = raw.startsWith('<') && raw.endsWith('>') ? raw.slice(1, -1).trim() : raw;
     await ctx.existingTarget();
-    ctx.services.locks!.unlock(token, ctx.path, ctx.principal);
+    await ctx.services.locks!.unlock(token, ctx.path, ctx.principal);
     ctx.reply.code(204).send();
   },
 };

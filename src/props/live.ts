@@ -5,7 +5,7 @@
  */
 import mime from 'mime-types';
 import type { Entry, SpaceInfo } from '../storage/storage.js';
-import type { Lock } from '../locks/lock-store.js';
+import type { Lock } from '../metadata/store.js';
 import { renderLockDiscovery, renderSupportedLock } from '../locks/render.js';
 import { escapeXmlText } from '../xml/multistatus.js';
 
@@ -18,7 +18,7 @@ export interface PropertyContext {
   locks(): readonly Lock[];
   /** href of a lock root, for lockdiscovery. */
   lockRootHref(lock: Lock): string;
-  /** Filesystem space, fetched at most once per request. */
+  /** Quota figures; asked only of collections (the quota properties are theirs alone). */
   space(): SpaceInfo;
 }
 
@@ -31,13 +31,17 @@ export interface LiveProperty {
   readonly allprop: boolean;
   /** Defined for files only (length, type, entity tag); a collection does not have it. */
   readonly filesOnly?: boolean;
+  /** Defined for collections only (RFC 4331 quota); a file does not have it. */
+  readonly collectionsOnly?: boolean;
+  /** Has no value for this resource after all (a total too costly to count): 404 like an absent one. */
+  unknown?(ctx: PropertyContext): boolean;
   /** The property element (called only where the property applies, see appliesTo). */
   render(ctx: PropertyContext): string;
 }
 
 /** Whether the resource has the property at all: propname lists it, prop finds it (else 404). */
 export function appliesTo(p: LiveProperty, entry: Entry): boolean {
-  return !(p.filesOnly && entry.isCollection);
+  return entry.isCollection ? !p.filesOnly : !p.collectionsOnly;
 }
 
 /**
@@ -109,11 +113,17 @@ const TABLE: readonly LiveProperty[] = [
     render: (ctx) => renderLockDiscovery(ctx.locks(), ctx.now, (l) => ctx.lockRootHref(l)),
   },
   { name: 'supportedlock', protected: true, allprop: true, render: (ctx) => renderSupportedLock(ctx.lockingEnabled) },
+  // RFC 4331 §3: quota properties belong to collections. A file answering them misleads clients
+  // that take quota-used-bytes for its size (davix, gfal2), so files answer 404, as in Apache.
   {
-    name: 'quota-available-bytes', protected: true, allprop: false,
+    name: 'quota-available-bytes', protected: true, allprop: false, collectionsOnly: true,
     render: (ctx) => el('quota-available-bytes', String(ctx.space().availableBytes)),
   },
-  { name: 'quota-used-bytes', protected: true, allprop: false, render: (ctx) => el('quota-used-bytes', String(ctx.space().usedBytes)) },
+  {
+    name: 'quota-used-bytes', protected: true, allprop: false, collectionsOnly: true,
+    unknown: (ctx) => ctx.space().usedBytes === null,
+    render: (ctx) => el('quota-used-bytes', String(ctx.space().usedBytes)),
+  },
 ];
 
 export const LIVE_PROPERTIES: ReadonlyMap<string, LiveProperty> = new Map(TABLE.map((p) => [p.name, p]));

@@ -7,7 +7,7 @@ import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, type XmlElement } from '../xml/parse.js';
 import { element, propstat } from '../xml/multistatus.js';
 import { ALLPROP_LIVE, ALL_LIVE, appliesTo, liveProperty, type LiveProperty, type PropertyContext } from './live.js';
-import type { DeadProperty } from './dead-store.js';
+import type { DeadProperty } from '../metadata/store.js';
 
 export interface PropertyName {
   readonly ns: string;
@@ -49,7 +49,12 @@ export function needsDeadProperties(req: PropfindRequest): boolean {
   return req.kind !== 'prop' || req.names.some((n) => !liveProperty(n.ns, n.name) || (n.ns === DAV_NS && n.name === 'displayname'));
 }
 
-/** True when answering needs the filesystem's space figures. */
+/** True when answering needs the locks (DAV:lockdiscovery, which allprop includes). */
+export function needsLocks(req: PropfindRequest): boolean {
+  return req.kind === 'allprop' || (req.kind === 'prop' && req.names.some((n) => n.ns === DAV_NS && n.name === 'lockdiscovery'));
+}
+
+/** True when answering needs the quota figures (of each collection). */
 export function needsSpace(req: PropfindRequest): boolean {
   const names = req.kind === 'prop' ? req.names : req.kind === 'allprop' ? req.include : [];
   return names.some((n) => n.ns === DAV_NS && n.name.startsWith('quota-'));
@@ -58,7 +63,7 @@ export function needsSpace(req: PropfindRequest): boolean {
 const findDead = (dead: readonly DeadProperty[], ns: string, name: string) => dead.find((d) => d.ns === ns && d.name === name);
 
 /** The live property's element for this resource, or null when the resource does not have it. */
-const liveValue = (p: LiveProperty | undefined, ctx: PropertyContext): string | null => (p && appliesTo(p, ctx.entry) ? p.render(ctx) : null);
+const liveValue = (p: LiveProperty | undefined, ctx: PropertyContext): string | null => (p && appliesTo(p, ctx.entry) && !p.unknown?.(ctx) ? p.render(ctx) : null);
 
 /** Renders the `<D:propstat>` elements of one resource: properties found under 200, unknown ones under 404. */
 export type PropstatRenderer = (ctx: PropertyContext, dead: readonly DeadProperty[]) => string;

@@ -8,7 +8,7 @@ import { badRequest } from '../core/errors.js';
 import { DAV_NS, childElements, is, textOf, type XmlElement } from '../xml/parse.js';
 import { serializeElement } from '../xml/serialize.js';
 import { liveProperty } from './live.js';
-import type { DeadPropertyChange } from './dead-store.js';
+import type { DeadPropertyChange } from '../metadata/store.js';
 import type { PropertyName } from './propfind.js';
 import { type SideEffect, sideEffectOf } from './side-effects.js';
 

@@ -35,6 +35,8 @@ export interface MemberFailure {
   readonly path: DavPath;
   readonly isCollection: boolean;
   readonly status: number;
+  /** Why, for the log (an errno code such as EACCES); never sent to the client. */
+  readonly reason?: string;
 }
 
 /** An opened file, stat'ed through its descriptor so that the entry and the bytes agree. */
@@ -50,6 +52,8 @@ export interface OpenFile {
 export interface WriteOptions {
   /** Bytes the client announced (Content-Length or X-Expected-Entity-Length); fewer is an error. */
   readonly expectedLength?: number | undefined;
+  /** Bytes the body should carry (Content-Length), to size uploads; not enforced (the HTTP layer does). */
+  readonly sizeHint?: number | undefined;
   /** Refuse (413) a body larger than this. */
   readonly maxBytes?: number | undefined;
   /** Modification time to give the file (X-OC-Mtime), seconds since the epoch. */
@@ -61,9 +65,12 @@ export interface WriteResult {
   readonly entry: Entry;
 }
 
+/** RFC 4331 quota figures of a collection. */
 export interface SpaceInfo {
+  /** Bytes that can still be written (the filesystem's free space for this server's user). */
   readonly availableBytes: number;
-  readonly usedBytes: number;
+  /** Bytes of the files in the collection and below it; null when too many to count. */
+  readonly usedBytes: number | null;
 }
 
 export interface Storage {
@@ -97,5 +104,6 @@ export interface Storage {
   /** Moves `from` to `to`; as for copyTree, only a file may already be at `to`. */
   moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]>;
   setModifiedTime(path: DavPath, seconds: number): Promise<void>;
-  space(): Promise<SpaceInfo>;
+  /** Quota figures of a collection (RFC 4331); cheap to ask again, as a backend keeps them a while. */
+  space(path: DavPath): Promise<SpaceInfo>;
 }

@@ -12,9 +12,34 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { request } from '../helpers/server.js';
+import type { Config } from '../../src/config.js';
+import { request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
 
 export const CI = process.env['CI'] === 'true';
+
+/** The server a client test talks to: where it answers, and the folder it serves. */
+export interface ClientTarget {
+  /** http://HOST:PORT (no trailing slash); the tree is under the prefix the test asked for. */
+  readonly origin: string;
+  /** The served folder on this machine, for checking what the client wrote. */
+  readonly root: string;
+  request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
+}
+
+export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
+
+/** By default a fresh in-process server; test/cluster/clients-*.test.ts set a cluster behind HAProxy. */
+let targetFactory: ClientTargetFactory = (t, options) => startServer(t, options as Partial<Config>);
+
+/** Makes the client tests imported afterwards run against servers made by `factory`. */
+export function useClientTargets(factory: ClientTargetFactory): void {
+  targetFactory = factory;
+}
+
+/** The server for one client test (a fresh one, served under `prefix` when given). */
+export function clientTarget(t: ServerTapLike, options: { prefix?: string } = {}): Promise<ClientTarget> {
+  return targetFactory(t, options);
+}
 
 interface TapLike {
   fail(message: string): void;
@@ -216,3 +241,21 @@ export const EXCLUSIVE_LOCK_BODY =
 
 /** Percent-encodes each segment of a relative POSIX path for a URL. */
 export const urlOf = (prefix: string, rel: string): string => prefix + rel.split('/').map(encodeURIComponent).join('/');
+
+/**
+ * Bytes of the files a server serves from `root` (what its quota-used-bytes counts, RFC 4331):
+ * the metadata folder and partial files left out. Not for mount points.
+ */
+export async function servedBytes(root: string, top = true): Promise<number> {
+  let bytes = 0;
+  for (const d of await fsp.readdir(root, { withFileTypes: true })) {
+    if ((top && d.name === '.fastdav') || d.name.startsWith('.fastdav-part-')) continue;
+    const full = path.join(root, d.name);
+    if (d.isDirectory()) bytes += await servedBytes(full, false);
+    else if (d.isFile()) bytes += (await fsp.lstat(full)).size;
+  }
+  return bytes;
+}
+
+/** Slack for comparing quota-used-bytes with servedBytes: the server counts at most once a minute. */
+export const USED_BYTES_SLACK = 64 * 1024 * 1024;

@@ -1,7 +1,8 @@
 /**
- * Test support: the built `fastdav` command (dist/cli.js, or another executable such as an
- * installed copy) as a real process, optionally as another user. `startCli` resolves once the
- * command prints the URL it serves; `runCli` runs it to completion (refusals, --version).
+ * Test support: the built `fastdav` command (dist/cli.js, build first; or another executable such
+ * as an installed copy) as a real process, optionally as another user: serving until stopped or
+ * killed (`startCli`, `serve`), or run to completion for a command or a refusal (`runCli`,
+ * `runCliSync`).
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +29,12 @@ export interface RunningCli {
   output(): string;
   /** Resolves once `pattern` has appeared `count` times in the output (rejects after 20 s). */
   waitFor(pattern: RegExp, count?: number): Promise<void>;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The exit code (null after a signal). */
+  exit: Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
+
+export type Running = RunningCli;
 
 function commandLine(args: string[], options: CliOptions): [string, string[], SpawnOptions] {
   const spawnOptions: SpawnOptions = { env: { PATH: process.env['PATH'] ?? '', ...options.env }, ...(options.cwd ? { cwd: options.cwd } : {}), ...(options.user ?? {}) };
@@ -49,7 +54,8 @@ export function startCli(t: TapLike, args: string[], options: CliOptions = {}): 
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = exited.then(({ code }) => code);
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -69,13 +75,38 @@ export function startCli(t: TapLike, args: string[], options: CliOptions = {}): 
   return Promise.race([
     waitFor(serving).then(() => {
       const m = serving.exec(output)!;
-      return { child, pid: child.pid!, origin: m[1]!, port: Number(m[2]), output: () => output, waitFor, exit };
+      return { child, pid: child.pid!, origin: m[1]!, port: Number(m[2]), output: () => output, waitFor, exit, exited };
     }),
-    exit.then(({ code }) => Promise.reject(new Error(`exited with ${code}: ${output}`))),
+    exit.then((code) => Promise.reject(new Error(`exited with ${code}: ${output}`))),
   ]);
 }
 
-export function runCli(args: string[], options: CliOptions = {}): { status: number | null; stdout: string; stderr: string; output: string } {
+/** Serves on a free port (`--port 0` first, so `args` may override it). */
+export function serve(t: TapLike, args: string[], env: Record<string, string> = {}): Promise<Running> {
+  return startCli(t, ['--port', '0', ...args], { env });
+}
+
+/** kill -9, and wait until the process is gone. */
+export async function killHard(running: Running): Promise<void> {
+  running.child.kill('SIGKILL');
+  await running.exit;
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ status: number | null; output: string }> {
+  const [command, argv, spawnOptions] = commandLine(args, { env });
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, output }));
+  });
+}
+
+/** Runs the CLI to completion, synchronously, with the options of startCli. */
+export function runCliSync(args: string[], options: CliOptions = {}): { status: number | null; stdout: string; stderr: string; output: string } {
   const [command, argv, spawnOptions] = commandLine(args, options);
   const r = spawnSync(command, argv, { ...spawnOptions, encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr };

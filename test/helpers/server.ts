@@ -3,6 +3,10 @@
  * small HTTP client that sends any method with any headers and returns status, headers, body.
  * Also: raw requests with exact bytes (client replays), chunked uploads, a fake clock, and
  * readers for 207 Multi-Status and DAV:error bodies.
+ *
+ * With FASTDAV_TEST_METADATA=postgres every server of the test process keeps its metadata in
+ * PostgreSQL (one private cluster per process, a fresh database per server; test/helpers/postgres.ts)
+ * instead of SQLite, so the same HTTP tests check both stores (test/http/postgres-mode.test.ts).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -14,6 +18,7 @@ import { buildApp, type AppOptions } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import { DavError } from '../../src/core/errors.js';
 import { childElements, parseXml, textOf, type XmlElement } from '../../src/xml/parse.js';
+import { sharedPostgres } from './postgres.js';
 
 export interface TapLike {
   teardown(fn: () => unknown): void;
@@ -65,10 +70,16 @@ export function request(origin: string, method: string, urlPath: string, options
   });
 }
 
+/** The metadata store the HTTP tests use: FASTDAV_TEST_METADATA=postgres or the default, sqlite. */
+export function testMetadata(): 'sqlite' | 'postgres' {
+  return process.env.FASTDAV_TEST_METADATA === 'postgres' ? 'postgres' : 'sqlite';
+}
+
 /** Starts an app on a temporary root (or `overrides.root`) and stops it when the test ends. */
 export async function startServer(t: TapLike, overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<TestServer> {
   const root = overrides.root ?? tempDir(t);
-  const config = testConfig({ ...overrides, root });
+  const metadataUrl = overrides.metadataUrl ?? (testMetadata() === 'postgres' ? await (await sharedPostgres()).createSchema() : undefined);
+  const config = testConfig({ ...overrides, root, metadataUrl });
   const app = await buildApp(config, options);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

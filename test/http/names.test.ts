@@ -1,8 +1,9 @@
 import t from 'tap';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { startServer } from '../helpers/server.js';
+import { rawRequest, startServer, tempDir } from '../helpers/server.js';
+import { missingPrerequisites, run } from '../clients/client-kit.js';
 
 const enc = (name: string): string => `/${encodeURIComponent(name)}`;
 
@@ -95,4 +96,50 @@ t.test('a 10,000-entry listing is complete and correct', async (t) => {
     return r.propstat.prop.getcontentlength !== String(Buffer.byteLength(String(Number(name.match(/-(\d{5})/)![1]))));
   });
   t.equal(bad.length, 0, 'each getcontentlength is that file’s size');
+});
+
+t.test('a backslash is an ordinary character of a name (issue 11 item 18)', async (t) => {
+  const s = await startServer(t);
+  const name = 'back\\slash.txt';
+  const folder = 'dir\\with\\backslashes';
+  t.equal((await s.request('PUT', enc(name), { body: 'one' })).status, 201, 'PUT with %5C');
+  t.equal((await s.request('GET', enc(name))).body, 'one', 'GET');
+  t.equal(readFileSync(path.join(s.root, name), 'utf8'), 'one', 'one file on disk, named with its backslash');
+  t.equal((await s.request('MKCOL', enc(folder))).status, 201, 'MKCOL');
+  t.equal((await s.request('COPY', enc(name), { headers: { destination: `${enc(folder)}/${encodeURIComponent('copy\\of.txt')}` } })).status, 201, 'COPY');
+  t.equal((await s.request('MOVE', enc(name), { headers: { destination: enc('moved\\here.txt') } })).status, 201, 'MOVE');
+  const pf = await s.request('PROPFIND', '/', { headers: { depth: 'infinity' } });
+  const hrefs = [...pf.body.matchAll(/<D:href>([^<]*)<\/D:href>/g)].map((m) => m[1]!).sort();
+  t.same(hrefs, ['/', '/dir%5Cwith%5Cbackslashes/', '/dir%5Cwith%5Cbackslashes/copy%5Cof.txt', '/moved%5Chere.txt'], 'listed, the backslash percent-encoded');
+  t.same(readdirSync(s.root).filter((n) => !n.startsWith('.')).sort(), [folder, 'moved\\here.txt'].sort());
+  const literal = await rawRequest(s.port, `GET /moved\\here.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  t.equal(literal.status, 200, 'an unencoded backslash in the request target names the same file');
+  t.equal(literal.body, 'one');
+  t.equal((await s.request('GET', '/..%5c..%5cetc%5cpasswd')).status, 404, 'dots beside a backslash are part of one name, which is not there');
+  t.equal((await s.request('DELETE', enc(folder))).status, 204, 'DELETE');
+});
+
+t.test('rclone sync of a folder holding names with backslashes (issue 11 item 18)', { skip: missingPrerequisites(t, { tools: ['rclone'] }) }, async (t) => {
+  const s = await startServer(t);
+  const work = tempDir(t, 'fastdav-rclone-bs-');
+  const local = path.join(work, 'local');
+  mkdirSync(path.join(local, 'sub\\dir'), { recursive: true });
+  writeFileSync(path.join(local, 'a\\b.txt'), 'backslash file');
+  writeFileSync(path.join(local, 'sub\\dir', 'c\\\\d.txt'), 'two backslashes');
+  writeFileSync(path.join(local, 'plain.txt'), 'plain');
+  writeFileSync(path.join(work, 'rclone.conf'), '');
+  const env = {
+    ...process.env,
+    HOME: work,
+    RCLONE_CONFIG: path.join(work, 'rclone.conf'),
+    RCLONE_CONFIG_FASTDAV_TYPE: 'webdav',
+    RCLONE_CONFIG_FASTDAV_URL: `${s.origin}/`,
+    RCLONE_CONFIG_FASTDAV_VENDOR: 'other',
+  };
+  const sync = await run('rclone', ['sync', local, 'fastdav:tree'], { env, timeout: 60_000 });
+  t.equal(sync.code, 0, `rclone sync succeeds\n${sync.stdout}${sync.stderr}`);
+  t.equal(readFileSync(path.join(s.root, 'tree', 'a\\b.txt'), 'utf8'), 'backslash file');
+  t.equal(readFileSync(path.join(s.root, 'tree', 'sub\\dir', 'c\\\\d.txt'), 'utf8'), 'two backslashes');
+  const check = await run('rclone', ['check', local, 'fastdav:tree'], { env, timeout: 60_000 });
+  t.equal(check.code, 0, `rclone check finds no difference\n${check.stdout}${check.stderr}`);
 });

@@ -90,7 +90,7 @@ t.test('propname lists names without values, dead ones included', async (t) => {
   const names = props.map((p) => `{${p.ns}}${p.local}`);
   t.ok(names.includes('{urn:z}dead'));
   t.ok(names.includes('{DAV:}getetag'));
-  t.ok(names.includes('{DAV:}quota-used-bytes'));
+  t.notOk(names.includes('{DAV:}quota-used-bytes'), 'a file has no quota properties (RFC 4331 §3)');
 });
 
 t.test('named properties: 200 for found, 404 for unknown, one propstat per status', async (t) => {
@@ -145,6 +145,23 @@ t.test('quota properties (RFC 4331)', async (t) => {
   t.match(propText(r, D, 'quota-available-bytes'), /^\d+$/);
   t.match(propText(r, D, 'quota-used-bytes'), /^\d+$/);
   t.equal(findProp(r, D, 'quota')?.status, 404, 'Finder also asks for the old names: 404');
+});
+
+t.test('quota properties belong to collections and count what lies under them (issue 11 item 17)', async (t) => {
+  const s = await setup(t);
+  writeFileSync(path.join(s.root, 'dir', 'sub', 'big.bin'), Buffer.alloc(100_000));
+  const quota = propBody('<D:quota-available-bytes/>', '<D:quota-used-bytes/>');
+  const file = multistatus((await propfind(s, '/top.txt', '0', quota)).body)[0]!;
+  t.equal(findProp(file, D, 'quota-used-bytes')?.status, 404, 'a file: quota-used-bytes 404 (davix took it for the size)');
+  t.equal(findProp(file, D, 'quota-available-bytes')?.status, 404, 'and quota-available-bytes 404, as in Apache');
+
+  const listing = multistatus((await propfind(s, '/dir/', '1', quota)).body);
+  t.equal(propText(responseFor(listing, '/dir/'), D, 'quota-used-bytes'), String(4 + 1 + 100_000), 'a collection: the bytes of every file below it');
+  t.equal(propText(responseFor(listing, '/dir/sub/'), D, 'quota-used-bytes'), String(1 + 100_000), 'each subfolder its own');
+  t.equal(findProp(responseFor(listing, '/dir/a.txt'), D, 'quota-used-bytes')?.status, 404, 'members that are files: 404');
+  t.match(propText(responseFor(listing, '/dir/sub/'), D, 'quota-available-bytes'), /^\d+$/, 'available: the free space of the filesystem');
+  const root = multistatus((await propfind(s, '/', '0', quota)).body)[0]!;
+  t.equal(propText(root, D, 'quota-used-bytes'), String(3 + 4 + 1 + 100_000), 'the root counts the served tree, not the metadata store');
 });
 
 t.test('hrefs are percent-encoded and decode to the real names; collections end with a slash', async (t) => {

@@ -32,7 +32,7 @@ async function serveOnce(t: Test, command: string): Promise<number | null> {
   t.equal((await request(origin, 'PUT', '/hello.txt', { body: 'installed' })).status, 201);
   t.equal((await request(origin, 'GET', '/hello.txt')).body, 'installed');
   child.kill('SIGTERM');
-  return (await exit).code;
+  return exit;
 }
 
 t.test('npm pack, then npm install -g of the tarball: a working fastdav command and a valid systemd unit', async (t) => {

@@ -11,12 +11,12 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { runCli, type CliOptions } from '../helpers/cli.js';
+import { runCliSync, type CliOptions } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { selfSigned, skipWithoutOpenssl } from '../helpers/tls.js';
 
 function run(args: string[], options: CliOptions = {}): { status: number | null; output: string } {
-  return runCli(['--port', '0', ...args], options);
+  return runCliSync(['--port', '0', ...args], options);
 }
 
 /** Exit 2 and exactly one line "fastdav: SETTING: …" matching `pattern`, no stack trace. */

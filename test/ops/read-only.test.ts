@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCli, startCli } from '../helpers/cli.js';
+import { runCliSync, startCli } from '../helpers/cli.js';
 import { request, tempDir } from '../helpers/server.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -45,7 +45,7 @@ async function serve(t: Test, args: string[], env: Record<string, string> = {}):
 
 t.test('without --read-only the server cannot start on such a folder: it would write its metadata folder', async (t) => {
   const root = readOnlyTree(t);
-  const r = runCli(['--port', '0', '--root', root], asUnprivileged);
+  const r = runCliSync(['--port', '0', '--root', root], asUnprivileged);
   t.equal(r.status, 2);
   t.match(r.stderr, /metadataDir: cannot create the metadata folder .* \(EACCES\).*--read-only/);
 });

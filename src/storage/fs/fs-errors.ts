@@ -7,6 +7,7 @@ export function errnoOf(err: unknown): string | undefined {
 
 /** The status for a failed filesystem call; `missing` is what ENOENT means at that point. */
 export function statusForFsError(err: unknown, missing: 404 | 409 = 404): number {
+  if (err instanceof DavError) return err.statusCode; // already translated (fsError)
   switch (errnoOf(err)) {
     case 'ENOENT':
       return missing;
@@ -36,6 +37,11 @@ export function statusForFsError(err: unknown, missing: 404 | 409 = 404): number
   }
 }
 
+/** A short reason for a log line: the errno code (EACCES…), else the message. */
+export function reasonOf(err: unknown): string {
+  return errnoOf(err) ?? (err instanceof Error ? err.message : String(err));
+}
+
 /** Wraps a filesystem error as a DavError (DavErrors pass through unchanged). */
 export function fsError(err: unknown, missing: 404 | 409 = 404): DavError {
   if (err instanceof DavError) return err;
@@ -44,6 +50,7 @@ export function fsError(err: unknown, missing: 404 | 409 = 404): DavError {
   const message = status === 500 ? `storage error${code ? ` (${code})` : ''}` : describe(status);
   const e = new DavError(status, message);
   if (status === 500) e.cause = err;
+  if (code !== undefined) Object.defineProperty(e, 'code', { value: code }); // for reasonOf
   return e;
 }
 

@@ -7,26 +7,25 @@
  * Uploads go to a reserved temporary name beside the target and are renamed over it when
  * complete, so a reader never sees a half-written file and a failed upload changes nothing.
  *
- * Metadata calls (stat, realpath, readdir members, open, rename, mkdir, unlink, small reads and
- * writes) are synchronous. Through libuv's thread pool each one costs a thread handoff that is
- * 10-30 times the system call itself on a small VM (10,000 stats: ~29 ms direct, 120-330 ms
- * through the pool; test/bench/NOTES.md), and a request makes several in a row. Bulk data stays
- * asynchronous and streamed: file bodies above smallFileBytes, and uploads past their first MiB.
- * Loops over many members (listings, walks, tree copies and deletes) yield to the event loop
- * every YIELD_EVERY calls, so one big listing never holds up the other requests for long.
+ * Metadata calls (stat, realpath, readdir, open, rename, mkdir, unlink) go through FsCalls
+ * (fs-calls.ts): made directly while the disk answers fast (a thread-pool handoff is 10-30 times
+ * the system call itself on a warm disk; test/bench/NOTES.md), in libuv's pool, shared fairly
+ * between requests, while it is slow. Small reads and writes of an open file stay synchronous;
+ * bulk data stays asynchronous and streamed: file bodies above smallFileBytes, and uploads past
+ * their first MiB. Loops over many members (listings, walks, tree copies and deletes) yield to the
+ * event loop every YIELD_EVERY calls, so one big listing never holds up the other requests for long.
  */
-import fs, { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
+import fs, { constants as fsConstants } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ClientGoneError, DavError } from '../../core/errors.js';
 import { DavPath, isValidSegment } from '../../core/paths.js';
-import { errnoOf, fsError, statusForFsError } from './fs-errors.js';
+import { errnoOf, fsError, reasonOf, statusForFsError } from './fs-errors.js';
+import { PARTIAL_PREFIX, partialName } from './partial-files.js';
+import { TreeSizes } from './tree-size.js';
+import { type DirEntry, type FileStat, FsCalls, Lane } from './fs-calls.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
-
-/** Prefix of in-progress upload files; such names are reserved and never listed. */
-export const PARTIAL_UPLOAD_PREFIX = '.fastdav-part-';
 
 const CAN_READ_FD_LINKS = process.platform === 'linux';
 /** Filesystem calls made in a row before a loop lets the event loop run (about 1-3 ms). */
@@ -43,6 +42,9 @@ class Pacer {
     return new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** Most entries counted for one quota-used-bytes (past it, the property is not reported). */
+const SIZE_WALK_LIMIT = 200_000;
 
 /** Members stat'ed per batch of a listing (about 1 ms of work between two looks at the event loop). */
 const LISTING_BATCH = 256;
@@ -68,15 +70,23 @@ export class FileSystemStorage implements Storage {
   private readonly rootWithSep: string;
   /** Location of the metadata folder inside the tree, if it is inside. */
   private readonly metadataPath: DavPath | null;
+  /** Where metadata calls run (directly, or fairly in the thread pool). */
+  private readonly io: FsCalls;
 
-  private constructor(realRoot: string, metadataPath: DavPath | null) {
+  /** Bytes used below folders, for quota-used-bytes (counted rarely, see tree-size.ts). */
+  private readonly sizes: TreeSizes;
+
+  private constructor(realRoot: string, metadataPath: DavPath | null, io: FsCalls) {
+    this.io = io;
     this.root = realRoot;
     this.rootWithSep = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
     this.metadataPath = metadataPath;
+    const metadataFs = metadataPath ? this.fsPath(metadataPath) : null;
+    this.sizes = new TreeSizes(SIZE_WALK_LIMIT, (dirFs, name) => name.startsWith(PARTIAL_PREFIX) || dirFs + path.sep + name === metadataFs);
   }
 
   /** Opens the folder `root`; `metadataDir` is hidden from the tree when it lies inside it. */
-  static async open(root: string, metadataDir: string): Promise<FileSystemStorage> {
+  static async open(root: string, metadataDir: string, io = new FsCalls()): Promise<FileSystemStorage> {
     const realRoot = await fsp.realpath(root);
     let realMeta = path.resolve(metadataDir);
     try {
@@ -86,11 +96,11 @@ export class FileSystemStorage implements Storage {
     }
     const rel = path.relative(realRoot, realMeta);
     const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-    return new FileSystemStorage(realRoot, inside ? DavPath.of(rel.split(path.sep)) : rel === '' ? DavPath.root : null);
+    return new FileSystemStorage(realRoot, inside ? DavPath.of(rel.split(path.sep)) : rel === '' ? DavPath.root : null, io);
   }
 
   isReserved(p: DavPath): boolean {
-    return (this.metadataPath !== null && this.metadataPath.contains(p)) || p.name.startsWith(PARTIAL_UPLOAD_PREFIX);
+    return (this.metadataPath !== null && this.metadataPath.contains(p)) || p.name.startsWith(PARTIAL_PREFIX);
   }
 
   private fsPath(p: DavPath): string {
@@ -102,11 +112,11 @@ export class FileSystemStorage implements Storage {
   }
 
   /** Throws 403 when `fsPath` resolves (through symlinks) outside the root; ENOENT propagates. */
-  private assertConfined(fsPath: string): void {
-    if (!this.isInside(fs.realpathSync.native(fsPath))) throw new DavError(403, 'symbolic link leads outside the served folder');
+  private async assertConfined(fsPath: string): Promise<void> {
+    if (!this.isInside(await this.io.realpath(fsPath))) throw new DavError(403, 'symbolic link leads outside the served folder');
   }
 
-  private entry(p: DavPath, st: Stats): Entry {
+  private entry(p: DavPath, st: FileStat): Entry {
     const isCollection = st.isDirectory();
     const size = isCollection ? 0 : st.size;
     return {
@@ -120,15 +130,11 @@ export class FileSystemStorage implements Storage {
   }
 
   async stat(p: DavPath): Promise<Entry | null> {
-    return this.statNow(p);
-  }
-
-  private statNow(p: DavPath): Entry | null {
     const fsPath = this.fsPath(p);
     try {
-      const st = fs.statSync(fsPath, { throwIfNoEntry: false });
+      const st = await this.io.stat(fsPath);
       if (!st || !(st.isFile() || st.isDirectory())) return null;
-      this.assertConfined(fsPath);
+      await this.assertConfined(fsPath);
       return this.entry(p, st);
     } catch (err) {
       const code = errnoOf(err);
@@ -138,12 +144,12 @@ export class FileSystemStorage implements Storage {
   }
 
   /** Stat of a member found by readdir; null for what is not served. */
-  private entryAt(child: DavPath, fsPath: string, isLink: boolean): Entry | null {
+  private async entryAt(child: DavPath, fsPath: string, isLink: boolean, lane?: Lane): Promise<Entry | null> {
     try {
-      const st = fs.statSync(fsPath, { throwIfNoEntry: false });
+      const st = await this.io.stat(fsPath, lane);
       if (!st || !(st.isFile() || st.isDirectory())) return null;
       // Only a link can lead outside: plain members of a confined folder are confined.
-      if (isLink && !this.isInside(fs.realpathSync.native(fsPath))) return null;
+      if (isLink && !this.isInside(await this.io.realpath(fsPath, lane))) return null;
       return this.entry(child, st);
     } catch {
       return null; // vanished meanwhile, dangling link, no permission: not listed
@@ -155,20 +161,20 @@ export class FileSystemStorage implements Storage {
    * the type readdir reports is enough for files and folders; links (and filesystems that
    * report no type) are followed and checked like everything else.
    */
-  private memberKind(child: DavPath, fsPath: string, d: Dirent): boolean | null {
+  private memberKind(child: DavPath, fsPath: string, d: DirEntry, lane: Lane): boolean | null | Promise<boolean | null> {
     if (this.isReserved(child)) return null;
-    if (d.isFile() || d.isDirectory()) return d.isDirectory();
-    return this.entryAt(child, fsPath, d.isSymbolicLink())?.isCollection ?? null;
+    if (d.isFile() || d.isDirectory()) return d.isDirectory(); // no promise for the common case
+    return this.entryAt(child, fsPath, d.isSymbolicLink(), lane).then((e) => e?.isCollection ?? null);
   }
 
   /**
    * The folder's entries, sorted by name (libuv's scandir sorts); ~0.5 µs per entry, read
-   * directly. Names no URL can address (a backslash, made on the server itself) are left out:
-   * they are not listed and not copied; deleting their folder deletes them with it.
+   * directly. Names no URL can address (none on Linux; a filesystem could report others) are
+   * left out: they are not listed and not copied; deleting their folder deletes them with it.
    */
-  private readDirents(fsPath: string): Dirent[] {
+  private async readDirents(fsPath: string, lane: Lane): Promise<DirEntry[]> {
     try {
-      return fs.readdirSync(fsPath, { withFileTypes: true }).filter((d) => isValidSegment(d.name));
+      return (await this.io.readdir(fsPath, lane)).filter((d) => isValidSegment(d.name));
     } catch (err) {
       if (errnoOf(err) === 'ENOTDIR') return [];
       throw fsError(err);
@@ -180,19 +186,19 @@ export class FileSystemStorage implements Storage {
    * at `parentReal`; null when following it would walk in a circle (a link to an ancestor).
    * Only links can make circles, so only they cost a realpath.
    */
-  private descendInto(parentReal: string, fsPath: string, name: string, isLink: boolean, ancestors: ReadonlySet<string>): string | null {
+  private async descendInto(parentReal: string, fsPath: string, name: string, isLink: boolean, ancestors: ReadonlySet<string>): Promise<string | null> {
     if (!isLink) return parentReal + path.sep + name;
-    const real = fs.realpathSync.native(fsPath);
+    const real = await this.io.realpath(fsPath);
     return ancestors.has(real) ? null : real;
   }
 
   /** The served members of a folder, without a stat of each (for tree copies). */
-  private async readMemberKinds(p: DavPath, pacer: Pacer): Promise<Member[]> {
+  private async readMemberKinds(p: DavPath, pacer: Pacer, lane: Lane): Promise<Member[]> {
     const fsPath = this.fsPath(p);
     const out: Member[] = [];
-    for (const d of this.readDirents(fsPath)) {
+    for (const d of await this.readDirents(fsPath, lane)) {
       const memberFs = fsPath + path.sep + d.name;
-      const isCollection = this.memberKind(p.child(d.name), memberFs, d);
+      const isCollection = await this.memberKind(p.child(d.name), memberFs, d, lane);
       if (isCollection !== null) out.push({ name: d.name, fsPath: memberFs, isCollection, isLink: d.isSymbolicLink() });
       const pause = pacer.tick();
       if (pause) await pause;
@@ -216,16 +222,17 @@ export class FileSystemStorage implements Storage {
   async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
     const pending: Pending[] = [];
     const pacer = new Pacer();
+    const lane = new Lane();
     const visit = async (dir: DavPath, dirFs: string, dirReal: string, ancestors: Set<string>): Promise<void> => {
-      for (const d of this.readDirents(dirFs)) {
+      for (const d of await this.readDirents(dirFs, lane)) {
         if (pending.length > max) return;
         const child = dir.child(d.name);
         const fsPath = dirFs + path.sep + d.name;
-        const isCollection = this.memberKind(child, fsPath, d);
+        const isCollection = await this.memberKind(child, fsPath, d, lane);
         if (isCollection !== null) {
           pending.push({ path: child, fsPath, isLink: d.isSymbolicLink() });
           // RFC 5842 §1: a link back to an ancestor is listed, but not walked into again.
-          const real = isCollection && depth === 'infinity' ? this.descendInto(dirReal, fsPath, d.name, d.isSymbolicLink(), ancestors) : null;
+          const real = isCollection && depth === 'infinity' ? await this.descendInto(dirReal, fsPath, d.name, d.isSymbolicLink(), ancestors) : null;
           if (real !== null) {
             ancestors.add(real);
             await visit(child, fsPath, real, ancestors);
@@ -237,19 +244,16 @@ export class FileSystemStorage implements Storage {
       }
     };
     const top = this.fsPath(p);
-    const topReal = fs.realpathSync.native(top);
+    const topReal = await this.io.realpath(top, lane);
     await visit(p, top, topReal, new Set([topReal]));
-    const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink);
+    const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink, lane);
     return {
       count: Math.min(pending.length, max + 1),
       async *batches() {
         for (let i = 0; i < pending.length; i += LISTING_BATCH) {
-          const batch: Entry[] = [];
-          for (let k = i; k < Math.min(i + LISTING_BATCH, pending.length); k++) {
-            const e = entryAt(pending[k]!);
-            if (e) batch.push(e);
-          }
-          yield batch;
+          // The batch's stats are queued at once: in the pool they overlap (in this listing's lane).
+          const entries = await Promise.all(pending.slice(i, i + LISTING_BATCH).map(entryAt));
+          yield entries.filter((e): e is Entry => e !== null);
         }
       },
     };
@@ -259,16 +263,16 @@ export class FileSystemStorage implements Storage {
     const fsPath = this.fsPath(p);
     let fd: number;
     try {
-      fd = fs.openSync(fsPath, fsConstants.O_RDONLY);
+      fd = await this.io.open(fsPath, fsConstants.O_RDONLY);
     } catch (err) {
       const code = errnoOf(err);
       throw code === 'ENOTDIR' || code === 'ELOOP' ? new DavError(404, 'Not Found') : fsError(err);
     }
     try {
       // The descriptor's own path says where the open really landed, symlinks included.
-      const real = CAN_READ_FD_LINKS ? fs.readlinkSync(`/proc/self/fd/${fd}`) : fs.realpathSync.native(fsPath);
+      const real = CAN_READ_FD_LINKS ? fs.readlinkSync(`/proc/self/fd/${fd}`) : await this.io.realpath(fsPath);
       if (!this.isInside(real)) throw new DavError(403, 'symbolic link leads outside the served folder');
-      const entry = this.entry(p, fs.fstatSync(fd));
+      const entry = this.entry(p, await this.io.fstat(fd));
       let open = true;
       const close = (): void => {
         if (open) fs.closeSync(fd);
@@ -302,12 +306,13 @@ export class FileSystemStorage implements Storage {
   }
 
   /** The parent folder of `p` on disk, checked to exist, be a folder and lie inside the root. */
-  private parentFolder(p: DavPath): string {
+  private async parentFolder(p: DavPath): Promise<string> {
     const parentFs = this.fsPath(p.parent());
     try {
-      const st = fs.statSync(parentFs);
+      const st = await this.io.stat(parentFs);
+      if (!st) throw Object.assign(new Error(`ENOENT: ${parentFs}`), { code: 'ENOENT' });
       if (!st.isDirectory()) throw new DavError(409, 'parent is not a collection');
-      this.assertConfined(parentFs);
+      await this.assertConfined(parentFs);
     } catch (err) {
       throw fsError(err, 409);
     }
@@ -315,36 +320,36 @@ export class FileSystemStorage implements Storage {
   }
 
   async writeFile(p: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult> {
-    const parentFs = this.parentFolder(p);
+    const parentFs = await this.parentFolder(p);
     const target = this.fsPath(p);
-    let old: Stats | undefined;
+    let old: FileStat | undefined;
     try {
-      old = fs.statSync(target, { throwIfNoEntry: false });
+      old = await this.io.stat(target);
       if (old?.isDirectory()) throw new DavError(405, 'cannot PUT to a collection');
-      if (old) this.assertConfined(target);
+      if (old) await this.assertConfined(target);
     } catch (err) {
       throw fsError(err);
     }
 
-    const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
+    const temp = partialName(parentFs);
     let fd: number | undefined;
     try {
-      fd = fs.openSync(temp, 'wx', old ? old.mode & 0o7777 : 0o666);
+      fd = await this.io.open(temp, 'wx', old ? old.mode & 0o7777 : 0o666);
       const written = await receive(body, fd, options.maxBytes);
       if (options.expectedLength !== undefined && written < options.expectedLength) {
         throw new DavError(400, `body has ${written} bytes, ${options.expectedLength} were announced`);
       }
       if (old) fs.fchmodSync(fd, old.mode & 0o7777); // creation applied the umask
       if (options.mtime !== undefined) fs.futimesSync(fd, new Date(), options.mtime);
-      const st = fs.fstatSync(fd);
+      const st = await this.io.fstat(fd);
       fs.closeSync(fd);
       fd = undefined;
-      fs.renameSync(temp, target);
+      await this.io.rename(temp, target);
       return { created: old === undefined, entry: this.entry(p, st) };
     } catch (err) {
       if (fd !== undefined) fs.closeSync(fd);
       try {
-        fs.unlinkSync(temp);
+        await this.io.unlink(temp);
       } catch {
         /* never created, or already gone */
       }
@@ -355,9 +360,9 @@ export class FileSystemStorage implements Storage {
   }
 
   async createEmptyFile(p: DavPath): Promise<boolean> {
-    this.parentFolder(p);
+    await this.parentFolder(p);
     try {
-      fs.closeSync(fs.openSync(this.fsPath(p), 'wx', 0o666));
+      fs.closeSync(await this.io.open(this.fsPath(p), 'wx', 0o666));
       return true;
     } catch (err) {
       if (errnoOf(err) === 'EEXIST') return false;
@@ -366,9 +371,9 @@ export class FileSystemStorage implements Storage {
   }
 
   async createCollection(p: DavPath): Promise<void> {
-    this.parentFolder(p);
+    await this.parentFolder(p);
     try {
-      fs.mkdirSync(this.fsPath(p));
+      await this.io.mkdir(this.fsPath(p));
     } catch (err) {
       throw fsError(err, 409);
     }
@@ -376,40 +381,41 @@ export class FileSystemStorage implements Storage {
 
   async deleteTree(p: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]> {
     const fsPath = this.fsPath(p);
-    let st: Stats;
+    let st: FileStat;
     try {
-      st = fs.lstatSync(fsPath);
+      st = await this.io.lstat(fsPath);
     } catch (err) {
       throw fsError(err);
     }
     const pacer = new Pacer();
+    const lane = new Lane();
     if (keep.length === 0) {
       // Fast path: remove everything; on any failure, fall back to the walk below, which
       // finds out exactly which members could not be deleted.
       try {
-        await this.removeAll(fsPath, st.isDirectory(), pacer);
+        await this.removeAll(fsPath, st.isDirectory(), pacer, lane);
         return [];
       } catch (err) {
         if (errnoOf(err) === 'ENOENT') return [];
       }
     }
     const failures: MemberFailure[] = [];
-    await this.removeRecursive(p, fsPath, st.isDirectory(), new Set(keep.map((k) => k.key)), failures, pacer);
+    await this.removeRecursive(p, fsPath, st.isDirectory(), new Set(keep.map((k) => k.key)), failures, pacer, lane);
     return failures;
   }
 
   /** Removes `fsPath` and everything below it (links are removed, never followed); throws on the first failure. */
-  private async removeAll(fsPath: string, isDir: boolean, pacer: Pacer): Promise<void> {
+  private async removeAll(fsPath: string, isDir: boolean, pacer: Pacer, lane: Lane): Promise<void> {
     try {
       if (isDir) {
-        for (const d of fs.readdirSync(fsPath, { withFileTypes: true })) {
+        for (const d of await this.io.readdir(fsPath, lane)) {
           const child = fsPath + path.sep + d.name;
-          const childIsDir = d.isDirectory() || (!d.isFile() && !d.isSymbolicLink() && fs.lstatSync(child).isDirectory());
-          await this.removeAll(child, childIsDir, pacer);
+          const childIsDir = d.isDirectory() || (!d.isFile() && !d.isSymbolicLink() && (await this.io.lstat(child, lane)).isDirectory());
+          await this.removeAll(child, childIsDir, pacer, lane);
         }
-        fs.rmdirSync(fsPath);
+        await this.io.rmdir(fsPath, lane);
       } else {
-        fs.unlinkSync(fsPath);
+        await this.io.unlink(fsPath, lane);
       }
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT') throw err; // vanished meanwhile: gone is what we want
@@ -419,29 +425,29 @@ export class FileSystemStorage implements Storage {
   }
 
   /** Removes what it can below `fsPath`; true when `fsPath` itself is gone. */
-  private async removeRecursive(p: DavPath, fsPath: string, isDir: boolean, keep: ReadonlySet<string>, failures: MemberFailure[], pacer: Pacer): Promise<boolean> {
+  private async removeRecursive(p: DavPath, fsPath: string, isDir: boolean, keep: ReadonlySet<string>, failures: MemberFailure[], pacer: Pacer, lane: Lane): Promise<boolean> {
     if (keep.has(p.key) || this.isReserved(p)) return false;
     try {
       const pause = pacer.tick();
       if (pause) await pause;
       if (!isDir) {
-        fs.unlinkSync(fsPath);
+        await this.io.unlink(fsPath, lane);
         return true;
       }
       let all = true;
-      for (const d of fs.readdirSync(fsPath, { withFileTypes: true })) {
+      for (const d of await this.io.readdir(fsPath, lane)) {
         const childFs = fsPath + path.sep + d.name;
         if (!isValidSegment(d.name)) {
           // A name no URL can address (made on the server itself) goes with its folder.
-          await this.removeAll(childFs, d.isDirectory(), pacer);
+          await this.removeAll(childFs, d.isDirectory(), pacer, lane);
           continue;
         }
-        const removed = await this.removeRecursive(p.child(d.name), childFs, d.isDirectory(), keep, failures, pacer);
+        const removed = await this.removeRecursive(p.child(d.name), childFs, d.isDirectory(), keep, failures, pacer, lane);
         all &&= removed;
       }
       // RFC 4918 §9.6.1: ancestors of a member that could not be deleted stay, unreported.
       if (!all) return false;
-      fs.rmdirSync(fsPath);
+      await this.io.rmdir(fsPath, lane);
       return true;
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return true;
@@ -451,20 +457,20 @@ export class FileSystemStorage implements Storage {
   }
 
   async copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]> {
-    const source = this.statNow(from);
+    const source = await this.stat(from);
     if (!source) throw new DavError(404, 'Not Found');
-    const parentFs = this.parentFolder(to);
+    const parentFs = await this.parentFolder(to);
     const target = this.fsPath(to);
     if (!source.isCollection) {
       // A file copy lands under a temporary name first, so an existing destination file is
       // replaced in one step and a failed copy leaves nothing behind.
-      const temp = parentFs + path.sep + PARTIAL_UPLOAD_PREFIX + randomUUID();
+      const temp = partialName(parentFs);
       try {
         copyFile(this.fsPath(from), temp);
-        fs.renameSync(temp, target);
+        await this.io.rename(temp, target);
       } catch (err) {
         try {
-          fs.unlinkSync(temp);
+          await this.io.unlink(temp);
         } catch {
           /* never created */
         }
@@ -472,50 +478,79 @@ export class FileSystemStorage implements Storage {
       }
       return [];
     }
-    try {
-      fs.mkdirSync(target);
-    } catch (err) {
-      throw fsError(err, 409);
+    if (depth === 0) {
+      try {
+        await this.io.mkdir(target);
+      } catch (err) {
+        throw fsError(err, 409);
+      }
+      return [];
     }
+    // A tree is built under a reserved temporary name beside the destination and renamed into
+    // place when complete: a copy cut short (kill -9, power loss) leaves nothing visible, and
+    // what it left is reclaimed later (partial-files.ts). A source folder that cannot be read
+    // fails the whole COPY (403) before anything is made.
+    const pacer = new Pacer();
+    const lane = new Lane();
+    const members = await this.readMemberKinds(from, pacer, lane);
+    const sourceReal = await this.io.realpath(this.fsPath(from));
+    const temp = partialName(parentFs);
     const failures: MemberFailure[] = [];
-    if (depth === 'infinity') {
-      const sourceReal = fs.realpathSync.native(this.fsPath(from));
-      await this.copyMembers(from, to, failures, new Pacer(), sourceReal, new Set([sourceReal]));
+    try {
+      await this.io.mkdir(temp, lane);
+      await this.copyMembers(from, to, temp, members, failures, pacer, sourceReal, new Set([sourceReal]), lane);
+      await this.io.rename(temp, target);
+    } catch (err) {
+      await this.removeAll(temp, true, pacer, lane).catch(() => undefined);
+      throw fsError(err, 409);
     }
     return failures;
   }
 
-  private async copyMembers(from: DavPath, to: DavPath, failures: MemberFailure[], pacer: Pacer, fromReal: string, ancestors: Set<string>): Promise<void> {
-    let members: Member[];
-    try {
-      members = await this.readMemberKinds(from, pacer);
-    } catch (err) {
-      failures.push({ path: to, isCollection: true, status: statusForFsError(err) });
-      return;
-    }
-    const destination = this.fsPath(to);
+  /**
+   * Copies the `members` of the folder `from` into the folder `dstFs` (which stands for `to`).
+   * A member that fails is left out whole (a file is removed, a folder whose members cannot be
+   * read is never made) and reported with its status and reason.
+   */
+  private async copyMembers(
+    from: DavPath,
+    to: DavPath,
+    dstFs: string,
+    members: readonly Member[],
+    failures: MemberFailure[],
+    pacer: Pacer,
+    fromReal: string,
+    ancestors: Set<string>,
+    lane: Lane,
+  ): Promise<void> {
     for (const member of members) {
-      const dst = destination + path.sep + member.name;
+      const dst = dstFs + path.sep + member.name;
       const dstPath = to.child(member.name);
       try {
         if (member.isCollection) {
-          const real = this.descendInto(fromReal, member.fsPath, member.name, member.isLink, ancestors);
+          const real = await this.descendInto(fromReal, member.fsPath, member.name, member.isLink, ancestors);
           if (real === null) {
             // RFC 5842 §7.2: a link back to an ancestor would copy forever.
-            failures.push({ path: dstPath, isCollection: true, status: 508 });
+            failures.push({ path: dstPath, isCollection: true, status: 508, reason: 'link to an ancestor' });
             continue;
           }
-          fs.mkdirSync(dst);
+          const inner = await this.readMemberKinds(from.child(member.name), pacer, lane);
+          await this.io.mkdir(dst, lane);
           ancestors.add(real);
-          await this.copyMembers(from.child(member.name), dstPath, failures, pacer, real, ancestors);
+          await this.copyMembers(from.child(member.name), dstPath, dst, inner, failures, pacer, real, ancestors, lane);
           ancestors.delete(real);
         } else {
-          copyFile(member.fsPath, dst);
+          try {
+            copyFile(member.fsPath, dst);
+          } catch (err) {
+            fs.rmSync(dst, { force: true }); // never a part of a file
+            throw err;
+          }
         }
       } catch (err) {
         // A member that vanished since the listing is simply not copied.
         if (errnoOf(err) !== 'ENOENT' || member.isCollection) {
-          failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err) });
+          failures.push({ path: dstPath, isCollection: member.isCollection, status: statusForFsError(err), reason: reasonOf(err) });
         }
       }
       const pause = pacer.tick();
@@ -524,9 +559,9 @@ export class FileSystemStorage implements Storage {
   }
 
   async moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]> {
-    this.parentFolder(to);
+    await this.parentFolder(to);
     try {
-      fs.renameSync(this.fsPath(from), this.fsPath(to));
+      await this.io.rename(this.fsPath(from), this.fsPath(to));
       return [];
     } catch (err) {
       if (errnoOf(err) !== 'EXDEV') throw fsError(err, 409);
@@ -539,15 +574,15 @@ export class FileSystemStorage implements Storage {
 
   async setModifiedTime(p: DavPath, seconds: number): Promise<void> {
     try {
-      fs.utimesSync(this.fsPath(p), new Date(), seconds);
+      await this.io.utimes(this.fsPath(p), seconds);
     } catch (err) {
       throw fsError(err);
     }
   }
 
-  async space(): Promise<SpaceInfo> {
+  async space(p: DavPath): Promise<SpaceInfo> {
     const s = await fsp.statfs(this.root);
-    return { availableBytes: s.bavail * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize };
+    return { availableBytes: s.bavail * s.bsize, usedBytes: await this.sizes.usedBytes(this.fsPath(p)) };
   }
 }
 

@@ -1,0 +1,24 @@
+/**
+ * Opens the metadata store the configuration names: PostgreSQL for `metadataUrl`
+ * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir` (in memory with
+ * --read-only).
+ */
+import type { Config } from '../config.js';
+import { PostgresMetadataStore } from './postgres/store.js';
+import { SqliteMetadataStore } from './sqlite/store.js';
+import type { Clock, MetadataStore } from './store.js';
+
+export interface OpenOptions {
+  clock: Clock;
+  /** Told about database connection trouble (PostgreSQL). */
+  onError?: (err: Error) => void;
+}
+
+export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl' | 'readOnly'>, options: OpenOptions): Promise<MetadataStore> {
+  if (config.metadataUrl) {
+    return PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
+  }
+  // --read-only: nothing is written, not even the metadata folder; dead properties and locks then
+  // live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).
+  return SqliteMetadataStore.open(config.readOnly ? ':memory:' : config.metadataDir, options.clock);
+}

@@ -1,0 +1,117 @@
+/**
+ * Write locks (RFC 4918 §6) in PostgreSQL, correct across any number of instances:
+ *
+ * - Expiry is judged by the database's clock (`now()`), never an instance's: every query keeps only
+ *   `expires > now()`, and a lock is handed back with the time it has left, placed on the instance's
+ *   own clock (Lock.expires = clock.now() + left) only for rendering DAV:timeout.
+ * - A grant is one transaction: transaction-scoped advisory locks are taken top-down on the lock
+ *   root's ancestors (shared) and on the root itself (exclusive); then the relevant locks are read,
+ *   the lock manager decides, and the new row is inserted. Two grants whose roots are equal or one
+ *   above the other therefore run one after the other, with no window between check and insert;
+ *   grants on unrelated paths do not wait for each other. Taking the locks in one fixed order
+ *   (root first) rules out deadlock; a hash collision only makes two grants wait for each other.
+ *   The keys are one bigint (hashtextextended of the path key), a key space apart from the
+ *   two-int key that migrations use.
+ * - No cache: each check is one query, so a write never trusts a copy another instance outdated.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DavPath } from '../../core/paths.js';
+import { type Clock, type Lock, type LockDepth, type LockGrant, type LockScope, type LockWriter, descendantRange, parentKey } from '../store.js';
+import type { Sql } from './sql.js';
+
+interface Row {
+  token: string;
+  root: string;
+  depth: LockDepth;
+  scope: LockScope;
+  owner: string | null;
+  principal: string | null;
+  timeout: number;
+  /** Milliseconds left on the database's clock. */
+  left_ms: number;
+}
+
+const COLUMNS = `token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms`;
+
+/** Keys of the strict ancestors of `key`, top-down ('' first). */
+function ancestorKeys(key: string): string[] {
+  const out: string[] = [];
+  for (let k = key; k !== ''; ) {
+    k = parentKey(k);
+    out.unshift(k);
+  }
+  return out;
+}
+
+const RELEVANT = `SELECT ${COLUMNS} FROM locks
+  WHERE expires > now() AND (root = $1 OR (depth = 'infinity' AND root = ANY($2::text[])) OR (root >= $3 AND root < $4))`;
+
+function relevantParams(key: string): unknown[] {
+  const [lo, hi] = descendantRange(key);
+  return [key, ancestorKeys(key), lo, hi];
+}
+
+export class PostgresLocks {
+  constructor(private readonly clock: Clock) {}
+
+  private toLock(r: Row): Lock {
+    return {
+      token: r.token,
+      root: r.root,
+      depth: r.depth,
+      scope: r.scope,
+      owner: r.owner,
+      principal: r.principal,
+      timeout: r.timeout,
+      expires: this.clock.now() + Math.max(0, r.left_ms),
+    };
+  }
+
+  async relevantTo(sql: Sql, path: DavPath): Promise<Lock[]> {
+    return (await sql<Row>(RELEVANT, relevantParams(path.key))).map((r) => this.toLock(r));
+  }
+
+  async byToken(sql: Sql, token: string): Promise<Lock | undefined> {
+    const [row] = await sql<Row>(`SELECT ${COLUMNS} FROM locks WHERE token = $1 AND expires > now()`, [token]);
+    return row && this.toLock(row);
+  }
+
+  /** Inside a transaction (store.ts opens it): serialize, read, decide, insert. */
+  async grant(sql: Sql, grant: LockGrant, decide: (current: readonly Lock[]) => void): Promise<Lock> {
+    // Appended in order: the shared locks on the ancestors top-down, then the exclusive one on the root.
+    await sql(
+      `SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k
+       UNION ALL SELECT pg_advisory_xact_lock(hashtextextended($2::text, 0))`,
+      [ancestorKeys(grant.root), grant.root],
+    );
+    decide((await sql<Row>(RELEVANT, relevantParams(grant.root))).map((r) => this.toLock(r)));
+    const [row] = await sql<Row>(
+      `WITH purged AS (DELETE FROM locks WHERE expires <= now())
+       INSERT INTO locks (token, root, depth, scope, owner, principal, timeout, expires)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::integer, now() + make_interval(secs => $7::integer))
+       RETURNING ${COLUMNS}`,
+      [`urn:uuid:${randomUUID()}`, grant.root, grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout],
+    );
+    return this.toLock(row!);
+  }
+
+  async refresh(sql: Sql, token: string, timeout: number): Promise<Lock | undefined> {
+    const [row] = await sql<Row>(
+      `UPDATE locks SET timeout = $2::integer, expires = now() + make_interval(secs => $2::integer) WHERE token = $1 AND expires > now() RETURNING ${COLUMNS}`,
+      [token, timeout],
+    );
+    return row && this.toLock(row);
+  }
+}
+
+export function writer(sql: Sql): LockWriter {
+  return {
+    async remove(tokens) {
+      if (tokens.length > 0) await sql('DELETE FROM locks WHERE token = ANY($1::text[])', [tokens]);
+    },
+    async removeTree(path) {
+      const [lo, hi] = descendantRange(path.key);
+      await sql('DELETE FROM locks WHERE root = $1 OR (root >= $2 AND root < $3)', [path.key, lo, hi]);
+    },
+  };
+}
