@@ -16,6 +16,7 @@ import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { openMetadataStore } from './metadata/open.js';
 import { metadataFailure } from './metadata/store.js';
+import { replayIntents } from './metadata/intents.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { FileSystemStorage } from './storage/fs/fs-storage.js';
 import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
@@ -90,6 +91,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     log: app.log,
   });
   reclaimer.start();
+  // Operations cut short by a process that died between a tree change and its metadata update.
+  await replayIntents(storage, metadata, app.log);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
