@@ -179,7 +179,7 @@ export interface MetadataStore {
   readonly kind: string;
   readonly deadProps: DeadPropertyStore;
   readonly locks: LockStore;
-  /** The intent journal (crash safety of tree operations); absent where not implemented yet (PostgreSQL). */
+  /** The intent journal (crash safety of tree operations, src/metadata/intents.ts); optional for a store. */
   readonly intents?: IntentJournal;
   /** Runs the writes `fn` makes through `tx` as one transaction (all or none). */
   transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void>;

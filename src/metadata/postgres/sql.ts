@@ -14,7 +14,8 @@ import { MetadataUnavailableError } from '../store.js';
 export type Sql = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]) => Promise<R[]>;
 
 /** SQLSTATE classes and codes that mean "unreachable, try again later" rather than "wrong". */
-const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|57014|58)/; // connection exception, insufficient resources, shutdown, query canceled (timeout), system error
+// connection exception, insufficient resources (but disk_full 53100: 507, see store.ts metadataFailure), shutdown, query canceled (timeout), system error
+const UNAVAILABLE_STATES = /^(08|53(?!100)|57P0[1-4]|57014|58)/;
 const NODE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /** True when `err` says the database could not be reached or did not answer in time. */
