@@ -4,27 +4,33 @@
  * and holds the one place where requests are dispatched and errors rendered.
  */
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { STATUS_CODES, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { HEALTH_URL_PATH, Namespace, RequestContext, type Services } from './http/context.js';
 import { ClientGoneError, DavError } from './core/errors.js';
 import { evaluatePreconditions, hasPreconditions } from './http/conditional.js';
 import { AccessLog } from './http/access-log.js';
-import { lingerAfterReply, serverOptions } from './http/transport.js';
+import { answerPlainHttpOnTlsPort, lingerAfterReply, serverOptions, tlsOptions } from './http/transport.js';
+import { defendContent } from './http/security-headers.js';
+import { UI_SEGMENT, WebAssets } from './http/web-assets.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
-import { openMetadataStore } from './metadata/open.js';
-import { metadataFailure } from './metadata/store.js';
+import { PostgresMetadataStore } from './metadata/postgres/store.js';
+import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
+import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
 import { replayIntents } from './metadata/intents.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
-import { FileSystemStorage } from './storage/fs/fs-storage.js';
+import { openStorage } from './storage/open.js';
+import { describeSweep, sweep } from './storage/catalog/gc.js';
 import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
 import { AccountFiles } from './auth/account-files.js';
-import { Authenticator } from './auth/authenticator.js';
+import { type Access, Authenticator, permits, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { ServerMetrics } from './metrics/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +38,16 @@ declare module 'fastify' {
     dav: RequestContext | null;
     /** The authenticated user, or null. */
     principal: string | null;
+    /** What the requester may reach and do, once authenticated. */
+    access: Access | null;
+  }
+  interface FastifyInstance {
+    /**
+     * SIGHUP: reads the TLS certificate and key and the account files again, without touching
+     * open connections (they keep the certificate they began with). What does not load is logged
+     * and the version in use stays. Resolves to false when something did not load.
+     */
+    reloadFiles(): Promise<boolean>;
   }
 }
 
@@ -42,6 +58,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Slows failed logins (tests pass one with a fake clock). */
   loginThrottle?: LoginThrottle;
+  /** Prometheus metrics to feed (cli.ts passes them when --metrics-port is set). */
+  metrics?: ServerMetrics;
 }
 
 /** How long closing waits for handlers still running after their connections were cut. */
@@ -55,10 +73,11 @@ const BUILTIN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'POS
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const storage = await FileSystemStorage.open(config.root, config.metadataDir);
   // Connection trouble is logged once the app's logger exists; requests meanwhile get 503.
   let reportMetadataError = (err: Error): void => void err;
-  const metadata = await openMetadataStore(config, { clock, onError: (err) => reportMetadataError(err) });
+  // Object storage (--s3-bucket): the tree in PostgreSQL, the contents in S3; else the folder.
+  const opened = await openStorage(config, { clock, onError: (err) => reportMetadataError(err) });
+  const { storage, metadata } = opened;
   const services: Services = {
     config,
     storage,
@@ -66,10 +85,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     deadProps: metadata.deadProps,
     locks: config.locking ? new LockManager(metadata.locks) : null,
     clock,
+    webAssets: WebAssets.load(),
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
-  const allowFor = (entry: Entry | null): string =>
-    [...methods.values()].filter((m) => m.allowedOn(entry)).map((m) => m.name).join(', ');
+  // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
+  // user is never offered PUT, DELETE, MOVE, LOCK…: davfs2 then mounts read-only); with
+  // --read-only (the Authenticator refuses the rest with 403) only the reading methods.
+  const offered = (m: DavMethod, access: Access | null): boolean =>
+    (!config.readOnly || READ_METHODS.has(m.name)) && (access === null || permits(access, m.name));
+  const allowFor = (entry: Entry | null, access: Access | null): string =>
+    [...methods.values()].filter((m) => offered(m, access) && m.allowedOn(entry)).map((m) => m.name).join(', ');
 
   const app = Fastify({
     ...serverOptions(config),
@@ -79,28 +104,72 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // request.host and request.protocol then follow X-Forwarded-Host/-Proto (http/context.ts).
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 65_536 },
+    // A URL whose percent-encoding is not UTF-8 never reaches a route: answer it in our format.
+    frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL';
+      reply.code(bad ? 400 : 500).header('content-type', ERROR_CONTENT_TYPE).send(errorText(bad ? 400 : 500, bad ? 'the URL is not valid percent-encoded UTF-8' : undefined));
+    },
   } as FastifyHttpOptions<Server>);
-  reportMetadataError = (err) => app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
+  reportMetadataError = (err) => {
+    options.metrics?.metadataErrors.inc();
+    app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
+  };
   // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
   // start-up and every few hours, by age, so the live uploads of other instances are never touched.
-  const reclaimer = new PartialFileReclaimer({
-    root: config.root,
-    metadataDir: config.metadataDir,
-    staleAfterMs: staleAfterMs(config.idleTimeout, config.requestTimeout),
-    sweepEveryMs: PARTIAL_SWEEP_EVERY_MS,
-    log: app.log,
-  });
-  reclaimer.start();
+  // (Object storage has its own sweep below: nothing of it lives under --root; --read-only writes nothing.)
+  const reclaimer = opened.objectStorage || config.readOnly
+    ? null
+    : new PartialFileReclaimer({
+        root: config.root,
+        metadataDir: config.metadataDir,
+        staleAfterMs: staleAfterMs(config.idleTimeout, config.requestTimeout),
+        sweepEveryMs: PARTIAL_SWEEP_EVERY_MS,
+        log: app.log,
+      });
+  reclaimer?.start();
   // Operations cut short by a process that died between a tree change and its metadata update.
-  await replayIntents(storage, metadata, app.log);
+  if (!config.readOnly) await replayIntents(storage, metadata, app.log);
+  if (config.tlsCert) answerPlainHttpOnTlsPort(app.server, config.headersTimeout * 1000);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);
+  if (options.metrics) {
+    options.metrics.instrument(app, HEALTH_URL_PATH);
+    const locks = services.locks;
+    // Every active lock covers the root or lies within it.
+    if (locks) options.metrics.setSources({ activeLocks: async () => (await locks.relevantTo(DavPath.root)).length });
+    if (metadata instanceof PostgresMetadataStore) {
+      const pool = metadata.pool;
+      options.metrics.setSources({ poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) });
+    }
+  }
+  app.decorateRequest('access', null);
+  // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.
+  app.addHook('onRequest', async (_request, reply) => defendContent(reply));
   // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it when a handler starts reading
   // the body (RequestContext.bodyStream), so refused uploads are never sent.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
-  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log) : null;
+  const accounts = config.users ? await AccountFiles.open(config.users, config.userAccess, storage, app.log, !config.readOnly) : null;
   const auth = new Authenticator(config, accounts, app.log, options.loginThrottle);
+
+  app.decorate('reloadFiles', async () => {
+    const reloaded: string[] = [];
+    let ok = true;
+    const attempt = async (what: string, load: () => unknown): Promise<void> => {
+      try {
+        await load();
+        reloaded.push(what);
+      } catch (err) {
+        ok = false;
+        app.log.error(`${what} not reloaded, the ones in use stay: ${err instanceof ConfigError ? err.message : String(err)}`);
+      }
+    };
+    // node:tls: connections opened from now on use the new context, open ones keep theirs.
+    if (config.tlsCert) await attempt('certificate', () => (app.server as unknown as TlsServer).setSecureContext(tlsOptions(config)!));
+    if (accounts) await attempt('accounts', () => accounts.reloadNow());
+    app.log.info({ reloaded }, 'SIGHUP: files reloaded');
+    return ok;
+  });
 
   // Bodies are never parsed by Fastify: PUT streams them to disk, PROPFIND/PROPPATCH/LOCK read
   // and parse their XML themselves with a size limit (a global XML parser would also swallow
@@ -125,13 +194,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (url === '*' || !wholeTree.fromUrlPath(url)) {
       // Outside the mount prefix only OPTIONS answers, without credentials: Windows and Office
       // probe the server root, and nothing there belongs to anyone.
-      if (method.name !== 'OPTIONS') throw new DavError(404, 'Not Found');
+      if (method.name !== 'OPTIONS') throw new DavError(404, `this server serves its files under ${config.prefix}`);
       davHeaders(reply, 'OPTIONS');
       reply.code(200).header('content-length', '0').send();
       return;
     }
     const access = await auth.authenticate(request.headers.authorization, request.ip);
     request.principal = access.principal;
+    request.access = access;
     auth.authorize(access, method.name);
     // Everything a request names (target, Destination, If tags) is resolved in the requester's
     // namespace, so nothing outside their root can even be named.
@@ -147,8 +217,23 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!method.ownPreconditions && hasPreconditions(request.headers)) {
       if (evaluatePreconditions(request.headers, await ctx.target(), false) !== 'pass') throw new DavError(412, 'Precondition Failed');
     }
-    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target()));
+    if (method.name === 'OPTIONS') davHeaders(reply, allowFor(await ctx.target(), access));
     await method.handle(ctx);
+  }
+
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (opened.objectStorage && config.gcInterval > 0) {
+    const { sql, blobs } = opened.objectStorage.storage;
+    let sweeping = false;
+    gcTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweep(sql.run, blobs, config.gcGrace)
+        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
+        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
+        .finally(() => (sweeping = false));
+    }, config.gcInterval * 1000).unref();
   }
 
   const running = new Set<Promise<unknown>>();
@@ -162,6 +247,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       running.add(handled);
       void handled.catch(() => undefined).finally(() => running.delete(handled));
       return handled;
+    },
+  });
+
+  // The folder view's script and stylesheet (http/web-assets.ts): public, versioned, cached for a year.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: `${config.prefix}${UI_SEGMENT}/:version/:file`,
+    handler: async (request, reply) => {
+      const { version, file } = request.params as { version: string; file: string };
+      const asset = services.webAssets.find(version, file);
+      if (!asset) throw new DavError(404, 'Not Found');
+      reply.code(200).header('content-type', asset.contentType).header('cache-control', 'public, max-age=31536000, immutable');
+      reply.header('content-length', asset.body.length);
+      return reply.send(request.method === 'HEAD' ? undefined : asset.body);
     },
   });
 
@@ -186,9 +285,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // Any other method: 405 when it is a WebDAV method that is turned off, else 501.
   app.setNotFoundHandler((request, reply) => {
     const known = METHODS.some((m) => m.name === request.method);
+    // --read-only turns locking off, but LOCK and UNLOCK are refused as every write is.
+    if (known && config.readOnly && !READ_METHODS.has(request.method)) {
+      reply.code(403).header('content-type', ERROR_CONTENT_TYPE).send(errorText(403, 'this server is read-only'));
+      return;
+    }
     const status = known ? 405 : 501;
-    if (known) reply.header('allow', allowFor(null));
-    reply.code(status).header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status]}: ${request.method}\n`);
+    if (known) reply.header('allow', allowFor(null, null));
+    const message = known ? `${request.method} is turned off on this server` : `this server does not implement the method ${request.method}`;
+    reply.code(status).header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   app.setErrorHandler(async (thrown: Error & { statusCode?: number }, request, reply) => {
@@ -201,6 +306,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (error instanceof MetadataUnavailableError) options.metrics?.metadataErrors.inc();
     reply.code(status);
     // RFC 9110 §10.1.1: the rest of a body left unread (a refused upload) cannot be told from the
     // next request if the client never sends it: close after the answer.
@@ -210,7 +316,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     }
     if (error instanceof DavError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null)));
+      if (status === 405 && request.dav) reply.header('allow', allowFor(await request.dav.target().catch(() => null), request.access));
       if (error.condition) {
         // Collections are named with their trailing slash, as in lockdiscovery.
         const hrefOf = async (p: DavPath) => request.dav?.href(p, (await storage.stat(p).catch(() => null))?.isCollection ?? false) ?? p.toString();
@@ -218,8 +324,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         return reply.header('content-type', 'application/xml; charset=utf-8').send(errorBody(error.condition, hrefs));
       }
     }
-    const message = status >= 500 && !(error instanceof DavError) ? 'internal error' : error.message;
-    return reply.header('content-type', 'text/plain; charset=utf-8').send(`${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`);
+    const message = status >= 500 && !(error instanceof DavError) ? undefined : error.message;
+    return reply.header('content-type', ERROR_CONTENT_TYPE).send(errorText(status, message));
   });
 
   // Closing (cli.ts stops on SIGTERM): Fastify stops accepting and answers 503 to new requests on
@@ -232,9 +338,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
-    reclaimer.stop();
+    reclaimer?.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    await metadata.close();
+    clearInterval(gcTimer);
+    await opened.close();
   });
   return app;
 }

@@ -16,10 +16,26 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import { servingUrl, type Config } from './config.js';
+import { metricsUrl, servingUrl, type Config } from './config.js';
 
 /** IPC message from the primary: stop as on SIGTERM. */
 const STOP_MESSAGE = 'fastdav:stop';
+/** IPC message from the primary: reload files as on SIGHUP. */
+const RELOAD_MESSAGE = 'fastdav:reload';
+
+/** IPC message from a worker: start-up refused for this reason (the primary prints it once). */
+interface RefusalMessage {
+  readonly fastdavRefusal: string;
+}
+const isRefusal = (message: unknown): message is RefusalMessage => typeof (message as RefusalMessage | null)?.fastdavRefusal === 'string';
+
+/** Worker side: tells the primary why this worker cannot start (it exits with code 2 next). */
+export function reportRefusal(reason: string): Promise<void> {
+  return new Promise((resolve) => {
+    const message: RefusalMessage = { fastdavRefusal: reason };
+    if (!process.send?.(message, undefined, {}, () => resolve())) resolve();
+  });
+}
 
 /** True in a process forked by the primary. */
 export const isWorkerProcess = cluster.isWorker;
@@ -50,19 +66,28 @@ export function followPrimary(): void {
   process.prependListener('SIGTERM', mark).prependListener('SIGINT', mark);
   process.on('message', (message) => {
     if (message === STOP_MESSAGE && !signalled) process.emit('SIGTERM', 'SIGTERM');
+    if (message === RELOAD_MESSAGE) process.emit('SIGHUP', 'SIGHUP');
   });
 }
 
 /**
  * Primary side: forks the workers, prints one line once all of them listen, replaces a worker
- * that dies, and on SIGTERM/SIGINT stops them all (a second signal is passed on: stop now).
+ * that dies, on SIGTERM/SIGINT stops them all (a second signal is passed on: stop now), and on
+ * SIGHUP has them all reload their files.
  * Resolves with the exit code: 0 after a clean stop, 1 when workers cannot start or stay up.
  */
 export async function runPrimary(config: Config): Promise<number> {
   const count = workerCount(config);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // --metrics-port: the primary serves the sum of its workers' metrics (metrics/listener.ts).
+  let closeMetrics = async (): Promise<void> => undefined;
+  if (config.metricsPort !== undefined) {
+    const { closeListener, listenForScrapes, scrapeWorkers } = await import('./metrics/listener.js');
+    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers());
+    closeMetrics = () => closeListener(listener);
+  }
 
-  return new Promise<number>((resolve) => {
+  const code = await new Promise<number>((resolve) => {
     const alive = new Set<Worker>();
     const listening = new Set<Worker>();
     const restarts: number[] = [];
@@ -85,6 +110,14 @@ export async function runPrimary(config: Config): Promise<number> {
       if (announced || listening.size < count) return;
       announced = true;
       process.stdout.write(`fastdav serving ${config.root} at ${servingUrl(config, address.port)} (${count} worker processes)\n`);
+      if (config.metricsPort !== undefined) process.stdout.write(`fastdav metrics at ${metricsUrl(config)}\n`);
+    });
+
+    let refusal: string | undefined;
+    cluster.on('message', (_worker, message) => {
+      if (!isRefusal(message) || refusal !== undefined) return;
+      refusal = message.fastdavRefusal;
+      process.stderr.write(`fastdav: ${refusal}\n`);
     });
 
     cluster.on('exit', (worker, code, signal) => {
@@ -92,6 +125,11 @@ export async function runPrimary(config: Config): Promise<number> {
       const started = listening.delete(worker);
       if (stopping) {
         if (alive.size === 0) resolve(exitCode);
+        return;
+      }
+      // A worker that refused to start has said why (once, above); the others would only repeat it.
+      if (code === 2 && !started && refusal !== undefined) {
+        stopAll(2);
         return;
       }
       process.stderr.write(`fastdav: worker ${worker.process.pid} exited (${signal ?? `code ${code}`})\n`);
@@ -113,7 +151,13 @@ export async function runPrimary(config: Config): Promise<number> {
       else for (const w of alive) w.process.kill(signal);
     };
     process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+    // SIGHUP to the primary (systemctl reload signals the main process): every worker reloads.
+    process.on('SIGHUP', () => {
+      for (const w of alive) if (w.isConnected()) w.send(RELOAD_MESSAGE);
+    });
 
     for (let i = 0; i < count; i++) fork();
   });
+  await closeMetrics();
+  return code;
 }

@@ -28,7 +28,12 @@ export interface Config {
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
   readonly propfindInfinityLimit: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. */
+  /**
+   * Serve without ever writing to the served folder: no metadata folder (an empty store in
+   * memory), locking off, and 403 for every method but OPTIONS, GET, HEAD and PROPFIND.
+   */
+  readonly readOnly: boolean;
+  /** Class 2: LOCK/UNLOCK. Off means `DAV: 1`, an empty supportedlock and 405 for LOCK. Always off with readOnly. */
   readonly locking: boolean;
   /** Lock timeout in seconds when the client asks for none. */
   readonly lockTimeoutDefault: number;
@@ -67,12 +72,33 @@ export interface Config {
    * peer, a string only the listed addresses/CIDRs.
    */
   readonly trustProxy: boolean | string;
+  /** Port of the Prometheus metrics listener (same host), or undefined: no metrics. */
+  readonly metricsPort: number | undefined;
+  /** Object storage (src/storage/catalog): the S3 bucket of the file contents; undefined: the files live under `root`. */
+  readonly s3Bucket: string | undefined;
+  /** Key prefix of every object in the bucket: '' or ending in '/'. */
+  readonly s3Prefix: string;
+  /** S3 endpoint URL (radosgw, MinIO…; path-style addressing); undefined: the AWS SDK's defaults. */
+  readonly s3Endpoint: string | undefined;
+  /** Bytes offered in object storage (quota properties, 507 beyond); 0: no quota. */
+  readonly quotaBytes: number;
+  /** Seconds before the sweep deletes unreferenced objects (uploads in flight elsewhere stay safe). */
+  readonly gcGrace: number;
+  /** Seconds between background sweeps of object storage; 0: none (run `fastdav gc`). */
+  readonly gcInterval: number;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** The ConfigError for a file a setting names that cannot be read (missing, a folder, no permission). */
+export function unreadableFile(setting: string, file: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' ? 'a folder, not a file' : code ?? String(err);
+  return new ConfigError(`${setting}: cannot read ${file} (${why})`);
 }
 
 type Kind = 'string' | 'integer' | 'bytes' | 'boolean' | 'choice';
@@ -104,7 +130,11 @@ export const SETTINGS: readonly Setting[] = [
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
     help: 'most entries a Depth: infinity PROPFIND reports (0 refuses it)',
   },
-  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2)' },
+  {
+    key: 'readOnly', kind: 'boolean', default: 'false',
+    help: 'never write to the served folder: no metadata folder, no locking, 403 for every write method',
+  },
+  { key: 'locking', kind: 'boolean', default: 'true', help: 'offer LOCK/UNLOCK (WebDAV class 2; always off with --read-only)' },
   { key: 'lockTimeoutDefault', kind: 'integer', default: '3600', min: 1, help: 'lock timeout in seconds when the client names none' },
   { key: 'lockTimeoutMax', kind: 'integer', default: '86400', min: 1, help: 'longest lock timeout granted, in seconds' },
   {
@@ -135,6 +165,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'idleTimeout', kind: 'integer', default: '120', min: 0, help: 'seconds a connection may stay silent before it is closed (0: never)' },
   { key: 'keepAliveTimeout', kind: 'integer', default: '60', min: 1, help: 'seconds an idle keep-alive connection stays open' },
   { key: 'shutdownTimeout', kind: 'integer', default: '8', min: 0, help: 'seconds SIGTERM/SIGINT waits for requests in flight' },
+  { key: 'metricsPort', kind: 'integer', min: 1, max: 65535, help: 'serve Prometheus metrics at http://HOST:N/metrics (default: off)' },
+  { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
+  { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
+  { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
+  { key: 'quotaBytes', kind: 'bytes', default: '0', min: 0, help: 'object storage: bytes offered, 507 beyond (0: no quota)' },
+  { key: 'gcGrace', kind: 'integer', default: '3600', min: 0, help: 'object storage: seconds an unreferenced object is kept before the sweep deletes it' },
+  { key: 'gcInterval', kind: 'integer', default: '600', min: 0, help: 'object storage: seconds between background sweeps (0: none; see fastdav gc)' },
 ];
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -174,6 +211,12 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
   }
 }
 
+/** A boolean flag given alone (`--locking`, or followed by another flag) means true, as `--help`'s `[true|false]` says. */
+function withBooleanDefaults(argv: readonly string[]): string[] {
+  const booleans = new Set(SETTINGS.filter((s) => s.kind === 'boolean').map((s) => `--${flagName(s.key)}`));
+  return argv.map((arg, i) => (booleans.has(arg) && (i + 1 === argv.length || argv[i + 1]!.startsWith('-')) ? `${arg}=true` : arg));
+}
+
 export interface ConfigSources {
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -182,13 +225,19 @@ export interface ConfigSources {
 
 /** `fastdav --help` text, generated from the settings table. */
 export function helpText(): string {
-  const lines = ['Usage: fastdav [options]', '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
+  const lines = [
+    'Usage: fastdav [options]                        serve',
+    '       fastdav gc [--grace SECONDS] [options]   object storage: delete unreferenced objects once, print what was found',
+    '       fastdav export DIR [options]             write the tree, with modification times, into the folder DIR',
+    '       fastdav import DIR [options]             load the folder DIR into the tree',
+    '', 'Every option is also an environment variable and a key in the --config JSON file.', ''];
   lines.push('  --config FILE  (FASTDAV_CONFIG)  JSON file with settings');
   for (const s of SETTINGS) {
     const value = s.kind === 'boolean' ? '[true|false]' : s.choices ? s.choices.join('|') : s.kind === 'bytes' ? 'SIZE' : s.kind === 'integer' ? 'N' : 'VALUE';
     const def = s.default !== undefined ? ` (default ${s.default})` : '';
     lines.push(`  --${flagName(s.key)} ${value}  (${envName(s.key)}, "${s.key}")  ${s.help}${def}`);
   }
+  lines.push('  --version  print the version');
   lines.push('  --help  show this text');
   return lines.join('\n');
 }
@@ -201,7 +250,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const s of SETTINGS) options[flagName(s.key)] = { type: 'string' };
   let parsed;
   try {
-    parsed = parseArgs({ args: [...(sources.argv ?? [])], options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: withBooleanDefaults(sources.argv ?? []), options, strict: true, allowPositionals: false });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -235,19 +284,30 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const root = path.resolve(cwd, String(values['root']));
-  let rootStat;
-  try {
-    rootStat = statSync(root);
-  } catch {
-    throw new ConfigError(`root: ${root} does not exist`);
+  const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
+  const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
+  if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
+  const rawPrefix = String(values['s3Prefix']).replace(/^\/+/, '');
+  const s3Prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  // With object storage the root folder holds no data: it need not exist.
+  if (s3Bucket === undefined) {
+    let rootStat;
+    try {
+      rootStat = statSync(root);
+    } catch {
+      throw new ConfigError(`root: ${root} does not exist`);
+    }
+    if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
   }
-  if (!rootStat.isDirectory()) throw new ConfigError(`root: ${root} is not a folder`);
 
   const prefix = normalizePrefix(String(values['prefix']));
   const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
   const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
   if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
     throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
+  }
+  if (s3Bucket !== undefined && metadataUrl === undefined) {
+    throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
   }
   const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
   const users = file('users');
@@ -262,6 +322,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const requestTimeout = Number(values['requestTimeout']);
   const headersTimeout = Number(values['headersTimeout']);
   if (requestTimeout > 0 && headersTimeout > requestTimeout) throw new ConfigError('headersTimeout: must not be longer than requestTimeout');
+  const metricsPort = values['metricsPort'] === undefined ? undefined : Number(values['metricsPort']);
+  if (metricsPort !== undefined && metricsPort === Number(values['port'])) throw new ConfigError(`metricsPort: ${metricsPort} is already the WebDAV port`);
 
   return Object.freeze({
     root,
@@ -273,7 +335,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],
-    locking: Boolean(values['locking']),
+    readOnly: Boolean(values['readOnly']),
+    // RFC 4918 §6: a lock is state the server writes; a server that writes nothing offers none.
+    locking: Boolean(values['locking']) && !values['readOnly'],
     lockTimeoutDefault: Number(values['lockTimeoutDefault']),
     lockTimeoutMax: Number(values['lockTimeoutMax']),
     workers: Number(values['workers']),
@@ -291,6 +355,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     keepAliveTimeout: Number(values['keepAliveTimeout']),
     shutdownTimeout: Number(values['shutdownTimeout']),
     trustProxy: parseTrustProxy(String(values['trustProxy'])),
+    metricsPort,
+    s3Bucket,
+    s3Prefix,
+    s3Endpoint,
+    quotaBytes: Number(values['quotaBytes']),
+    gcGrace: Number(values['gcGrace']),
+    gcInterval: Number(values['gcInterval']),
   });
 }
 
@@ -298,6 +369,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 export function servingUrl(config: Config, port: number): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `${config.tlsCert ? 'https' : 'http'}://${host}:${port}${config.prefix}`;
+}
+
+/** Where --metrics-port serves Prometheus metrics (plain HTTP, same host). */
+export function metricsUrl(config: Config): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.metricsPort}/metrics`;
 }
 
 /** True for addresses only this machine can reach. */

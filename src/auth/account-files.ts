@@ -5,7 +5,7 @@
  * Users' root folders are created inside the data root when missing.
  */
 import fsp from 'node:fs/promises';
-import { ConfigError } from '../config.js';
+import { ConfigError, unreadableFile } from '../config.js';
 import { DavError } from '../core/errors.js';
 import { DavPath } from '../core/paths.js';
 import type { Storage } from '../storage/storage.js';
@@ -28,13 +28,22 @@ export class AccountFiles {
     private readonly accessFile: string | undefined,
     private readonly storage: Storage,
     private readonly log: AccountLog,
+    private readonly createRoots: boolean,
   ) {}
 
-  /** Reads the files; ConfigError when they are missing or invalid. */
-  static async open(usersFile: string, accessFile: string | undefined, storage: Storage, log: AccountLog): Promise<AccountFiles> {
-    const files = new AccountFiles(usersFile, accessFile, storage, log);
+  /**
+   * Reads the files; ConfigError when they are missing or invalid. Users' missing root folders
+   * are created unless `createRoots` is false (--read-only), where they must exist.
+   */
+  static async open(usersFile: string, accessFile: string | undefined, storage: Storage, log: AccountLog, createRoots = true): Promise<AccountFiles> {
+    const files = new AccountFiles(usersFile, accessFile, storage, log, createRoots);
     await files.reload(await files.currentStamp());
     return files;
+  }
+
+  /** Reads the files again now (SIGHUP); ConfigError when they are invalid, and the accounts in use stay. */
+  async reloadNow(): Promise<void> {
+    await this.reload(await this.currentStamp());
   }
 
   /** The accounts, re-read first when a file changed since the last look. */
@@ -64,7 +73,7 @@ export class AccountFiles {
           const st = await fsp.stat(file);
           return `${st.ino}:${st.size}:${st.mtimeMs}`;
         } catch (err) {
-          throw new ConfigError(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+          throw unreadableFile(setting!, file, err);
         }
       }),
     );
@@ -72,18 +81,27 @@ export class AccountFiles {
   }
 
   private async reload(stamp: string): Promise<void> {
-    const hashes = parseHtpasswd(await fsp.readFile(this.usersFile, 'utf8'), this.usersFile);
-    const access: Map<string, UserAccess> = this.accessFile ? parseAccessFile(await fsp.readFile(this.accessFile, 'utf8'), this.accessFile) : new Map();
+    const hashes = parseHtpasswd(await readAccountFile('users', this.usersFile), this.usersFile);
+    const access: Map<string, UserAccess> = this.accessFile ? parseAccessFile(await readAccountFile('userAccess', this.accessFile), this.accessFile) : new Map();
     const accounts = buildAccounts(hashes, access, this.accessFile ?? '');
-    for (const account of accounts.values()) await ensureRoot(this.storage, account);
+    for (const account of accounts.values()) await ensureRoot(this.storage, account, this.createRoots);
     this.accounts = accounts;
     this.stamp = stamp;
     this.checkedAt = Date.now();
   }
 }
 
+/** The text of an account file; ConfigError naming the setting when it cannot be read (a folder, no permission). */
+async function readAccountFile(setting: string, file: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw unreadableFile(setting, file, err);
+  }
+}
+
 /** Makes sure the user's root is a folder of the tree, creating what is missing. */
-async function ensureRoot(storage: Storage, account: Account): Promise<void> {
+async function ensureRoot(storage: Storage, account: Account, create: boolean): Promise<void> {
   let path = DavPath.root;
   for (const segment of account.root.segments) {
     path = path.child(segment);
@@ -91,12 +109,12 @@ async function ensureRoot(storage: Storage, account: Account): Promise<void> {
     if (storage.isReserved(path)) throw new ConfigError(`userAccess: ${where} is reserved by the server`);
     try {
       let entry = await storage.stat(path);
-      if (!entry) {
+      if (!entry && create) {
         // Another server process may create it at the same moment: look again on failure.
         await storage.createCollection(path).catch(() => undefined);
         entry = await storage.stat(path);
       }
-      if (!entry?.isCollection) throw new ConfigError(`userAccess: ${where} is not a folder and could not be created`);
+      if (!entry?.isCollection) throw new ConfigError(`userAccess: ${where} is not a folder${create ? ' and could not be created' : ' (the server is read-only: create it)'}`);
     } catch (err) {
       if (err instanceof DavError) throw new ConfigError(`userAccess: ${where}: ${err.message}`);
       throw err;

@@ -29,6 +29,14 @@ export interface Access {
 /** Methods a read-only requester may use. Any other method, including one added later, writes. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['OPTIONS', 'GET', 'HEAD', 'PROPFIND']);
 
+/**
+ * Whether this requester may use the method at all: the one answer behind both the 403 of
+ * authorize() and the Allow header of OPTIONS (a read-only requester is never offered a write).
+ */
+export function permits(access: Access, method: string): boolean {
+  return !access.readOnly || READ_METHODS.has(method);
+}
+
 const VERIFIED_TTL_MS = 10 * 60_000;
 const REFUSED_TTL_MS = 60_000;
 const MAX_CACHED = 10_000;
@@ -59,7 +67,7 @@ export class Authenticator {
   private readonly decoys = new Map<string, string>();
 
   constructor(
-    config: Pick<Config, 'anonymous' | 'realm'>,
+    config: Pick<Config, 'anonymous' | 'realm'> & Partial<Pick<Config, 'readOnly'>>,
     private readonly accounts: AccountSource | null,
     private readonly log: AuthLog,
     private readonly throttle = new LoginThrottle(),
@@ -69,7 +77,11 @@ export class Authenticator {
       headers: { 'www-authenticate': `Basic realm="${config.realm}", charset="UTF-8"` },
     });
     this.anonymous = config.anonymous === 'none' ? null : { principal: null, root: DavPath.root, readOnly: config.anonymous === 'read-only' };
+    this.serverReadOnly = config.readOnly === true;
   }
+
+  /** --read-only: nobody may write, whoever they are (so 403 even before credentials: logging in would not help). */
+  private readonly serverReadOnly: boolean;
 
   /** The access of a request, from its Authorization header; 401 when it gets none. */
   async authenticate(authorization: string | undefined, client: string): Promise<Access> {
@@ -94,7 +106,9 @@ export class Authenticator {
 
   /** Read-only requesters get 403 for every method that writes (401 for anonymous ones, who may log in). */
   authorize(access: Access, method: string): void {
-    if (!access.readOnly || READ_METHODS.has(method)) return;
+    if (READ_METHODS.has(method)) return;
+    if (this.serverReadOnly) throw new DavError(403, 'this server is read-only');
+    if (permits(access, method)) return;
     if (access.principal === null && this.accounts) throw this.challenge;
     throw new DavError(403, 'read-only access');
   }

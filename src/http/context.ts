@@ -12,6 +12,7 @@ import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors
 import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
 import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
 import { parseXml, type XmlElement } from '../xml/parse.js';
+import { UI_SEGMENT, type WebAssets } from './web-assets.js';
 
 /** The server's parts that handlers use. */
 export interface Services {
@@ -24,6 +25,8 @@ export interface Services {
   /** Null when locking is turned off. */
   readonly locks: LockManager | null;
   readonly clock: Clock;
+  /** The folder view's script and stylesheet (web-assets.ts). */
+  readonly webAssets: WebAssets;
 }
 
 /**
@@ -35,6 +38,9 @@ export const SERVER_URL_SEGMENTS: readonly string[] = ['.well-known', 'fastdav']
 export const HEALTH_URL_PATH = `/${SERVER_URL_SEGMENTS.join('/')}/health`;
 
 /**
+ * The folder view's assets live at PREFIX/.fastdav-ui/ (web-assets.ts): that name at the top of
+ * every requester's tree is reserved in the same way.
+ *
  * Maps between URLs and storage paths: URL `prefix` + p  <->  storage `base` + p. The base is
  * the data root, or a user's own root folder inside it: nothing outside the base can be named.
  */
@@ -54,7 +60,7 @@ export class Namespace {
   /** Storage path of a URL path, or null when the URL lies outside the prefix; 403 for the server's own URLs. */
   fromUrlPath(rawPath: string): { path: DavPath; trailingSlash: boolean } | null {
     const parsed = parseUrlPath(rawPath, this.prefix);
-    if (parsed && this.reserved?.contains(parsed.path)) throw forbidden('this URL is reserved by the server');
+    if (parsed && (this.reserved?.contains(parsed.path) || parsed.path.segments[0] === UI_SEGMENT)) throw forbidden('this URL is reserved by the server');
     return parsed && { path: this.base.concat(parsed.path), trailingSlash: parsed.trailingSlash };
   }
 

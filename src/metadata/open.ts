@@ -1,6 +1,7 @@
 /**
  * Opens the metadata store the configuration names: PostgreSQL for `metadataUrl`
- * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir`.
+ * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir` (in memory with
+ * --read-only).
  */
 import type { Config } from '../config.js';
 import { PostgresMetadataStore } from './postgres/store.js';
@@ -13,9 +14,11 @@ export interface OpenOptions {
   onError?: (err: Error) => void;
 }
 
-export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl'>, options: OpenOptions): Promise<MetadataStore> {
+export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl' | 'readOnly'>, options: OpenOptions): Promise<MetadataStore> {
   if (config.metadataUrl) {
     return PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
   }
-  return SqliteMetadataStore.open(config.metadataDir, options.clock);
+  // --read-only: nothing is written, not even the metadata folder; dead properties and locks then
+  // live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).
+  return SqliteMetadataStore.open(config.readOnly ? ':memory:' : config.metadataDir, options.clock);
 }

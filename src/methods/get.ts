@@ -4,20 +4,32 @@
  */
 import type { RequestContext } from '../http/context.js';
 import { DavError } from '../core/errors.js';
+import { DavPath } from '../core/paths.js';
 import { evaluatePreconditions, ifRangeHolds } from '../http/conditional.js';
 import { parseRange } from '../http/range.js';
 import { renderListing } from '../http/listing-html.js';
 import { sendFileBody } from '../http/reply-body.js';
+import { contentPolicyFor, defendPage } from '../http/security-headers.js';
 import { contentTypeOf, httpDate } from '../props/live.js';
 import type { Entry, OpenFile } from '../storage/storage.js';
 import type { DavMethod } from './method.js';
 
 async function sendListing(ctx: RequestContext, collection: Entry, head: boolean): Promise<void> {
   const members = await ctx.storage.list(collection.path);
-  // No way up from the top of the requester's tree.
-  const parent = ctx.path.equals(ctx.ns.base) ? null : ctx.href(ctx.path.parent(), true);
-  const title = ctx.ns.prefix + ctx.ns.base.relative(ctx.path).segments.map((s) => `${s}/`).join('');
-  const html = renderListing(title, members, (e) => ctx.href(e.path, e.isCollection), parent);
+  const base = ctx.ns.base;
+  // The path from the requester's top (their root is their "/"), each step a link.
+  const segments = base.relative(ctx.path).segments;
+  const crumbs = [{ name: ctx.ns.prefix, href: ctx.ns.prefix }];
+  for (let i = 0; i < segments.length; i++) crumbs.push({ name: segments[i]!, href: ctx.href(base.concat(DavPath.of(segments.slice(0, i + 1))), true) });
+  const html = renderListing({
+    crumbs,
+    members,
+    href: (e) => ctx.href(e.path, e.isCollection),
+    // No way up from the top of the requester's tree.
+    parentHref: ctx.path.equals(base) ? null : ctx.href(ctx.path.parent(), true),
+    assetBase: ctx.services.webAssets.base(ctx.ns.prefix),
+  });
+  defendPage(ctx.reply);
   ctx.reply.code(200).header('content-type', 'text/html; charset=utf-8').header('content-length', Buffer.byteLength(html));
   ctx.reply.send(head ? undefined : html);
 }
@@ -35,7 +47,8 @@ async function sendFile(ctx: RequestContext, file: OpenFile, head: boolean): Pro
     reply.code(304).send();
     return;
   }
-  reply.header('content-type', contentTypeOf(entry.path.name));
+  const type = contentTypeOf(entry.path.name);
+  reply.header('content-type', type).header('content-security-policy', contentPolicyFor(type));
 
   const range = ifRangeHolds(ctx.request.headers, entry, lastModified) ? parseRange(ctx.header('range'), entry.size) : null;
   if (range === 'unsatisfiable') {
@@ -66,7 +79,8 @@ async function handleRead(ctx: RequestContext, head: boolean): Promise<void> {
   }
   if (ctx.trailingSlash) {
     await file.close();
-    throw new DavError(404, 'Not Found');
+    // RFC 4918 §5.2: a URL ending in '/' names a collection.
+    throw new DavError(404, 'this is a file, not a folder: its URL has no trailing slash');
   }
   return sendFile(ctx, file, head);
 }

@@ -26,14 +26,15 @@ export const put: DavMethod = {
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
     // RFC 9110 §15.5.14: an upload over the limit is refused before its body is read, when announced.
     const maxBytes = ctx.config.maxUploadBytes || undefined;
-    const announced = Math.max(expectedLength ?? 0, parseLength(ctx.header('content-length'), 'Content-Length') ?? 0);
+    const contentLength = parseLength(ctx.header('content-length'), 'Content-Length');
+    const announced = Math.max(expectedLength ?? 0, contentLength ?? 0);
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     // Forgotten before the file appears, so that no crash point can attach them to it.
     if (existing === null) await ctx.services.deadProps.clear(ctx.path);
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, maxBytes, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
     crashPoint('put-after-storage');
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();

@@ -52,6 +52,8 @@ export interface OpenFile {
 export interface WriteOptions {
   /** Bytes the client announced (Content-Length or X-Expected-Entity-Length); fewer is an error. */
   readonly expectedLength?: number | undefined;
+  /** Bytes the body should carry (Content-Length), to size uploads; not enforced (the HTTP layer does). */
+  readonly sizeHint?: number | undefined;
   /** Refuse (413) a body larger than this. */
   readonly maxBytes?: number | undefined;
   /** Modification time to give the file (X-OC-Mtime), seconds since the epoch. */

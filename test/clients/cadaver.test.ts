@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { startServer, tempDir } from '../helpers/server.js';
-import { EXCLUSIVE_LOCK_BODY, lockDiscovery, missingPrerequisites, run } from './client-kit.js';
+import { tempDir } from '../helpers/server.js';
+import { clientTarget, EXCLUSIVE_LOCK_BODY, lockDiscovery, missingPrerequisites, run } from './client-kit.js';
 
 const skip = missingPrerequisites(t, { tools: ['cadaver'] });
 
@@ -30,7 +30,7 @@ function steps(transcript: string): Step[] {
 }
 
 t.test('cadaver', { skip }, async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   const work = tempDir(t, 'fastdav-cadaver-');
   const home = path.join(work, 'home');
   mkdirSync(home);

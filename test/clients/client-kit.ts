@@ -12,9 +12,34 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { request } from '../helpers/server.js';
+import type { Config } from '../../src/config.js';
+import { request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
 
 export const CI = process.env['CI'] === 'true';
+
+/** The server a client test talks to: where it answers, and the folder it serves. */
+export interface ClientTarget {
+  /** http://HOST:PORT (no trailing slash); the tree is under the prefix the test asked for. */
+  readonly origin: string;
+  /** The served folder on this machine, for checking what the client wrote. */
+  readonly root: string;
+  request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
+}
+
+export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
+
+/** By default a fresh in-process server; test/cluster/clients-*.test.ts set a cluster behind HAProxy. */
+let targetFactory: ClientTargetFactory = (t, options) => startServer(t, options as Partial<Config>);
+
+/** Makes the client tests imported afterwards run against servers made by `factory`. */
+export function useClientTargets(factory: ClientTargetFactory): void {
+  targetFactory = factory;
+}
+
+/** The server for one client test (a fresh one, served under `prefix` when given). */
+export function clientTarget(t: ServerTapLike, options: { prefix?: string } = {}): Promise<ClientTarget> {
+  return targetFactory(t, options);
+}
 
 interface TapLike {
   fail(message: string): void;

@@ -13,10 +13,11 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { startServer, tempDir } from '../helpers/server.js';
+import { tempDir } from '../helpers/server.js';
 import {
   EXCLUSIVE_LOCK_BODY,
   isMounted,
+  clientTarget,
   lockDiscovery,
   missingPrerequisites,
   run,
@@ -40,7 +41,7 @@ function davfs2Gid(): number {
 }
 
 t.test('davfs2', { skip }, async (t) => {
-  const s = await startServer(t, { prefix: '/dav/' });
+  const s = await clientTarget(t, { prefix: '/dav/' });
   const url = `${s.origin}/dav/`;
   const work = tempDir(t, 'fastdav-davfs2-');
   chmodSync(work, 0o755); // the daemon runs as davfs2 and must reach its cache below

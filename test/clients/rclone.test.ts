@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { startServer, tempDir } from '../helpers/server.js';
-import { isMounted, missingPrerequisites, run, servedBytes, sh, sha256, startBackground, stopBackground, USED_BYTES_SLACK, waitFor, writeAwkwardTree } from './client-kit.js';
+import { tempDir } from '../helpers/server.js';
+import { clientTarget, isMounted, missingPrerequisites, run, servedBytes, sh, sha256, startBackground, stopBackground, USED_BYTES_SLACK, waitFor, writeAwkwardTree } from './client-kit.js';
 
 const skip = missingPrerequisites(t, { tools: ['rclone', 'fusermount3', 'cp', 'ls'], root: true, fuse: true });
 
@@ -25,7 +25,7 @@ interface LsEntry {
 }
 
 t.test('rclone', { skip }, async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   const work = tempDir(t, 'fastdav-rclone-');
   const local = path.join(work, 'local');
   const mnt = path.join(work, 'mnt');

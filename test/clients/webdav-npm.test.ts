@@ -10,8 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createClient, type FileStat } from 'webdav';
-import { startServer } from '../helpers/server.js';
-import { AWKWARD_NAMES, lockDiscovery, servedBytes, USED_BYTES_SLACK } from './client-kit.js';
+import { AWKWARD_NAMES, clientTarget, lockDiscovery, servedBytes, USED_BYTES_SLACK } from './client-kit.js';
 
 const streamToBuffer = async (stream: unknown): Promise<Buffer> => {
   const chunks: Buffer[] = [];
@@ -22,7 +21,7 @@ const streamToBuffer = async (stream: unknown): Promise<Buffer> => {
 const statusOf = (err: unknown): number | undefined => (err as { status?: number }).status;
 
 t.test('webdav (npm client)', async (t) => {
-  const s = await startServer(t, { prefix: '/files/' });
+  const s = await clientTarget(t, { prefix: '/files/' });
   const client = createClient(`${s.origin}/files/`);
   const blob = randomBytes(1024 * 1024 + 11);
   const dir = '/a/b/c d/日本 😀';

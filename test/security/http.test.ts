@@ -45,7 +45,7 @@ t.test('unknown methods: 501; WebDAV methods turned off: 405; CONNECT is never t
   const trace = await ask('TRACE');
   t.notMatch(trace.text, /Host: 127/, 'TRACE does not echo the request');
   for (const method of ['LOCK', 'UNLOCK']) t.same((await ask(method)).statuses, [405], `${method} with locking off`);
-  t.same((await ask('BREW')).statuses, [400], 'a method the parser does not know');
+  t.same((await ask('BREW')).statuses, [501], 'a method the parser does not know (RFC 9110 §15.6.2)');
   const connect = await ask('CONNECT', '127.0.0.1:22');
   t.notOk(connect.statuses.some((x) => x < 300), 'CONNECT gets no 2xx');
   t.ok(connect.closed, 'and the connection is closed');

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS intents (   -- tree operations under way (src/metadat
 export function openDatabase(dir: string | ':memory:'): Db {
   let file = ':memory:';
   if (dir !== ':memory:') {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    createFolder(dir);
     // Dead properties and lock owners are the users' data: readable by the server's user only,
     // also when the folder came from elsewhere (./storage/.fastdav is kept in git).
     try {
@@ -57,7 +57,12 @@ export function openDatabase(dir: string | ':memory:'): Db {
     }
     file = path.join(dir, 'metadata.sqlite');
   }
-  const db = new Database(file);
+  let db: Db;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw cannotCreate(dir, err);
+  }
   keepTheFirstError(db);
   try {
     // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
@@ -118,4 +123,22 @@ function unusableDatabase(file: string, err: unknown): unknown {
 export function writeTransaction<T>(db: Db, fn: () => T): T {
   if (db.inTransaction) return fn();
   return db.transaction(fn).immediate();
+}
+
+/** The metadata folder; one that cannot be created stops start-up with one line saying what to do. */
+function createFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw cannotCreate(dir, err);
+  }
+}
+
+function cannotCreate(dir: string, err: unknown): unknown {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (!syscall && code !== 'SQLITE_CANTOPEN') return err;
+  return new ConfigError(
+    `metadataDir: cannot create the metadata folder ${dir} (${code}): give the server's user write access there, ` +
+      'choose another folder with --metadata-dir, or serve with --read-only',
+  );
 }

@@ -1,0 +1,206 @@
+/**
+ * Blobs as objects in an S3 bucket (AWS S3, Ceph radosgw, MinIO, R2, …) through the AWS SDK v3,
+ * one object per blob at `<prefix><key>`. Uploads go through @aws-sdk/lib-storage: one PutObject
+ * when the body fits in one part, else a multipart upload whose part size follows the announced
+ * length (S3 allows 10,000 parts of at most 5 GiB: a 5 TiB file needs parts of ≥ 525 MiB) and
+ * which is aborted when anything fails. Memory per upload: about (queue + 1) parts.
+ *
+ * Compatibility: path-style addressing with a custom endpoint (radosgw, MinIO), and checksums
+ * only where the API requires them (radosgw 16 answers 411 to the SDK's default streamed
+ * aws-chunked trailers).
+ */
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ClientGoneError, DavError } from '../../core/errors.js';
+import type { BlobInfo, BlobPutOptions, BlobStore } from '../blob-store.js';
+import { guardBody } from '../guarded-body.js';
+
+const MiB = 1024 * 1024;
+/** Smallest part (S3's minimum is 5 MiB); also the size below which one PutObject is used. */
+const MIN_PART = 8 * MiB;
+/** Parts for a body of unknown length (chunked): up to 10,000 × 16 MiB ≈ 156 GiB. */
+const UNKNOWN_LENGTH_PART = 16 * MiB;
+const MAX_PARTS = 10_000;
+/** Parts held in memory per upload at most (about; lib-storage buffers queue + 1 parts). */
+const PART_BUFFER_BUDGET = 32 * MiB;
+/** What a client is told to wait before retrying when the store fails (RFC 9110 §10.2.3). */
+const RETRY_AFTER_SECONDS = '5';
+
+/** Part size for a body of `length` bytes (unknown: undefined), whole MiB, so that it fits in 10,000 parts. */
+export function partSizeFor(length: number | undefined): number {
+  if (length === undefined) return UNKNOWN_LENGTH_PART;
+  return Math.max(MIN_PART, Math.ceil(length / MAX_PARTS / MiB) * MiB);
+}
+
+export interface S3Settings {
+  readonly bucket: string;
+  /** Prepended to every key ('' or ending in '/'). */
+  readonly prefix: string;
+  /** A custom endpoint (radosgw, MinIO); without it the SDK's defaults (AWS_ENDPOINT_URL_S3, AWS). */
+  readonly endpoint?: string | undefined;
+}
+
+/** The store's own failures as the status a client gets: 507 for lack of room, 503 otherwise. */
+export function s3Failure(err: unknown): Error {
+  if (err instanceof DavError || err instanceof ClientGoneError) return err;
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'QuotaExceeded' || name === 'EntityTooLarge' || name === 'InsufficientCapacity') {
+    return new DavError(507, 'the object store refused the data: no room', { condition: 'sufficient-disk-space' });
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new DavError(503, `object storage unavailable: ${detail}`, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly where: string;
+  /** S3 requests sent so far (tests count them). */
+  requests = 0;
+
+  constructor(settings: S3Settings, clientConfig: S3ClientConfig = {}) {
+    // The version is pinned to one that supports Node 20 (package.json): its notice about later
+    // versions is for whoever upgrades the dependency, not for the server's operator.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+    this.bucket = settings.bucket;
+    this.prefix = settings.prefix;
+    this.where = `bucket "${settings.bucket}"${settings.endpoint ? ` at ${settings.endpoint}` : ''}`;
+    this.client = new S3Client({
+      ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 5000, requestTimeout: 60_000 },
+      ...clientConfig,
+    });
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        this.requests++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'fastdavRequestCount' },
+    );
+  }
+
+  async put(key: string, body: Readable, options: BlobPutOptions): Promise<number> {
+    const guarded = guardBody(body, options);
+    const partSize = partSizeFor(options.expectedLength);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: this.prefix + key, Body: guarded.stream },
+      partSize,
+      queueSize: Math.max(1, Math.floor(PART_BUFFER_BUDGET / partSize)),
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw s3Failure(guarded.failure() ?? err);
+    }
+    // The body may have failed after the last part went out: the blob exists, so remove it.
+    const failure = guarded.failure();
+    if (failure) {
+      await this.deleteMany([key]).catch(() => undefined);
+      throw failure;
+    }
+    return guarded.bytes();
+  }
+
+  async get(key: string, start: number, end: number): Promise<Readable> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${start}-${end}` }));
+      return r.Body as Readable;
+    } catch (err) {
+      throw s3Failure(err);
+    }
+  }
+
+  async getAll(key: string): Promise<Buffer> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (err) {
+      throw s3Failure(err);
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      let r;
+      try {
+        r = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.prefix + k })) } }),
+        );
+      } catch (err) {
+        throw s3Failure(err);
+      }
+      const failed = (r.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw s3Failure(new Error(`could not delete ${failed.length} objects: ${failed[0]!.Code} ${failed[0]!.Message ?? ''}`));
+    }
+  }
+
+  async *list(): AsyncIterable<readonly BlobInfo[]> {
+    let token: string | undefined;
+    do {
+      let r;
+      try {
+        r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }));
+      } catch (err) {
+        throw s3Failure(err);
+      }
+      yield (r.Contents ?? []).map((o) => ({ key: o.Key!.slice(this.prefix.length), lastModified: o.LastModified ?? new Date(0) }));
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async abortUnfinished(cutoff: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const r = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const u of r.Uploads ?? []) {
+          if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated >= cutoff)) continue;
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+          aborted++;
+        }
+        keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+        uploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (err) {
+      throw s3Failure(err);
+    }
+    return aborted;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+      if (status === 404) throw new Error(`S3 ${this.where} does not exist`);
+      if (status === 403 || status === 401) throw new Error(`S3 ${this.where}: access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)`);
+      const detail = err instanceof Error ? err.message || err.name : String(err);
+      throw new Error(`S3 ${this.where} is unreachable: ${detail}`);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

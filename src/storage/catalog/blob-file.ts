@@ -1,0 +1,80 @@
+/**
+ * An opened file whose content is a blob: the Storage seam's positional reads served from one
+ * ranged GET that is followed forward as long as the reads are sequential (a GET body reads
+ * 1 MiB at a time from `start`), and reopened at the new offset when a read jumps.
+ * Memory: what the object store's stream buffers, plus the chunk being copied.
+ */
+import type { Readable } from 'node:stream';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { Entry, OpenFile } from '../storage.js';
+
+/** Resolves when `stream` has data to read, has ended, or failed. */
+function readable(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.off('readable', ok).off('end', ok).off('close', ok).off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const ok = (): void => done();
+    stream.on('readable', ok).on('end', ok).on('close', ok).on('error', done);
+  });
+}
+
+class BlobFile implements OpenFile {
+  private stream: Readable | undefined;
+  /** Offset in the blob of the stream's next byte. */
+  private position = 0;
+  private leftover: Buffer | null = null;
+
+  constructor(
+    readonly entry: Entry,
+    private readonly blobs: BlobStore,
+    private readonly key: string | null,
+  ) {}
+
+  async readAll(): Promise<Buffer> {
+    if (this.key === null || this.entry.size === 0) return Buffer.alloc(0);
+    return this.blobs.getAll(this.key);
+  }
+
+  async read(buffer: Buffer, length: number, position: number): Promise<number> {
+    if (this.key === null || position >= this.entry.size) return 0;
+    if (!this.stream || this.position !== position) {
+      this.drop();
+      this.stream = await this.blobs.get(this.key, position, this.entry.size - 1);
+      this.position = position;
+    }
+    const stream = this.stream;
+    let filled = 0;
+    while (filled < length) {
+      const chunk: Buffer | null = this.leftover ?? (stream.read() as Buffer | null);
+      this.leftover = null;
+      if (chunk === null) {
+        if (stream.readableEnded || stream.destroyed) break;
+        await readable(stream);
+        continue;
+      }
+      const n = Math.min(chunk.length, length - filled);
+      chunk.copy(buffer, filled, 0, n);
+      if (n < chunk.length) this.leftover = chunk.subarray(n);
+      filled += n;
+    }
+    this.position += filled;
+    return filled;
+  }
+
+  private drop(): void {
+    this.stream?.destroy();
+    this.stream = undefined;
+    this.leftover = null;
+  }
+
+  async close(): Promise<void> {
+    this.drop();
+  }
+}
+
+export function openBlobFile(entry: Entry, blobs: BlobStore, key: string | null): OpenFile {
+  return new BlobFile(entry, blobs, key);
+}

@@ -1,0 +1,372 @@
+/**
+ * Object storage: the tree in PostgreSQL (schema.ts), file contents as immutable blobs in an
+ * object store (src/blobs). What this buys over a bucket listing used as the tree:
+ * - PROPFIND and every stat read only the catalog: no object store call at all.
+ * - MOVE is one UPDATE of the moved node's parent and name, whatever the size of the tree.
+ * - COPY makes nodes that share the blobs (reference counted): no object is copied.
+ * - PUT streams to a new random key, then one transaction points the node at it: a failed or
+ *   cut upload leaves nothing visible, and a live object is never overwritten.
+ * - DELETE drops the nodes and releases their blobs in one transaction; the sweep (gc.ts)
+ *   deletes released objects after a grace period.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { DavError } from '../../core/errors.js';
+import { DavPath } from '../../core/paths.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import { openBlobFile } from './blob-file.js';
+import { WALK } from './walk.js';
+import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
+import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
+
+export interface NodeRow {
+  id: string;
+  parent: string | null;
+  name: string;
+  is_collection: boolean;
+  blob: string | null;
+  size: string;
+  etag: string;
+  mtime_ms: string;
+  created_ms: string;
+}
+
+/** Entries handed out per listing batch. */
+const LISTING_BATCH = 500;
+
+const NODE_COLUMNS = 'id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms';
+
+const RESOLVE = `${WALK}
+SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')} FROM walk w JOIN catalog_nodes n ON n.id = w.id
+WHERE w.depth = cardinality($1::text[])`;
+
+/** Gives the blobs of the deleted rows (a data-modifying CTE `gone (blob)`) back: released at 0 references. */
+const RELEASE_GONE = `
+UPDATE catalog_blobs b SET refs = b.refs - g.n,
+  state = CASE WHEN b.refs - g.n <= 0 THEN 'released' ELSE b.state END,
+  released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
+FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob`;
+
+/** A new random blob key: 128 bits, hex, spread over 256 key prefixes ("ab/abcdef…"). */
+export function newBlobKey(): string {
+  const hex = randomBytes(16).toString('hex');
+  return `${hex.slice(0, 2)}/${hex}`;
+}
+
+export interface CatalogOptions {
+  /** --quota-bytes: the space offered (quota properties); 0 or absent: no quota. */
+  readonly quotaBytes?: number | undefined;
+}
+
+export class CatalogStorage implements Storage {
+  readonly smallFileBytes = 64 * 1024;
+  readonly sql: CatalogSql;
+
+  constructor(
+    store: PostgresMetadataStore,
+    readonly blobs: BlobStore,
+    private readonly options: CatalogOptions = {},
+  ) {
+    this.sql = new CatalogSql(store);
+  }
+
+  isReserved(): boolean {
+    return false;
+  }
+
+  private entry(path: DavPath, row: NodeRow): Entry {
+    const mtimeMs = Number(row.mtime_ms);
+    const birthtimeMs = Number(row.created_ms);
+    // A collection's tag names the collection, not its members: no row to update on every
+    // change below it (a hot root row), and RFC 4918 asks nothing more of a collection's etag.
+    const etag = row.is_collection ? `"c${Number(row.id).toString(16)}-${birthtimeMs.toString(16)}"` : row.etag;
+    return { path, isCollection: row.is_collection, size: Number(row.size), mtimeMs, birthtimeMs, etag };
+  }
+
+  /** The node at `path`, or null. */
+  async node(path: DavPath, run: Sql = this.sql.run): Promise<NodeRow | null> {
+    return (await run<NodeRow>(RESOLVE, [path.segments]))[0] ?? null;
+  }
+
+  /** The collection `path` must be, for something to be created in it (409 otherwise, RFC 4918 §9.7.1). */
+  private async parentOf(path: DavPath, run: Sql = this.sql.run): Promise<NodeRow> {
+    const parent = await this.node(path.parent(), run);
+    if (!parent || !parent.is_collection) throw new DavError(409, 'the parent collection does not exist');
+    return parent;
+  }
+
+  private async existing(path: DavPath): Promise<NodeRow> {
+    const row = await this.node(path);
+    if (!row) throw new DavError(404, 'Not Found');
+    return row;
+  }
+
+  async stat(path: DavPath): Promise<Entry | null> {
+    const row = await this.node(path);
+    return row ? this.entry(path, row) : null;
+  }
+
+  async list(path: DavPath): Promise<Entry[]> {
+    const listing = await this.members(path, 1);
+    const out: Entry[] = [];
+    for await (const batch of listing.batches()) out.push(...batch);
+    return out;
+  }
+
+  async members(path: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
+    const top = await this.existing(path);
+    const limit = Number.isFinite(max) ? max + 1 : null;
+    const rows =
+      depth === 1
+        ? (await this.sql.run<NodeRow & { rel: string[] }>(
+            `SELECT ${NODE_COLUMNS}, ARRAY[name] AS rel FROM catalog_nodes WHERE parent = $1 ORDER BY name COLLATE "C" LIMIT $2`,
+            [top.id, limit],
+          ))
+        : (await this.sql.run<NodeRow & { rel: string[] }>(
+            // Ordered by the path below `path`: every collection comes before its members.
+            `WITH RECURSIVE tree AS (
+               SELECT ${NODE_COLUMNS}, ARRAY[name COLLATE "C"] AS rel FROM catalog_nodes WHERE parent = $1
+               UNION ALL
+               SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')}, t.rel || (n.name COLLATE "C")
+               FROM tree t JOIN catalog_nodes n ON n.parent = t.id
+             ) SELECT * FROM tree ORDER BY rel LIMIT $2`,
+            [top.id, limit],
+          ));
+    const entries = rows.map((r) => this.entry(path.concat(DavPath.of(r.rel)), r));
+    return {
+      count: entries.length,
+      async *batches() {
+        for (let i = 0; i < entries.length; i += LISTING_BATCH) yield entries.slice(i, i + LISTING_BATCH);
+      },
+    };
+  }
+
+  async openFile(path: DavPath): Promise<OpenFile> {
+    const row = await this.existing(path);
+    return openBlobFile(this.entry(path, row), this.blobs, row.is_collection ? null : row.blob);
+  }
+
+  async writeFile(path: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult> {
+    await this.parentOf(path);
+    const key = newBlobKey();
+    let size = 0;
+    const announced = options.expectedLength ?? options.sizeHint;
+    if (announced === 0) {
+      // Nothing to store: an empty file has no blob. The body is still read to its end.
+      for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) size += chunk.length;
+      if (size > 0) throw new DavError(400, `body has ${size} bytes, 0 were announced`);
+    } else {
+      // Recorded first: should this process die during the upload, the sweep finds the object.
+      await this.sql.run(`INSERT INTO catalog_blobs (key, state) VALUES ($1, 'pending')`, [key]);
+      try {
+        size = await this.blobs.put(key, body, { expectedLength: announced, maxBytes: options.maxBytes });
+      } catch (err) {
+        await this.forget(key);
+        throw err;
+      }
+    }
+    const blob = announced === 0 ? null : key;
+    const now = Date.now();
+    const mtimeMs = options.mtime !== undefined ? Math.round(options.mtime * 1000) : now;
+    const etag = `"${key.slice(3)}"`;
+    try {
+      const created = await this.retryOnRace(() =>
+        this.sql.transaction(async (run) => {
+          if (blob !== null) {
+            const live = await run(`UPDATE catalog_blobs SET state = 'live', refs = 1, size = $2 WHERE key = $1 AND state = 'pending' RETURNING key`, [blob, size]);
+            // The sweep took it for abandoned (an upload longer than the grace period).
+            if (live.length !== 1) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
+          }
+          const parent = await this.parentOf(path, run);
+          const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name]))[0];
+          if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
+          if (old) {
+            await run(
+              `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
+               ${RELEASE_GONE}`,
+              [old.blob, blob, size, etag, mtimeMs, old.id],
+            );
+          } else {
+            await run(
+              `INSERT INTO catalog_nodes (parent, name, is_collection, blob, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, $3, $4, $5, $6, $7)`,
+              [parent.id, path.name, blob, size, etag, mtimeMs, now],
+            );
+          }
+          return old === undefined;
+        }),
+      );
+      return { created, entry: { path, isCollection: false, size, mtimeMs, birthtimeMs: now, etag } };
+    } catch (err) {
+      if (blob !== null) await this.forget(blob);
+      throw err;
+    }
+  }
+
+  /** An upload that will never be pointed at: its object and row go now, or the sweep takes them. */
+  private async forget(key: string): Promise<void> {
+    try {
+      await this.blobs.deleteMany([key]);
+      await this.sql.run(`DELETE FROM catalog_blobs WHERE key = $1 AND state = 'pending'`, [key]);
+    } catch {
+      /* still pending: gc.ts deletes it after the grace period */
+    }
+  }
+
+  /**
+   * Runs a write transaction again once when a concurrent request created the same name first
+   * (it then finds that node); a parent deleted meanwhile is a 409.
+   */
+  private async retryOnRace<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isMissingParent(err)) throw new DavError(409, 'the parent collection does not exist');
+        if (!isUniqueViolation(err) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  async createEmptyFile(path: DavPath): Promise<boolean> {
+    const parent = await this.parentOf(path);
+    const now = Date.now();
+    try {
+      const r = await this.sql.run(
+        `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, 0, $3, $4, $4)
+         ON CONFLICT (parent, name) DO NOTHING RETURNING id`,
+        [parent.id, path.name, `"${newBlobKey().slice(3)}"`, now],
+      );
+      return r.length === 1;
+    } catch (err) {
+      if (isMissingParent(err)) throw new DavError(409, 'the parent collection does not exist');
+      throw err;
+    }
+  }
+
+  async createCollection(path: DavPath): Promise<void> {
+    const parent = await this.parentOf(path);
+    const now = Date.now();
+    try {
+      await this.sql.run(
+        `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms) VALUES ($1, $2, true, 0, '', $3, $3)`,
+        [parent.id, path.name, now],
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DavError(405, 'resource already exists');
+      if (isMissingParent(err)) throw new DavError(409, 'the parent collection does not exist');
+      throw err;
+    }
+  }
+
+  async deleteTree(path: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]> {
+    await this.sql.transaction(async (run) => {
+      const top = await this.node(path, run);
+      if (!top) throw new DavError(404, 'Not Found');
+      const kept: string[] = [];
+      for (const k of keep) {
+        const row = await this.node(k, run);
+        if (row && path.contains(k)) kept.push(row.id);
+      }
+      // Everything below `path` except the kept nodes, their members and their ancestors, in
+      // one statement (the parent references are checked at its end).
+      await run(
+        `WITH RECURSIVE sub AS (
+           SELECT id FROM catalog_nodes WHERE id = $1
+           UNION ALL
+           SELECT n.id FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE NOT (n.id = ANY($2::bigint[]))
+         ), up AS (
+           SELECT parent AS id FROM catalog_nodes WHERE id = ANY($2::bigint[])
+           UNION
+           SELECT n.parent FROM catalog_nodes n JOIN up ON n.id = up.id WHERE n.parent IS NOT NULL
+         ), gone AS (
+           DELETE FROM catalog_nodes WHERE id IN (SELECT id FROM sub) AND NOT (id = ANY($2::bigint[]))
+             AND id NOT IN (SELECT id FROM up WHERE id IS NOT NULL)
+           RETURNING blob
+         ) ${RELEASE_GONE}`,
+        [top.id, kept],
+      );
+    });
+    return [];
+  }
+
+  async copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]> {
+    await this.retryOnRace(() =>
+      this.sql.transaction(async (run) => {
+        const source = await this.node(from, run);
+        if (!source) throw new DavError(404, 'Not Found');
+        const parent = await this.parentOf(to, run);
+        const now = Date.now();
+        const target = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, to.name]))[0];
+        if (target) {
+          // Only a file replacing a file reaches storage with an existing target (storage.ts).
+          if (target.is_collection || source.is_collection) throw new DavError(412, 'destination exists');
+          await run(`UPDATE catalog_blobs SET refs = refs + 1 WHERE key = $1`, [source.blob]);
+          await run(
+            `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
+             ${RELEASE_GONE}`,
+            [target.blob, source.blob, source.size, source.etag, now, target.id],
+          );
+          // The copy's dead properties are the source's (RFC 4918 §9.8.2).
+          await run(`DELETE FROM catalog_props WHERE node = $1`, [target.id]);
+          await run(`INSERT INTO catalog_props (node, ns, name, xml) SELECT $1, ns, name, xml FROM catalog_props WHERE node = $2`, [target.id, source.id]);
+          return;
+        }
+        // The copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and
+        // name, and the dead properties of their originals; their blobs gain one reference per
+        // copy. No object is copied.
+        await run(
+          `WITH RECURSIVE sub AS (
+             SELECT id, parent, 0 AS depth FROM catalog_nodes WHERE id = $1
+             UNION ALL
+             SELECT n.id, n.parent, s.depth + 1 FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE $4::boolean
+           ), mapped AS MATERIALIZED (
+             SELECT id AS old, nextval('catalog_nodes_id_seq') AS new, parent, depth FROM sub
+           ), ins AS (
+             INSERT INTO catalog_nodes (id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms)
+             SELECT m.new, CASE WHEN m.depth = 0 THEN $2::bigint ELSE p.new END, CASE WHEN m.depth = 0 THEN $3 ELSE n.name END,
+                    n.is_collection, n.blob, n.size, n.etag, $5, $5
+             FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
+             RETURNING blob
+           ), props AS (
+             INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
+           )
+           UPDATE catalog_blobs b SET refs = b.refs + c.n
+           FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob`,
+          [source.id, parent.id, to.name, depth === 'infinity', now],
+        );
+      }),
+    );
+    return [];
+  }
+
+  async moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]> {
+    await this.retryOnRace(() =>
+      this.sql.transaction(async (run) => {
+        const source = await this.node(from, run);
+        if (!source) throw new DavError(404, 'Not Found');
+        const parent = await this.parentOf(to, run);
+        await run(
+          `WITH gone AS (DELETE FROM catalog_nodes WHERE parent = $1 AND name = $2 AND NOT is_collection RETURNING blob) ${RELEASE_GONE}`,
+          [parent.id, to.name],
+        );
+        // RFC 4918 §9.9: the whole tree moves with its top node; nothing below it is touched.
+        await run(`UPDATE catalog_nodes SET parent = $2, name = $3 WHERE id = $1`, [source.id, parent.id, to.name]);
+      }),
+    );
+    return [];
+  }
+
+  async setModifiedTime(path: DavPath, seconds: number): Promise<void> {
+    const row = await this.existing(path);
+    await this.sql.run(`UPDATE catalog_nodes SET mtime_ms = $2 WHERE id = $1`, [row.id, Math.round(seconds * 1000)]);
+  }
+
+  async space(): Promise<SpaceInfo> {
+    // Every file counts with its own size, also when COPY shares its blob.
+    const r = await this.sql.run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`);
+    const usedBytes = Number(r[0]?.used ?? 0);
+    const quota = this.options.quotaBytes ?? 0;
+    return { usedBytes, availableBytes: quota > 0 ? Math.max(0, quota - usedBytes) : 0 };
+  }
+}

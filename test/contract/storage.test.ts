@@ -1,0 +1,188 @@
+/**
+ * The Storage contract (src/storage/storage.ts): the same cases against every backend — the
+ * filesystem (src/storage/fs) and object storage (src/storage/catalog: PostgreSQL + radosgw).
+ */
+import t from 'tap';
+import type { Test } from 'tap';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { DavError } from '../../src/core/errors.js';
+import { DavPath } from '../../src/core/paths.js';
+import type { Entry, Storage } from '../../src/storage/storage.js';
+import { FileSystemStorage } from '../../src/storage/fs/fs-storage.js';
+import { openObjectStorage } from '../../src/storage/catalog/open.js';
+import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
+import { tempDir } from '../helpers/server.js';
+
+const p = (s: string): DavPath => DavPath.of(s.split('/').filter(Boolean));
+const body = (data: Buffer | string): Readable => Readable.from([Buffer.from(data)]);
+const statusOf = (promise: Promise<unknown>): Promise<number> => promise.then(() => 0, (e: unknown) => (e instanceof DavError ? e.statusCode : -1));
+
+async function read(storage: Storage, path: DavPath, start?: number, end?: number): Promise<Buffer> {
+  const file = await storage.openFile(path);
+  try {
+    const from = start ?? 0;
+    const to = end ?? file.entry.size - 1;
+    if (start === undefined && file.entry.size <= storage.smallFileBytes) return await file.readAll();
+    const out = Buffer.alloc(to - from + 1);
+    let done = 0;
+    while (done < out.length) {
+      const chunk = Buffer.alloc(Math.min(100_000, out.length - done));
+      const n = await file.read(chunk, chunk.length, from + done);
+      if (n === 0) break;
+      chunk.copy(out, done, 0, n);
+      done += n;
+    }
+    return out.subarray(0, done);
+  } finally {
+    await file.close();
+  }
+}
+
+async function names(storage: Storage, path: DavPath, depth: 1 | 'infinity' = 1): Promise<string[]> {
+  const listing = await storage.members(path, depth);
+  const out: Entry[] = [];
+  for await (const batch of listing.batches()) out.push(...batch);
+  return out.map((e) => path.relative(e.path).segments.join('/') + (e.isCollection ? '/' : ''));
+}
+
+function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
+  t.test('root, collections and their errors', async (t) => {
+    const s = await open(t);
+    const root = await s.stat(DavPath.root);
+    t.ok(root?.isCollection, 'the root is a collection');
+    await s.createCollection(p('a'));
+    t.equal(await statusOf(s.createCollection(p('a'))), 405, 'existing: 405');
+    t.equal(await statusOf(s.createCollection(p('missing/b'))), 409, 'no parent: 409');
+    await s.writeFile(p('f'), body('x'), {});
+    t.equal(await statusOf(s.createCollection(p('f/b'))), 409, 'parent is a file: 409');
+    t.equal(await s.stat(p('nothing')), null);
+    t.equal(await statusOf(s.openFile(p('nothing'))), 404);
+  });
+
+  t.test('write, replace, read whole and by ranges', async (t) => {
+    const s = await open(t);
+    const first = await s.writeFile(p('file.bin'), body('hello'), { expectedLength: 5, mtime: 1_000_000 });
+    t.equal(first.created, true);
+    t.equal(first.entry.size, 5);
+    const entry = await s.stat(p('file.bin'));
+    t.equal(entry?.size, 5);
+    t.equal(entry?.mtimeMs, 1_000_000_000, 'X-OC-Mtime kept');
+    t.equal(entry?.etag, first.entry.etag, 'the etag written is the etag read');
+    const big = randomBytes(300_000);
+    const second = await s.writeFile(p('file.bin'), body(big), {});
+    t.equal(second.created, false);
+    t.not(second.entry.etag, first.entry.etag, 'new content, new etag');
+    t.ok((await read(s, p('file.bin'))).equals(big));
+    t.ok((await read(s, p('file.bin'), 1000, 250_000)).equals(big.subarray(1000, 250_001)), 'a range');
+    t.ok((await read(s, p('file.bin'), 299_990)).equals(big.subarray(299_990)), 'the tail');
+    await s.writeFile(p('empty'), body(''), { sizeHint: 0 });
+    t.equal((await read(s, p('empty'))).length, 0, 'an empty file');
+    t.equal(await statusOf(s.writeFile(p('missing/x'), body('x'), {})), 409);
+  });
+
+  t.test('a refused upload leaves the old content', async (t) => {
+    const s = await open(t);
+    await s.writeFile(p('keep'), body('old'), {});
+    t.equal(await statusOf(s.writeFile(p('keep'), body('sho'), { expectedLength: 10 })), 400, 'short body: 400');
+    t.equal(await statusOf(s.writeFile(p('keep'), body(randomBytes(5000)), { maxBytes: 1000 })), 413, 'too big: 413');
+    t.equal((await read(s, p('keep'))).toString(), 'old');
+    t.equal(await statusOf(s.writeFile(p('new'), body('sho'), { expectedLength: 10 })), 400);
+    t.equal(await s.stat(p('new')), null, 'nothing where a refused upload would have gone');
+  });
+
+  t.test('empty files for LOCK on unmapped URLs', async (t) => {
+    const s = await open(t);
+    t.equal(await s.createEmptyFile(p('locked')), true);
+    t.equal(await s.createEmptyFile(p('locked')), false);
+    t.equal((await s.stat(p('locked')))?.size, 0);
+  });
+
+  t.test('listings: depth 1 and infinity, parents first, counted up to max', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('d'));
+    await s.createCollection(p('d/sub'));
+    await s.writeFile(p('d/sub/deep'), body('1'), {});
+    await s.writeFile(p('d/b'), body('22'), {});
+    await s.writeFile(p('d/a'), body('333'), {});
+    t.same((await names(s, p('d'))).sort(), ['a', 'b', 'sub/']);
+    const all = await names(s, p('d'), 'infinity');
+    t.same(all.slice().sort(), ['a', 'b', 'sub/', 'sub/deep']);
+    t.ok(all.indexOf('sub/') < all.indexOf('sub/deep'), 'a collection before its members');
+    t.same((await s.list(p('d'))).map((e) => e.size).sort(), [0, 2, 3]);
+    t.equal((await s.members(p('d'), 'infinity', 2)).count, 3, 'counting stops past max');
+  });
+
+  t.test('copy: depth infinity and 0, file over file, the source unchanged', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('src'));
+    await s.createCollection(p('src/in'));
+    await s.writeFile(p('src/in/f'), body('content'), {});
+    t.same(await s.copyTree(p('src'), p('dst'), 'infinity'), []);
+    t.equal((await read(s, p('dst/in/f'))).toString(), 'content');
+    t.same(await s.copyTree(p('src'), p('shallow'), 0), []);
+    t.same(await names(s, p('shallow')), [], 'depth 0: the collection alone');
+    await s.writeFile(p('other'), body('other'), {});
+    await s.copyTree(p('src/in/f'), p('other'), 'infinity');
+    t.equal((await read(s, p('other'))).toString(), 'content', 'a file replaced by a copy');
+    await s.writeFile(p('dst/in/f'), body('changed'), {});
+    t.equal((await read(s, p('src/in/f'))).toString(), 'content', 'writing the copy leaves the source');
+    await s.deleteTree(p('src'), []);
+    t.equal((await read(s, p('other'))).toString(), 'content', 'deleting the source leaves the copies');
+    t.equal(await statusOf(s.copyTree(p('src'), p('x'), 'infinity')), 404);
+    t.equal(await statusOf(s.copyTree(p('other'), p('nowhere/x'), 'infinity')), 409);
+  });
+
+  t.test('move: a tree, a file over a file', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('m'));
+    await s.createCollection(p('m/in'));
+    await s.writeFile(p('m/in/f'), body('moved'), {});
+    t.same(await s.moveTree(p('m'), p('n')), []);
+    t.equal(await s.stat(p('m')), null);
+    t.equal((await read(s, p('n/in/f'))).toString(), 'moved');
+    await s.writeFile(p('target'), body('old'), {});
+    await s.moveTree(p('n/in/f'), p('target'));
+    t.equal((await read(s, p('target'))).toString(), 'moved');
+    t.equal(await s.stat(p('n/in/f')), null);
+    t.equal(await statusOf(s.moveTree(p('target'), p('nowhere/x'))), 409);
+  });
+
+  t.test('delete: whole trees, and all but the kept members', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('t'));
+    await s.createCollection(p('t/a'));
+    await s.createCollection(p('t/b'));
+    await s.writeFile(p('t/a/locked'), body('1'), {});
+    await s.writeFile(p('t/a/free'), body('2'), {});
+    await s.writeFile(p('t/b/free'), body('3'), {});
+    t.same(await s.deleteTree(p('t'), [p('t/a/locked')]), []);
+    t.same((await names(s, p('t'), 'infinity')).sort(), ['a/', 'a/locked'], 'the kept member and its ancestors stay');
+    await s.deleteTree(p('t'), []);
+    t.equal(await s.stat(p('t')), null);
+    t.equal(await statusOf(s.deleteTree(p('t'), [])), 404);
+  });
+
+  t.test('modification time', async (t) => {
+    const s = await open(t);
+    await s.writeFile(p('m'), body('x'), {});
+    await s.setModifiedTime(p('m'), 1_234_567_890);
+    t.equal((await s.stat(p('m')))?.mtimeMs, 1_234_567_890_000);
+  });
+}
+
+t.test('filesystem', async (t) => {
+  contract(t, async (t) => {
+    const root = tempDir(t);
+    return FileSystemStorage.open(root, `${root}/.fastdav`);
+  });
+});
+
+t.test('object storage (PostgreSQL + S3)', { skip: objectStorageUnavailable(t) }, async (t) => {
+  const engines = await startEngines(t);
+  contract(t, async (t) => {
+    const opened = await openObjectStorage({ ...(await engines.settings()), quotaBytes: 0 } as Parameters<typeof openObjectStorage>[0]);
+    t.teardown(() => opened.close());
+    return opened.storage;
+  });
+});

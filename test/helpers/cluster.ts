@@ -1,0 +1,86 @@
+/**
+ * Test support: several fastdav instances (real processes) serving one shared data folder with one
+ * PostgreSQL metadata database (test/helpers/postgres.ts, one private cluster per test file, a
+ * fresh database per cluster) behind HAProxy, as in the README's "Running several instances".
+ * Instances are addressed one by one (`instances[i].origin`) or through the balancer (`origin`);
+ * each can be killed and restarted, and so can PostgreSQL (`postgres.stop()`, `postgres.start()`).
+ */
+import { request, tempDir, type RequestOptions, type Response, type TapLike } from './server.js';
+import { haproxyBinary, startHaproxy, type Balancer } from './haproxy.js';
+import { freePort, startInstance, type Instance } from './instances.js';
+import { postgresSkipReason, sharedPostgres, type PostgresServer } from './postgres.js';
+
+export interface ClusterOptions {
+  /** How many instances (default 3). */
+  readonly instances?: number;
+  /** Mount prefix, e.g. '/dav/' (default '/'). */
+  readonly prefix?: string;
+  /** Flags every instance gets. */
+  readonly args?: readonly string[];
+  /** Where locks and dead properties live: one PostgreSQL database (default), or SQLite in the shared folder. */
+  readonly metadata?: 'postgres' | 'sqlite';
+  /** Flags or environment for one instance only (by index), e.g. a clock that disagrees. */
+  readonly perInstance?: (index: number) => { args?: readonly string[]; env?: NodeJS.ProcessEnv };
+}
+
+export interface Cluster {
+  /** The shared data folder. */
+  readonly root: string;
+  readonly balancer: Balancer;
+  /** The balancer's origin: http://127.0.0.1:PORT (no trailing slash). */
+  readonly origin: string;
+  readonly instances: readonly Instance[];
+  /** The PostgreSQL server holding the metadata (null with SQLite). */
+  readonly postgres: PostgresServer | null;
+  /** --metadata-url of the instances (null with SQLite). */
+  readonly metadataUrl: string | null;
+  /** A request through the balancer. */
+  request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
+}
+
+/** Starts the instances on one fresh folder (or `root`), then HAProxy in front once all are UP. */
+export async function startCluster(t: TapLike, options: ClusterOptions = {}, root = tempDir(t, 'fastdav-cluster-')): Promise<Cluster> {
+  const count = options.instances ?? 3;
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const postgres = options.metadata === 'sqlite' ? null : await sharedPostgres();
+  const metadataUrl = postgres ? await postgres.createDatabase() : null;
+  const common = [...(options.prefix ? ['--prefix', options.prefix] : []), ...(metadataUrl ? ['--metadata-url', metadataUrl] : []), ...(options.args ?? [])];
+  // One after the other: the first creates the metadata store (or migrates the database).
+  const instances: Instance[] = [];
+  for (const [i, port] of ports.entries()) {
+    const own = options.perInstance?.(i) ?? {};
+    instances.push(await startInstance(t, { root, port, args: [...common, ...(own.args ?? [])], env: own.env }));
+  }
+  const balancer = await startHaproxy(t, ports);
+  await balancer.waitUp();
+  return {
+    root,
+    balancer,
+    origin: balancer.origin,
+    instances,
+    postgres,
+    metadataUrl,
+    request: (method, urlPath, o) => request(balancer.origin, method, urlPath, o),
+  };
+}
+
+/**
+ * False when the cluster tests can run here; otherwise why not (the test then skips). Under
+ * CI=true a missing prerequisite is a failure: .ci/run installs haproxy and postgresql-15
+ * (postgresSkipReason() never skips under CI).
+ */
+export function clusterPrerequisites(t: TapLike & { fail(message: string): void }): string | false {
+  const missing: string[] = [];
+  if (!haproxyBinary()) missing.push('haproxy');
+  const noPostgres = postgresSkipReason();
+  if (noPostgres) missing.push(noPostgres);
+  if (missing.length === 0) return false;
+  const reason = `needs ${missing.join(', ')}`;
+  if (process.env['CI'] === 'true') t.fail(`${reason}: under CI=true the cluster tests must run (.ci/run installs it)`);
+  return reason;
+}
+
+/** For test/clients/ run against a cluster: three instances behind HAProxy, on the shared store. */
+export function clusterForClients(t: TapLike, options: { prefix?: string }): Promise<Cluster> {
+  return startCluster(t, options);
+}

@@ -1,0 +1,130 @@
+/**
+ * kill -9 of the server in the middle of a PUT (before and after the multipart upload
+ * completes) and of COPY, MOVE and DELETE of a tree: after a restart nothing partial is
+ * visible, and `fastdav gc --grace 0` takes away what the dead upload left in the bucket.
+ * To kill at the worst moment, the test holds a lock on the catalog's tree table: the server's
+ * transaction is then open and waiting when it dies.
+ */
+import t, { type Test } from 'tap';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { killHard, runCli, serve, type Running } from '../helpers/cli.js';
+import { objectStorageUnavailable, startEngines, type ObjectStorageEngines } from '../helpers/object-storage.js';
+import { request } from '../helpers/server.js';
+
+const skip = objectStorageUnavailable(t);
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Holds an exclusive lock on the tree table (reads pass, writes wait) until released. */
+async function holdTreeLock(url: string): Promise<{ release(): Promise<void>; waiters(): Promise<number> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE catalog_nodes IN EXCLUSIVE MODE');
+  return {
+    waiters: async () => Number((await client.query(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`)).rows[0].n),
+    release: async () => {
+      await client.query('ROLLBACK');
+      await client.end();
+    },
+  };
+}
+
+/** Paths (relative hrefs) of everything in the tree, by PROPFIND Depth: infinity. */
+async function tree(origin: string): Promise<string[]> {
+  const r = await request(origin, 'PROPFIND', '/', { headers: { depth: 'infinity' } });
+  return [...r.body.matchAll(/<D:href>([^<]*)<\/D:href>/g)].map((m) => decodeURIComponent(m[1]!)).sort();
+}
+
+t.test('kill -9 in the middle of changes', { skip }, async (t) => {
+  const engines: ObjectStorageEngines = await startEngines(t);
+  const env = { AWS_ACCESS_KEY_ID: engines.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: engines.s3.secretAccessKey, AWS_REGION: engines.s3.region };
+
+  /** A server on its own database and prefix, restartable with the same settings. */
+  async function setup(t: Test, prefix: string) {
+    const s = await engines.settings(undefined, prefix);
+    const args = ['--metadata-url', s.metadataUrl!, '--s3-bucket', s.s3Bucket!, '--s3-endpoint', s.s3Endpoint!, '--s3-prefix', prefix, '--gc-interval', '0', '--log-level', 'warn'];
+    const start = () => serve(t, args, env);
+    const gc = async () => {
+      const r = await runCli(['gc', '--grace', '0', ...args], env);
+      t.equal(r.status, 0, r.output);
+      return r.output;
+    };
+    const uploads = async () =>
+      ((await engines.s3.client.send(new ListMultipartUploadsCommand({ Bucket: engines.s3.bucket, Prefix: prefix }))).Uploads ?? []).length;
+    return { url: s.metadataUrl!, start, gc, uploads, objects: () => engines.objects(prefix) };
+  }
+
+  t.test('PUT cut before the multipart upload completes', async (t) => {
+    const env = await setup(t, 'crash-put-1/');
+    let server: Running = await env.start();
+    t.equal((await request(server.origin, 'PUT', '/file', { body: 'old content' })).status, 201);
+    const objectsBefore = await env.objects();
+    // 20 MiB announced, 10 MiB sent: the first 8 MiB part is on its way.
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`PUT /file HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${20 * 1024 * 1024}\r\n\r\n`);
+    socket.write(randomBytes(10 * 1024 * 1024));
+    await until('a multipart upload under way', async () => (await env.uploads()) > 0);
+    await killHard(server);
+    socket.destroy();
+    server = await env.start();
+    const r = await request(server.origin, 'GET', '/file');
+    t.equal(r.body, 'old content', 'the old content, whole');
+    t.match(await env.gc(), /1 abandoned uploads.*aborted 1 unfinished/);
+    t.same(await env.objects(), objectsBefore, 'only the old content is left in the bucket');
+    t.equal(await env.uploads(), 0, 'no unfinished upload');
+  });
+
+  t.test('PUT killed after the multipart upload completed, before the catalog commit', async (t) => {
+    const env = await setup(t, 'crash-put-2/');
+    let server: Running = await env.start();
+    t.equal((await request(server.origin, 'MKCOL', '/dir/')).status, 201);
+    const lock = await holdTreeLock(env.url);
+    t.teardown(() => lock.release().catch(() => undefined));
+    const put = request(server.origin, 'PUT', '/dir/new', { body: randomBytes(12 * 1024 * 1024) }).catch(() => null);
+    await until('the object complete in the bucket', async () => (await env.objects()).length === 1);
+    await until('the commit waiting', async () => (await lock.waiters()) > 0);
+    await killHard(server);
+    await put;
+    await lock.release();
+    server = await env.start();
+    t.equal((await request(server.origin, 'GET', '/dir/new')).status, 404, 'the file never appeared');
+    t.match(await env.gc(), /1 abandoned uploads/);
+    t.same(await env.objects(), [], 'its object is gone');
+  });
+
+  for (const [method, destination] of [['COPY', '/copy/'], ['MOVE', '/moved/'], ['DELETE', null]] as const) {
+    t.test(`${method} of a tree killed in its transaction`, async (t) => {
+      const env = await setup(t, `crash-${method.toLowerCase()}/`);
+      let server: Running = await env.start();
+      t.equal((await request(server.origin, 'MKCOL', '/tree/')).status, 201);
+      t.equal((await request(server.origin, 'MKCOL', '/tree/sub/')).status, 201);
+      for (let i = 0; i < 20; i++) t.equal((await request(server.origin, 'PUT', `/tree/${i % 2 ? 'sub/' : ''}f${i}`, { body: `file ${i}` })).status, 201);
+      const before = await tree(server.origin);
+      const lock = await holdTreeLock(env.url);
+      t.teardown(() => lock.release().catch(() => undefined));
+      const headers: Record<string, string> = destination ? { destination: `${server.origin}${destination}` } : {};
+      const change = request(server.origin, method, '/tree/', { headers }).catch(() => null);
+      await until('the change waiting in its transaction', async () => (await lock.waiters()) > 0);
+      await killHard(server);
+      await change;
+      await lock.release();
+      server = await env.start();
+      t.same(await tree(server.origin), before, 'the tree as before, whole');
+      t.equal((await request(server.origin, 'GET', '/tree/sub/f1')).body, 'file 1');
+      t.match(await env.gc(), /deleted 0 released, 0 abandoned uploads, 0 unknown/, 'nothing to collect: nothing was released');
+      t.equal((await env.objects()).length, 20, 'every object still there');
+    });
+  }
+});

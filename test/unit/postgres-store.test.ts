@@ -1,0 +1,111 @@
+/**
+ * What only the PostgreSQL metadata store has (the shared behaviour is in test/contract/metadata.test.ts):
+ * migrations applied once when several instances start together, and a database that goes away:
+ * MetadataUnavailableError (503) quickly, never a hang, and service back by itself when it returns.
+ */
+import t from 'tap';
+import pg from 'pg';
+import { DavPath } from '../../src/core/paths.js';
+import { MetadataUnavailableError } from '../../src/metadata/store.js';
+import { PostgresMetadataStore } from '../../src/metadata/postgres/store.js';
+import { MIGRATIONS, migrate } from '../../src/metadata/postgres/migrations.js';
+import { freePort, postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+
+const skip = postgresSkipReason();
+
+async function rows(url: string, sql: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Milliseconds `promise` takes to settle, and whether it was rejected with MetadataUnavailableError. */
+async function timed(promise: Promise<unknown>): Promise<{ ms: number; unavailable: boolean; error?: unknown }> {
+  const start = Date.now();
+  try {
+    await promise;
+    return { ms: Date.now() - start, unavailable: false };
+  } catch (error) {
+    return { ms: Date.now() - start, unavailable: error instanceof MetadataUnavailableError, error };
+  }
+}
+
+t.test('postgres store', { skip }, async (t) => {
+  let server: PostgresServer;
+  t.before(async () => {
+    server = await startPostgres(t);
+  });
+
+  t.test('six instances starting at once apply each migration exactly once', async (t) => {
+    const url = await server.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 6 }, () => PostgresMetadataStore.open(url)));
+    t.teardown(() => Promise.all(stores.map((s) => s.close())));
+    const applied = await rows(url, 'SELECT version, name FROM schema_migrations ORDER BY version');
+    t.same(applied.map((r) => r['version']), MIGRATIONS.map((m) => m.version), 'each version recorded once');
+    const tables = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
+    t.same(tables.map((r) => r['tablename']), ['dead_props', 'locks', 'schema_migrations']);
+    t.same(await migrate(stores[0]!.pool), [], 'opening again applies nothing');
+    // A backend adds its own steps (versions 100+) to the list.
+    const extra = [...MIGRATIONS, { version: 100, name: 'catalog', sql: 'CREATE TABLE catalog_probe (id int)' }];
+    const results = await Promise.all(stores.map((s) => migrate(s.pool, extra)));
+    t.same(results.filter((r) => r.length > 0), [[100]], 'a new step is applied by one instance only');
+    t.same((await rows(url, 'SELECT max(version) AS v FROM schema_migrations'))[0], { v: 100 });
+  });
+
+  t.test('a failing migration leaves nothing behind', async (t) => {
+    const url = await server.createDatabase();
+    const broken = [...MIGRATIONS, { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function()' }];
+    await t.rejects(PostgresMetadataStore.open(url, { migrations: broken }), /no_such_function/);
+    t.same(await rows(url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }], 'not even version 1: one transaction');
+  });
+
+  t.test('nothing listening: open fails fast with MetadataUnavailableError', async (t) => {
+    const port = await freePort();
+    const result = await timed(PostgresMetadataStore.open(`postgres://fastdav:x@127.0.0.1:${port}/none`));
+    t.ok(result.unavailable, `unavailable (${String(result.error)})`);
+    t.ok(result.ms < 4000, `within the connect timeout (${result.ms} ms)`);
+  });
+
+  t.test('the database stops and starts again: 503-class errors quickly, then service by itself', async (t) => {
+    const url = await server.createDatabase();
+    const errors: Error[] = [];
+    const store = await PostgresMetadataStore.open(url, { onError: (err) => errors.push(err) });
+    t.teardown(() => store.close());
+    const f = DavPath.of(['f']);
+    await store.deadProps.apply(f, [{ op: 'set', prop: { ns: 'urn:t', name: 'kept', xml: '<kept xmlns="urn:t"/>' } }]);
+    // Hold some connections in the pool, idle, so that losing them is exercised too.
+    await Promise.all([store.check(), store.check(), store.check()]);
+
+    for (const how of ['stop', 'kill'] as const) {
+      await server[how]();
+      for (const op of [store.check(), store.deadProps.get(f), store.locks.relevantTo(f), store.transaction((tx) => tx.deadProps.clear(f))]) {
+        const result = await timed(op);
+        t.ok(result.unavailable, `${how}: unavailable (${String(result.error)})`);
+        t.ok(result.ms < 6000, `${how}: answered in ${result.ms} ms`);
+      }
+      await server.start();
+      await store.check();
+      t.same((await store.deadProps.get(f)).map((p) => p.name), ['kept'], `${how}: back, with the data; the failed transaction changed nothing`);
+      const lock = await store.locks.grant({ root: '/l', depth: '0', scope: 'exclusive', owner: null, principal: null, timeout: 60 }, () => undefined);
+      t.ok(await store.locks.byToken(lock.token), `${how}: locks work again`);
+    }
+  });
+
+  t.test('a database that accepts connections but never answers: bounded by the connect timeout', async (t) => {
+    const url = await server.createDatabase();
+    await server.start();
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP'); // the postmaster no longer starts backends
+    try {
+      const result = await timed(PostgresMetadataStore.open(url, { connectTimeoutMs: 1000 }));
+      t.ok(result.unavailable, `unavailable (${String(result.error)})`);
+      t.ok(result.ms >= 900 && result.ms < 3000, `after about the connect timeout (${result.ms} ms)`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  });
+});
