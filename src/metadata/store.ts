@@ -155,6 +155,19 @@ export interface IntentJournal {
   pending(): Promise<RecordedIntent[]>;
 }
 
+/** An intent as both stores keep it (columns of the `intents` table). */
+export interface IntentRow {
+  id: number | string; // PostgreSQL's bigserial arrives as text
+  op: Intent['op'];
+  src: string;
+  dst: string;
+  depth: Intent['depth'];
+  dst_etag: string | null;
+  owner: string;
+}
+
+export const intentOfRow = (r: IntentRow): RecordedIntent => ({ id: Number(r.id), op: r.op, from: r.src, to: r.dst, depth: r.depth, toEtag: r.dst_etag, owner: r.owner });
+
 /** Thrown inside a transaction whose intent another process has already resolved: nothing is written. */
 export class IntentGoneError extends Error {
   constructor(id: number) {

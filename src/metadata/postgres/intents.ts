@@ -1,16 +1,6 @@
 /** The intent journal (src/metadata/store.ts, Intent) in PostgreSQL (table from migration 50). */
-import { IntentGoneError, type Intent, type IntentJournal, type RecordedIntent } from '../store.js';
+import { IntentGoneError, type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
 import type { Sql } from './sql.js';
-
-interface Row {
-  id: string; // bigserial arrives as text
-  op: Intent['op'];
-  src: string;
-  dst: string;
-  depth: Intent['depth'];
-  dst_etag: string | null;
-  owner: string;
-}
 
 export function journal(sql: Sql): IntentJournal {
   return {
@@ -21,8 +11,7 @@ export function journal(sql: Sql): IntentJournal {
       return Number(rows[0]!.id);
     },
     async pending(): Promise<RecordedIntent[]> {
-      const rows = await sql<Row>('SELECT id, op, src, dst, depth, dst_etag, owner FROM intents ORDER BY id');
-      return rows.map((r) => ({ id: Number(r.id), op: r.op, from: r.src, to: r.dst, depth: r.depth, toEtag: r.dst_etag, owner: r.owner }));
+      return (await sql<IntentRow>('SELECT id, op, src, dst, depth, dst_etag, owner FROM intents ORDER BY id')).map(intentOfRow);
     },
   };
 }

@@ -1,16 +1,6 @@
 /** The intent journal (src/metadata/store.ts, Intent) in the SQLite metadata database. */
-import { IntentGoneError, type Intent, type IntentJournal, type RecordedIntent } from '../store.js';
+import { IntentGoneError, type Intent, type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
 import { type Db, writeTransaction } from './database.js';
-
-interface Row {
-  id: number;
-  op: Intent['op'];
-  src: string;
-  dst: string;
-  depth: Intent['depth'];
-  dst_etag: string | null;
-  owner: string;
-}
 
 export class SqliteIntents implements IntentJournal {
   private readonly q;
@@ -28,7 +18,7 @@ export class SqliteIntents implements IntentJournal {
   }
 
   async pending(): Promise<RecordedIntent[]> {
-    return (this.q.all.all() as Row[]).map((r) => ({ id: r.id, op: r.op, from: r.src, to: r.dst, depth: r.depth, toEtag: r.dst_etag, owner: r.owner }));
+    return (this.q.all.all() as IntentRow[]).map(intentOfRow);
   }
 
   /** Inside a write transaction: removes the intent, or throws when another process already did. */
