@@ -62,7 +62,7 @@ t.test('postgres store', { skip }, async (t) => {
     const applied = await rows(url, 'SELECT version, name FROM schema_migrations ORDER BY version');
     t.same(applied.map((r) => r['version']), MIGRATIONS.map((m) => m.version), 'each version recorded once');
     const tables = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
-    t.same(tables.map((r) => r['tablename']), ['dead_props', 'locks', 'schema_migrations']);
+    t.same(tables.map((r) => r['tablename']), ['dead_props', 'intents', 'locks', 'schema_migrations']);
     t.same(await migrate(stores[0]!.pool), [], 'opening again applies nothing');
     // A backend adds its own steps (versions 100+) to the list.
     const extra = [...MIGRATIONS, { version: 100, name: 'catalog', sql: 'CREATE TABLE catalog_probe (id int)' }];

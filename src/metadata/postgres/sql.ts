@@ -15,10 +15,11 @@ export type Sql = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string
 
 /**
  * SQLSTATE classes and codes that mean "try again later" rather than "wrong": connection exception,
- * insufficient resources, shutdown, query canceled (a statement timeout), system error, and the
- * transient conflicts between concurrent transactions (serialization failure, deadlock detected).
+ * insufficient resources (but disk_full 53100: 507, see store.ts metadataFailure), shutdown, query
+ * canceled (a statement timeout), system error, and the transient conflicts between concurrent
+ * transactions (serialization failure, deadlock detected).
  */
-const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|57014|58|40001|40P01)/;
+const UNAVAILABLE_STATES = /^(08|53(?!100)|57P0[1-4]|57014|58|40001|40P01)/;
 const NODE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /** True when `err` says the database could not be reached or did not answer in time. */
