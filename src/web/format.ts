@@ -55,14 +55,13 @@ export interface Member {
 
 export type SortKey = 'name' | 'size' | 'date';
 
-/** Folders first, then by the key (ties by name); `descending` reverses the key, never the folders-first rule. */
+/** Folders first, then by the key (ties by name, A to Z); `descending` reverses the key, never the folders-first rule. */
 export function sortMembers<T extends Member>(members: T[], key: SortKey, descending = false): T[] {
   const sign = descending ? -1 : 1;
   return members.sort((a, b) => {
     if (a.isCollection !== b.isCollection) return a.isCollection ? -1 : 1;
-    let d = 0;
-    if (key === 'size') d = a.size - b.size;
-    else if (key === 'date') d = a.mtimeMs - b.mtimeMs;
-    return sign * (d || compareNames(a.name, b.name));
+    if (key === 'name') return sign * compareNames(a.name, b.name);
+    const d = key === 'size' ? a.size - b.size : a.mtimeMs - b.mtimeMs;
+    return d !== 0 ? sign * d : compareNames(a.name, b.name);
   });
 }
