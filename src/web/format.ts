@@ -18,7 +18,7 @@ export function humanSize(bytes: number): string {
 }
 
 /** "1,234,567 bytes": the exact size, for the hover title. */
-export const exactBytes = (bytes: number): string => `${bytes.toLocaleString('en-US')} bytes`;
+export const exactBytes = (bytes: number): string => `${String(bytes).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} bytes`;
 
 export type Kind = 'folder' | 'image' | 'video' | 'audio' | 'pdf' | 'text' | 'code' | 'archive' | 'document' | 'file';
 
