@@ -4,7 +4,7 @@
  * delete, the words for a 423, read-only users, hostile names, and a phone-sized window.
  */
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { lockBody, startServer, tempDir, type TestServer } from '../helpers/server.js';
@@ -281,4 +281,43 @@ t.test('at 400×800 nothing overflows horizontally, in light and dark', { skip }
     t.not(colors[0], colors[1], `${colorScheme}: text and background differ (${colors.join(' on ')})`);
     if (colorScheme === 'dark') t.equal(colors[1], 'rgb(15, 20, 25)', 'the dark scheme follows the system setting');
   }
+});
+
+t.test('drag and drop of a file and a folder uploads them', { skip }, async (t) => {
+  const { s, data, dir } = await setup(t);
+  const local = path.join(dir, 'local');
+  mkdirSync(path.join(local, 'dropped', 'deep'), { recursive: true });
+  writeFileSync(path.join(local, 'one.txt'), 'dropped file');
+  writeFileSync(path.join(local, 'dropped', 'deep', 'two.txt'), 'dropped folder');
+  const browser = await launchBrowser(t);
+  const page = await pageAs(browser, ALICE);
+  await open(page, `${s.origin}/`);
+  t.equal(await page.$eval('body', (b) => b.dataset['ready']), 'write');
+  // What the browser does when files are dragged from the desktop onto the page.
+  const cdp = await page.createCDPSession();
+  const drag = { items: [], files: [path.join(local, 'one.txt'), path.join(local, 'dropped')], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 300, y: 300, data: drag });
+  await statusMatches(page, /uploaded/);
+  t.equal(readFileSync(path.join(data, 'one.txt'), 'utf8'), 'dropped file');
+  t.equal(readFileSync(path.join(data, 'dropped', 'deep', 'two.txt'), 'utf8'), 'dropped folder', 'a dropped folder keeps its tree');
+});
+
+t.test('a slow upload shows speed and time left, and Cancel stops it without leaving anything', { skip }, async (t) => {
+  const { s, data, dir } = await setup(t);
+  const local = path.join(dir, 'slow.bin');
+  writeFileSync(local, randomBytes(4 * 1024 * 1024));
+  const browser = await launchBrowser(t);
+  const page = await pageAs(browser, ALICE);
+  await open(page, `${s.origin}/`);
+  await page.emulateNetworkConditions({ download: -1, upload: 256 * 1024, latency: 0 });
+  await (await page.$('input#file-input'))!.uploadFile(local);
+  await page.waitForFunction(() => /s left$/.test(document.querySelector('#uploads .file .info')?.textContent ?? ''), { timeout: 30_000 });
+  t.match(await page.$eval('#uploads .file .info', (el) => el.textContent), /^\d+ % of 4\.0 MiB · [\d.]+ (B|KiB|MiB)\/s · .* left$/, 'speed and time left for a big file');
+  await page.click('#uploads .file button');
+  t.match(await statusMatches(page, /cancelled/), /0 of 1 uploaded; the rest was cancelled/);
+  await page.emulateNetworkConditions({ download: -1, upload: -1, latency: 0 });
+  // The server notices the cut connection and removes its temporary file.
+  const leftovers = () => readdirSync(data).filter((n) => n !== '.fastdav');
+  for (let i = 0; i < 50 && leftovers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(leftovers(), [], 'no file and no partial upload left behind');
 });
