@@ -178,21 +178,30 @@ const lowerName = (r: Row): string => {
   return lower;
 };
 
-/** Puts the rows in order and hides those the filter leaves out, in one DOM pass. */
+/** Rows put back in one go; the rest follow frame by frame, so the page never stops answering. */
+const ROWS_PER_FRAME = 400;
+let renderRun = 0;
+
+/**
+ * Puts the rows in order and leaves out those the filter does not match. The first rows are in
+ * place at once; the others are appended in later frames (a newer render stops an older one),
+ * so sorting or filtering 10,000 rows is never one long task.
+ */
 function render(): void {
+  const run = ++renderRun;
   const wanted = filterText();
   sortMembers(rows, sortKey, descending);
-  const fragment = document.createDocumentFragment();
+  const shown = wanted === '' ? rows : rows.filter((r) => lowerName(r).includes(wanted));
   const up = tbody.querySelector('tr.up');
-  if (up) fragment.appendChild(up);
-  let shown = 0;
-  for (const r of rows) {
-    const visible = wanted === '' || lowerName(r).includes(wanted);
-    r.el.hidden = !visible;
-    if (visible) shown++;
-    fragment.appendChild(r.el);
-  }
-  tbody.appendChild(fragment);
+  tbody.replaceChildren(...(up ? [up] : []));
+  const append = (from: number): void => {
+    if (run !== renderRun) return;
+    const fragment = document.createDocumentFragment();
+    for (const r of shown.slice(from, from + ROWS_PER_FRAME)) fragment.appendChild(r.el);
+    tbody.appendChild(fragment);
+    if (from + ROWS_PER_FRAME < shown.length) requestAnimationFrame(() => append(from + ROWS_PER_FRAME));
+  };
+  append(0);
   for (const th of document.querySelectorAll<HTMLTableCellElement>('th[data-sort]')) {
     const active = th.dataset['sort'] === sortKey;
     th.setAttribute('aria-sort', active ? (descending ? 'descending' : 'ascending') : 'none');
@@ -201,13 +210,11 @@ function render(): void {
     if (arrow) arrow.textContent = active ? (descending ? ' ↓' : ' ↑') : '';
   }
   const footer = document.querySelector('footer');
-  if (footer) footer.textContent = `${wanted ? `${shown} of ` : ''}${rows.length} ${rows.length === 1 ? 'item' : 'items'} · fastdav (WebDAV)`;
+  if (footer) footer.textContent = `${wanted ? `${shown.length} of ` : ''}${rows.length} ${rows.length === 1 ? 'item' : 'items'} · fastdav (WebDAV)`;
   document.getElementById('empty')?.toggleAttribute('hidden', rows.length > 0);
 }
 
 function setRows(next: Row[]): void {
-  const kept = new Set(next);
-  for (const r of rows) if (!kept.has(r)) r.el.remove();
   rows = next;
   for (const r of rows) {
     localizeDates(r);
