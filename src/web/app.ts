@@ -6,11 +6,7 @@
  * page came from. Credentials are the browser's Basic authentication; nothing is stored.
  * Names only ever reach the page through textContent and attributes, never as HTML.
  */
-import { exactBytes, humanSize, kindOf, sortMembers, type Member, type SortKey } from './format.js';
-
-const LABELS: Record<string, string> = {
-  folder: 'dir', image: 'img', video: 'vid', audio: 'aud', pdf: 'pdf', text: 'txt', code: 'code', archive: 'zip', document: 'doc', file: 'file',
-};
+import { KIND_LABELS, exactBytes, humanSize, kindOf, sortMembers, type Member, type SortKey } from './format.js';
 
 interface Row extends Member {
   readonly href: string;
@@ -104,7 +100,7 @@ function makeRow(m: Member, href: string): HTMLTableRowElement {
   a.href = href;
   const icon = a.appendChild(document.createElement('span'));
   icon.className = 'icon';
-  icon.dataset['label'] = LABELS[kind] ?? 'file';
+  icon.dataset['label'] = KIND_LABELS[kind];
   icon.setAttribute('aria-hidden', 'true');
   const label = a.appendChild(document.createElement('bdi'));
   label.className = 'label';

@@ -35,6 +35,11 @@ const kinds: [Kind, string][] = [
 ];
 for (const [kind, list] of kinds) for (const ext of list.split(' ')) KIND_BY_EXTENSION[ext] = kind;
 
+/** The short label each kind's icon shows. */
+export const KIND_LABELS: Record<Kind, string> = {
+  folder: 'dir', image: 'img', video: 'vid', audio: 'aud', pdf: 'pdf', text: 'txt', code: 'code', archive: 'zip', document: 'doc', file: 'file',
+};
+
 /** The icon kind of a member, from its extension (never from its content). */
 export function kindOf(name: string, isCollection: boolean): Kind {
   if (isCollection) return 'folder';
