@@ -20,7 +20,7 @@
  *
  * Binaries: /usr/lib/postgresql/15/bin (Debian's postgresql-15), or the folder in FASTDAV_PG_BIN.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import net from 'node:net';
@@ -126,6 +126,16 @@ async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Waits for process $1 to end, then stops the postmaster of data folder $2 (by its pid file) and removes $3. */
+const WATCHDOG = `
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+pid=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
+if [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; then
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+fi
+rm -rf "$3"`;
+
 /** Starts a private cluster that lives until `t` ends. */
 export async function startPostgres(t: TapLike): Promise<PostgresServer> {
   const server = await createCluster();
@@ -183,6 +193,10 @@ async function createCluster(): Promise<Cluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
+  // And if this process is killed outright (a test runner's timeout), a small watchdog outlives it
+  // and stops the cluster and removes its folder all the same.
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'fastdav-pg-watchdog', String(process.pid), data, dir], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
 
   if (isRoot) {
     const { uid, gid } = postgresUser();
@@ -294,6 +308,7 @@ async function createCluster(): Promise<Cluster> {
       destroyed = true;
       await stop().catch(() => kill());
       process.removeListener('exit', onExit);
+      watchdog.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
