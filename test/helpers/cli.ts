@@ -18,9 +18,10 @@ export interface Running {
 
 const baseEnv = (env: Record<string, string>) => ({ PATH: process.env['PATH'] ?? '', ...env });
 
-/** Runs the CLI; resolves once it prints the URL it serves (or rejects with its output when it exits first). */
-export function serve(t: TapLike, args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI (as `as.uid`/`as.gid` when given: the test runs as root); resolves once it prints the URL it serves (or rejects with its output when it exits first). */
+export function serve(t: TapLike, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Promise<Running> {
+  const user = as.uid === undefined ? {} : { uid: as.uid, gid: as.gid ?? as.uid };
+  const child = spawn(process.execPath, [CLI, '--port', '0', ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...user });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
