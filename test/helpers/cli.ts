@@ -82,8 +82,10 @@ export function startCli(t: TapLike, args: string[], options: CliOptions = {}): 
 }
 
 /** Serves on a free port (`--port 0` first, so `args` may override it). */
-export function serve(t: TapLike, args: string[], env: Record<string, string> = {}): Promise<Running> {
-  return startCli(t, ['--port', '0', ...args], { env });
+/** Runs the CLI on a free port (as `as.uid`/`as.gid` when given: the test runs as root). */
+export function serve(t: TapLike, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Promise<Running> {
+  const user = as.uid === undefined ? {} : { user: { uid: as.uid, gid: as.gid ?? as.uid } };
+  return startCli(t, ['--port', '0', ...args], { env, ...user });
 }
 
 /** kill -9, and wait until the process is gone. */
