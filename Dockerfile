@@ -1,12 +1,13 @@
-# fastdav container image. Build: docker build -t fastdav .   (here: ../shared/docker/podman build --network=host -t fastdav .)
+# fastdav container image. Build: docker build -t fastdav .   or: podman build --format docker -t fastdav .
+# (podman's default OCI format drops the HEALTHCHECK below; --format docker keeps it.)
 # Two stages: `build` installs every dependency and compiles TypeScript; the runtime stage holds
 # only the production dependencies and the compiled code, and runs as the unprivileged user node.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first: this layer is reused until package.json or the lock file change.
-# --ignore-scripts: `prepare` would compile before the sources are here, and no dependency needs
-# an install script (libsql ships prebuilt binaries; bcryptjs is plain JavaScript).
+# --ignore-scripts: no dependency needs an install script (libsql ships prebuilt binaries;
+# bcryptjs is plain JavaScript), and the project's own compile step comes below.
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./

@@ -21,6 +21,7 @@ import { errorBody } from './xml/serialize.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
 import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
 import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
+import { replayIntents } from './metadata/intents.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { openStorage } from './storage/open.js';
 import { describeSweep, sweep } from './storage/catalog/gc.js';
@@ -127,6 +128,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         log: app.log,
       });
   reclaimer?.start();
+  // Operations cut short by a process that died between a tree change and its metadata update.
+  if (!config.readOnly) await replayIntents(storage, metadata, app.log);
   if (config.tlsCert) answerPlainHttpOnTlsPort(app.server, config.headersTimeout * 1000);
   app.decorateRequest('dav', null);
   app.decorateRequest('principal', null);

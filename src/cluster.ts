@@ -6,9 +6,10 @@
  * the metadata store creates it, the others wait for its lock (busy_timeout comes first).
  *
  * What keeps the workers consistent is the metadata store they share: dead properties are read
- * from SQLite on every request, and the lock manager reloads its cache whenever SQLite's
- * data_version says another process committed; a new lock is checked and written in one write
- * transaction, so two workers can never grant conflicting locks (test/http/cluster.test.ts).
+ * from it on every request; the SQLite store reloads its lock cache whenever SQLite's data_version
+ * says another process committed (src/metadata/sqlite/locks.ts), PostgreSQL is asked every time;
+ * a new lock is checked and written in one transaction, so two workers can never grant
+ * conflicting locks (test/http/cluster.test.ts).
  *
  * Connections are handed out by the kernel (SCHED_NONE: every worker accepts on the shared
  * socket) rather than by the primary (round robin): on a 2-core machine the round-robin primary
@@ -80,16 +81,16 @@ export async function runPrimary(config: Config): Promise<number> {
   const count = workerCount(config);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // --metrics-port: the primary serves the sum of its workers' metrics (metrics/listener.ts).
+  const listening = new Set<Worker>();
   let closeMetrics = async (): Promise<void> => undefined;
   if (config.metricsPort !== undefined) {
     const { closeListener, listenForScrapes, scrapeWorkers } = await import('./metrics/listener.js');
-    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers());
+    const listener = await listenForScrapes(config.host, config.metricsPort, scrapeWorkers((w) => listening.has(w)));
     closeMetrics = () => closeListener(listener);
   }
 
   const code = await new Promise<number>((resolve) => {
     const alive = new Set<Worker>();
-    const listening = new Set<Worker>();
     const restarts: number[] = [];
     let stopping = false;
     let announced = false;

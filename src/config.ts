@@ -270,6 +270,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const fromFile: Record<string, unknown> = {};
   const configFile = flags['config'] ?? env['FASTDAV_CONFIG'];
+  // Relative paths in the config file are relative to the file's folder (as nginx's and systemd's
+  // are), so the file means the same whatever the working directory; flags and env stay relative to it.
+  const configDir = configFile ? path.dirname(path.resolve(cwd, configFile)) : cwd;
   if (configFile) {
     let data: unknown;
     try {
@@ -285,17 +288,23 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const values: Record<string, string | number | boolean | undefined> = {};
+  const baseOf: Record<string, string> = {};
   for (const s of SETTINGS) {
     const flag = flags[flagName(s.key)];
     const envValue = env[envName(s.key)];
     const fileValue = fromFile[s.key];
     if (flag !== undefined) values[s.key] = parseValue(s, flag, `--${flagName(s.key)}`);
     else if (envValue !== undefined && envValue !== '') values[s.key] = parseValue(s, envValue, envName(s.key));
-    else if (fileValue !== undefined) values[s.key] = parseValue(s, String(fileValue), `config file`);
+    else if (fileValue !== undefined) {
+      values[s.key] = parseValue(s, String(fileValue), `config file`);
+      baseOf[s.key] = configDir;
+    }
     else if (s.default !== undefined) values[s.key] = parseValue(s, s.default, 'default');
   }
 
-  const root = path.resolve(cwd, String(values['root']));
+  /** A path setting, absolute: relative to the config file's folder when it came from there, else to the working directory. */
+  const pathOf = (key: string): string => path.resolve(baseOf[key] ?? cwd, String(values[key]));
+  const root = pathOf('root');
   const s3Bucket = values['s3Bucket'] ? String(values['s3Bucket']) : undefined;
   const s3Endpoint = values['s3Endpoint'] ? String(values['s3Endpoint']) : undefined;
   if (s3Endpoint !== undefined && !/^https?:\/\/[^/]/.test(s3Endpoint)) throw new ConfigError(`s3Endpoint: "${s3Endpoint}" must be an http:// or https:// URL`);
@@ -313,7 +322,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const prefix = normalizePrefix(String(values['prefix']));
-  const metadataDir = values['metadataDir'] ? path.resolve(cwd, String(values['metadataDir'])) : path.join(root, '.fastdav');
+  const metadataDir = values['metadataDir'] ? pathOf('metadataDir') : path.join(root, '.fastdav');
   const metadataUrl = values['metadataUrl'] ? String(values['metadataUrl']) : undefined;
   if (metadataUrl !== undefined && !/^postgres(ql)?:\/\//i.test(metadataUrl)) {
     throw new ConfigError('metadataUrl: must be a PostgreSQL URL such as postgres://USER:PASS@HOST:5432/DB');
@@ -321,7 +330,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (s3Bucket !== undefined && metadataUrl === undefined) {
     throw new ConfigError('s3Bucket: object storage keeps the tree in PostgreSQL: give --metadata-url postgres://… (FASTDAV_METADATA_URL)');
   }
-  const file = (key: string): string | undefined => (values[key] ? path.resolve(cwd, String(values[key])) : undefined);
+  const file = (key: string): string | undefined => (values[key] ? pathOf(key) : undefined);
   const users = file('users');
   const userAccess = file('userAccess');
   if (userAccess && !users) throw new ConfigError('userAccess: needs users (the htpasswd file it refers to)');

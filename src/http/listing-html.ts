@@ -6,15 +6,10 @@
  * Every name is escaped: nothing a user names a file is ever read as HTML.
  */
 import type { Entry } from '../storage/storage.js';
-import { exactBytes, humanSize, kindOf, sortMembers } from '../web/format.js';
+import { KIND_LABELS, exactBytes, humanSize, kindOf, sortMembers } from '../web/format.js';
 
 const HTML_SPECIALS: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_SPECIALS[c]!);
-
-/** Short labels of the kind icons. */
-export const KIND_LABELS: Record<string, string> = {
-  folder: 'dir', image: 'img', video: 'vid', audio: 'aud', pdf: 'pdf', text: 'txt', code: 'code', archive: 'zip', document: 'doc', file: 'file',
-};
 
 export interface ListingPage {
   /** The path from the requester's top, as links: the first is the top itself. */

@@ -14,9 +14,25 @@ export interface OpenOptions {
   onError?: (err: Error) => void;
 }
 
+/** The URL as it may appear in logs: the password replaced. */
+export function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the --metadata-url';
+  }
+}
+
 export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl' | 'readOnly'>, options: OpenOptions): Promise<MetadataStore> {
   if (config.metadataUrl) {
-    return PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
+    try {
+      return await PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+      throw new Error(`metadata store: cannot open ${withoutPassword(config.metadataUrl)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause: err });
+    }
   }
   // --read-only: nothing is written, not even the metadata folder; dead properties and locks then
   // live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).

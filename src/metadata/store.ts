@@ -64,14 +64,7 @@ export interface Lock {
 }
 
 /** What a LOCK asks for; the store adds token and expiry. */
-export interface LockGrant {
-  readonly root: string;
-  readonly depth: LockDepth;
-  readonly scope: LockScope;
-  readonly owner: string | null;
-  readonly principal: string | null;
-  readonly timeout: number;
-}
+export type LockGrant = Omit<Lock, 'token' | 'expires'>;
 
 /** The writes to dead properties; inside a transaction they commit together. */
 export interface DeadPropertyWriter {
@@ -123,10 +116,68 @@ export interface LockStore extends LockWriter {
   refresh(token: string, timeout: number): Promise<Lock | undefined>;
 }
 
+/**
+ * An intent (issue 11 item 6): what a COPY, MOVE or DELETE is about to do to the tree, recorded
+ * before its filesystem step and removed in the same transaction as the metadata update that
+ * follows it. One left behind by a process that died in between tells start-up what to replay
+ * (src/metadata/intents.ts), so no dead property is lost or attached to the wrong resource.
+ */
+export interface Intent {
+  readonly op: 'copy' | 'move' | 'delete';
+  /** DavPath key of the source (the deleted resource for delete). */
+  readonly from: string;
+  /** DavPath key of the destination ('' and unused for delete). */
+  readonly to: string;
+  /** COPY depth. */
+  readonly depth: '0' | 'infinity';
+  /** Entity tag of what was at the destination before, or null: tells whether the step happened. */
+  readonly toEtag: string | null;
+  /** The process that recorded it: `host:pid` (replayed only once that process is gone). */
+  readonly owner: string;
+}
+
+export interface RecordedIntent extends Intent {
+  readonly id: number;
+}
+
+/** The intent journal of a store. */
+export interface IntentJournal {
+  /** Records an intent (committed at once, before the filesystem step); resolves with its id. */
+  record(intent: Intent): Promise<number>;
+  /** Every intent still recorded, oldest first. */
+  pending(): Promise<RecordedIntent[]>;
+}
+
+/** An intent as both stores keep it (columns of the `intents` table). */
+export interface IntentRow {
+  id: number | string; // PostgreSQL's bigserial arrives as text
+  op: Intent['op'];
+  src: string;
+  dst: string;
+  depth: Intent['depth'];
+  dst_etag: string | null;
+  owner: string;
+}
+
+export const intentOfRow = (r: IntentRow): RecordedIntent => ({ id: Number(r.id), op: r.op, from: r.src, to: r.dst, depth: r.depth, toEtag: r.dst_etag, owner: r.owner });
+
+/** Thrown inside a transaction whose intent another process has already resolved: nothing is written. */
+export class IntentGoneError extends Error {
+  constructor(id: number) {
+    super(`intent ${id} was already resolved`);
+    this.name = 'IntentGoneError';
+  }
+}
+
 /** The writes one transaction may make. */
 export interface MetadataWriter {
   readonly deadProps: DeadPropertyWriter;
   readonly locks: LockWriter;
+  /**
+   * Removes a resolved intent as part of this transaction; the whole transaction fails with
+   * IntentGoneError when it is no longer there. Absent in a store without a journal.
+   */
+  readonly intents?: { done(id: number): Promise<void> };
 }
 
 export interface MetadataStore {
@@ -134,6 +185,8 @@ export interface MetadataStore {
   readonly kind: string;
   readonly deadProps: DeadPropertyStore;
   readonly locks: LockStore;
+  /** The intent journal (crash safety of tree operations, src/metadata/intents.ts); optional for a store. */
+  readonly intents?: IntentJournal;
   /** Runs the writes `fn` makes through `tx` as one transaction (all or none). */
   transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void>;
   /** Resolves when the store can serve requests; throws MetadataUnavailableError otherwise (health endpoint). */

@@ -9,6 +9,9 @@ import { DavError } from '../core/errors.js';
 import { parseDepth, parseOcMtime, parseOverwrite } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 import { replyMemberOutcomes } from './tree-outcome.js';
+import { crashPoint } from '../core/crash-points.js';
+import { recordIntent, resolveFailed } from '../metadata/intents.js';
+import type { MemberFailure } from '../storage/storage.js';
 
 async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   const source = await ctx.existingTarget();
@@ -28,18 +31,32 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   await ctx.assertCanModify(destination, { membership: true, tree: existing !== null });
 
   const { storage, metadata } = ctx.services;
-  if (existing && (existing.isCollection || source.isCollection)) {
-    // A file replacing a file is done atomically by storage; anything else deletes first.
-    const failures = await storage.deleteTree(destination, []);
-    if (failures.length > 0) return replyMemberOutcomes(ctx, failures);
+  // Recorded before the tree changes, resolved with the metadata update (metadata/intents.ts):
+  // a process killed in between loses no dead property.
+  const intent = { op: isMove ? 'move' : 'copy', from: ctx.path.key, to: destination.key, depth: depth === 0 ? '0' : 'infinity', toEtag: existing?.etag ?? null } as const;
+  const intentId = await recordIntent(metadata, intent);
+  let failures: MemberFailure[];
+  try {
+    if (existing && (existing.isCollection || source.isCollection)) {
+      // A file replacing a file is done atomically by storage; anything else deletes first.
+      const deleteFailures = await storage.deleteTree(destination, []);
+      if (deleteFailures.length > 0) {
+        await resolveFailed(intentId, intent, storage, metadata);
+        return replyMemberOutcomes(ctx, deleteFailures);
+      }
+    }
+    failures = isMove
+      ? await storage.moveTree(ctx.path, destination)
+      : await storage.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
+  } catch (err) {
+    await resolveFailed(intentId, intent, storage, metadata);
+    throw err;
   }
-
-  const failures = isMove
-    ? await storage.moveTree(ctx.path, destination)
-    : await storage.copyTree(ctx.path, destination, depth === 0 ? 0 : 'infinity');
+  crashPoint(`${intent.op}-after-storage`);
   // The metadata follows in one transaction: an overwritten destination's properties and locks go,
   // the source's properties arrive (copied or moved); a moved source's locks go (§7.6).
   await metadata.transaction(async (tx) => {
+    if (intentId !== null) await tx.intents?.done(intentId);
     if (isMove) {
       await tx.deadProps.moveTree(ctx.path, destination);
       await tx.locks.removeTree(ctx.path);

@@ -9,6 +9,9 @@ import { parseDepth } from '../http/headers.js';
 import { DavPath } from '../core/paths.js';
 import type { DavMethod } from './method.js';
 import { type MemberOutcome, replyMemberOutcomes, survivorTest } from './tree-outcome.js';
+import { crashPoint } from '../core/crash-points.js';
+import { recordIntent, resolveFailed } from '../metadata/intents.js';
+import type { MemberFailure } from '../storage/storage.js';
 
 export const del: DavMethod = {
   name: 'DELETE',
@@ -25,11 +28,22 @@ export const del: DavMethod = {
     const locksInTree = locks ? await locks.within(ctx.path) : [];
     const lockedMembers = locks ? locks.missing(locksInTree, ctx.credentials()).filter((l) => l.root !== ctx.path.key) : [];
     const keep: DavPath[] = [...new Set(lockedMembers.map((l) => l.root))].map((k) => DavPath.fromKey(k));
-    const failures = await ctx.storage.deleteTree(ctx.path, keep);
+    // Recorded before the tree changes, resolved with the metadata update (metadata/intents.ts).
+    const intent = { op: 'delete', from: ctx.path.key, to: '', depth: 'infinity', toEtag: null } as const;
+    const intentId = await recordIntent(metadata, intent);
+    let failures: MemberFailure[];
+    try {
+      failures = await ctx.storage.deleteTree(ctx.path, keep);
+    } catch (err) {
+      await resolveFailed(intentId, intent, ctx.storage, metadata);
+      throw err;
+    }
+    crashPoint('delete-after-storage');
 
     if (keep.length === 0 && failures.length === 0) {
       // Properties and locks of the whole tree go in one transaction.
       await metadata.transaction(async (tx) => {
+        if (intentId !== null) await tx.intents?.done(intentId);
         await tx.deadProps.deleteTree(ctx.path);
         if (locksInTree.length > 0) await tx.locks.removeTree(ctx.path);
       });
@@ -39,6 +53,7 @@ export const del: DavMethod = {
     const survives = survivorTest([...keep, ...failures.map((f) => f.path)]);
     const gone = (await metadata.deadProps.keysInTree(ctx.path)).filter((k) => !survives(k));
     await metadata.transaction(async (tx) => {
+      if (intentId !== null) await tx.intents?.done(intentId);
       await tx.deadProps.deleteKeys(gone);
       await tx.locks.remove(locksInTree.filter((l) => !survives(l.root)).map((l) => l.token));
     });

@@ -68,8 +68,9 @@ export const lock: DavMethod = {
     if (!existing) {
       try {
         // §9.10.4: an unmapped URL gets an empty resource; one that appeared meanwhile is kept.
+        // Properties left by a resource deleted behind our back are forgotten before the file appears.
+        await ctx.services.deadProps.clear(ctx.path);
         createdFile = await ctx.storage.createEmptyFile(ctx.path);
-        if (createdFile) await ctx.services.deadProps.clear(ctx.path);
       } catch (err) {
         // No lock without its resource; if even this fails, the lock simply expires.
         await ctx.services.metadata.locks.remove([created.token]).catch(() => undefined);

@@ -6,6 +6,7 @@
 import { DavError } from '../core/errors.js';
 import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
+import { crashPoint } from '../core/crash-points.js';
 
 export const put: DavMethod = {
   name: 'PUT',
@@ -30,9 +31,11 @@ export const put: DavMethod = {
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
     // A resource that is new here must not inherit properties left by one deleted behind our back.
-    if (result.created) await ctx.services.deadProps.clear(ctx.path);
+    // Forgotten before the file appears, so that no crash point can attach them to it.
+    if (existing === null) await ctx.services.deadProps.clear(ctx.path);
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
+    crashPoint('put-after-storage');
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
   },

@@ -3,13 +3,14 @@
  * no path of the tree is ever shadowed, that answers `GET /metrics` in the Prometheus text format.
  *
  * One process serves its own registry. Under `--workers N` the primary listens and asks every
- * worker for its numbers over the cluster IPC channel (prom-client's AggregatorRegistry): counters
- * and histograms are summed, the shared lock count is taken once (its `max` aggregator).
+ * serving worker for its numbers over the cluster IPC channel (prom-client's protocol and
+ * aggregation): counters and histograms are summed, the shared lock count is taken once (its
+ * `max` aggregator).
  */
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import http from 'node:http';
 import { once } from 'node:events';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 export const METRICS_PATH = '/metrics';
 
@@ -47,10 +48,56 @@ export function scrapeRegistry(registry: Registry): Scrape {
   return async () => ({ contentType: registry.contentType, body: await registry.metrics() });
 }
 
-/** The primary of --workers: scrapes gather every worker's registry. */
-export function scrapeWorkers(): Scrape {
-  const aggregator = new AggregatorRegistry();
-  return async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() });
+/** prom-client's cluster messages (the worker side answers them: answerPrimary). */
+const METRICS_REQUEST = 'prom-client:getMetricsReq';
+const METRICS_RESPONSE = 'prom-client:getMetricsRes';
+/** How long a scrape waits for the workers (Prometheus' default scrape timeout is 10 s). */
+const WORKER_ANSWER_MS = 5000;
+
+interface MetricsResponse {
+  type?: unknown;
+  requestId?: number;
+  metrics?: MetricObjectWithValues<MetricValue<string>>[][];
+  error?: string;
+}
+
+/**
+ * The primary of --workers: a scrape asks every worker that serves (`serving`: it listens, so it
+ * has installed its answer; one still starting would never answer) for its registry over the IPC
+ * channel and sums them with prom-client's aggregation. A worker that does not answer in time
+ * fails the scrape (503) rather than making counters seem to go back.
+ */
+export function scrapeWorkers(serving: (worker: Worker) => boolean): Scrape {
+  let nextId = 0;
+  const pending = new Map<number, { waiting: Set<number>; metrics: MetricObjectWithValues<MetricValue<string>>[][]; settle: (err: Error | null) => void }>();
+  cluster.on('message', (worker, message: MetricsResponse) => {
+    if (message?.type !== METRICS_RESPONSE || message.requestId === undefined) return;
+    const request = pending.get(message.requestId);
+    if (!request || !request.waiting.delete(worker.id)) return;
+    if (message.error) return request.settle(new Error(`worker ${worker.process.pid}: ${message.error}`));
+    request.metrics.push(...(message.metrics ?? []));
+    if (request.waiting.size === 0) request.settle(null);
+  });
+  return async () => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected() && serving(w));
+    const requestId = nextId++;
+    const metrics: MetricObjectWithValues<MetricValue<string>>[][] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => settle(new Error(`no answer from ${request.waiting.size} worker(s) in ${WORKER_ANSWER_MS} ms`)), WORKER_ANSWER_MS);
+      const settle = (err: Error | null): void => {
+        clearTimeout(timer);
+        pending.delete(requestId);
+        if (err) reject(err);
+        else resolve();
+      };
+      const request = { waiting: new Set(workers.map((w) => w.id)), metrics, settle };
+      pending.set(requestId, request);
+      for (const w of workers) w.send({ type: METRICS_REQUEST, requestId });
+      if (workers.length === 0) settle(null);
+    });
+    const sum = AggregatorRegistry.aggregate(metrics);
+    return { contentType: sum.contentType, body: await sum.metrics() };
+  };
 }
 
 /** A worker of --workers: answer the primary's requests for this process's metrics. */

@@ -6,11 +6,7 @@
  * page came from. Credentials are the browser's Basic authentication; nothing is stored.
  * Names only ever reach the page through textContent and attributes, never as HTML.
  */
-import { exactBytes, humanSize, kindOf, sortMembers, type Member, type SortKey } from './format.js';
-
-const LABELS: Record<string, string> = {
-  folder: 'dir', image: 'img', video: 'vid', audio: 'aud', pdf: 'pdf', text: 'txt', code: 'code', archive: 'zip', document: 'doc', file: 'file',
-};
+import { KIND_LABELS, exactBytes, humanSize, kindOf, sortMembers, type Member, type SortKey } from './format.js';
 
 interface Row extends Member {
   readonly href: string;
@@ -84,7 +80,9 @@ const nameFromHref = (href: string): string => {
 
 // ---- the rows ------------------------------------------------------------------------------
 
-const localDate = (ms: number): string => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+/** One formatter for every row (toLocaleString would build one per call: slow for 10,000 rows). */
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const localDate = (ms: number): string => dateFormat.format(ms);
 
 function readRow(el: HTMLTableRowElement): Row {
   const d = el.dataset;
@@ -102,7 +100,7 @@ function makeRow(m: Member, href: string): HTMLTableRowElement {
   a.href = href;
   const icon = a.appendChild(document.createElement('span'));
   icon.className = 'icon';
-  icon.dataset['label'] = LABELS[kind] ?? 'file';
+  icon.dataset['label'] = KIND_LABELS[kind];
   icon.setAttribute('aria-hidden', 'true');
   const label = a.appendChild(document.createElement('bdi'));
   label.className = 'label';
@@ -129,44 +127,77 @@ function localizeDates(row: Row): void {
   time.title = new Date(row.mtimeMs).toUTCString();
 }
 
+/** Row actions are plain buttons named by data-action; one listener on the table serves them all. */
 function addActions(row: Row): void {
   const cell = row.el.querySelector<HTMLTableCellElement>('td.actions')!;
   cell.textContent = '';
-  const button = (label: string, title: string, action: () => void, className = '') => {
+  const button = (action: string, label: string, title: string, className = '') => {
     const b = cell.appendChild(document.createElement('button'));
     b.type = 'button';
     b.textContent = label;
     b.title = title;
+    b.dataset['action'] = action;
     b.setAttribute('aria-label', `${title}: ${row.name}`);
     if (className) b.className = className;
-    b.addEventListener('click', action);
   };
-  if (!row.isCollection) button('Copy link', 'Copy link', () => void copyLink(row));
+  if (!row.isCollection) button('link', 'Copy link', 'Copy link');
   if (rights.change) {
-    button('Rename', 'Rename or move', () => void rename(row));
-    button('Delete', 'Delete', () => void remove(row), 'danger');
+    button('rename', 'Rename', 'Rename or move');
+    button('delete', 'Delete', 'Delete', 'danger');
   }
+}
+
+function setUpActions(): void {
+  const byElement = new WeakMap<Element, Row>();
+  tbody.addEventListener('click', (e) => {
+    const button = (e.target as Element).closest<HTMLButtonElement>('button[data-action]');
+    const tr = button?.closest('tr');
+    if (!button || !tr) return;
+    if (!byElement.has(tr)) for (const r of rows) byElement.set(r.el, r);
+    const row = byElement.get(tr);
+    if (!row) return;
+    const action = button.dataset['action'];
+    if (action === 'link') void copyLink(row);
+    else if (action === 'rename') void rename(row);
+    else if (action === 'delete') void remove(row);
+  });
 }
 
 function filterText(): string {
   return byId<HTMLInputElement>('filter').value.trim().toLocaleLowerCase();
 }
 
-/** Puts the rows in order and hides those the filter leaves out, in one DOM pass. */
+const lowerNames = new WeakMap<Row, string>();
+const lowerName = (r: Row): string => {
+  let lower = lowerNames.get(r);
+  if (lower === undefined) lowerNames.set(r, (lower = r.name.toLocaleLowerCase()));
+  return lower;
+};
+
+/** Rows put back in one go; the rest follow frame by frame, so the page never stops answering. */
+const ROWS_PER_FRAME = 400;
+let renderRun = 0;
+
+/**
+ * Puts the rows in order and leaves out those the filter does not match. The first rows are in
+ * place at once; the others are appended in later frames (a newer render stops an older one),
+ * so sorting or filtering 10,000 rows is never one long task.
+ */
 function render(): void {
+  const run = ++renderRun;
   const wanted = filterText();
   sortMembers(rows, sortKey, descending);
-  const fragment = document.createDocumentFragment();
+  const shown = wanted === '' ? rows : rows.filter((r) => lowerName(r).includes(wanted));
   const up = tbody.querySelector('tr.up');
-  if (up) fragment.appendChild(up);
-  let shown = 0;
-  for (const r of rows) {
-    const visible = wanted === '' || r.name.toLocaleLowerCase().includes(wanted);
-    r.el.hidden = !visible;
-    if (visible) shown++;
-    fragment.appendChild(r.el);
-  }
-  tbody.appendChild(fragment);
+  tbody.replaceChildren(...(up ? [up] : []));
+  const append = (from: number): void => {
+    if (run !== renderRun) return;
+    const fragment = document.createDocumentFragment();
+    for (const r of shown.slice(from, from + ROWS_PER_FRAME)) fragment.appendChild(r.el);
+    tbody.appendChild(fragment);
+    if (from + ROWS_PER_FRAME < shown.length) requestAnimationFrame(() => append(from + ROWS_PER_FRAME));
+  };
+  append(0);
   for (const th of document.querySelectorAll<HTMLTableCellElement>('th[data-sort]')) {
     const active = th.dataset['sort'] === sortKey;
     th.setAttribute('aria-sort', active ? (descending ? 'descending' : 'ascending') : 'none');
@@ -175,12 +206,11 @@ function render(): void {
     if (arrow) arrow.textContent = active ? (descending ? ' ↓' : ' ↑') : '';
   }
   const footer = document.querySelector('footer');
-  if (footer) footer.textContent = `${wanted ? `${shown} of ` : ''}${rows.length} ${rows.length === 1 ? 'item' : 'items'} · fastdav (WebDAV)`;
+  if (footer) footer.textContent = `${wanted ? `${shown.length} of ` : ''}${rows.length} ${rows.length === 1 ? 'item' : 'items'} · fastdav (WebDAV)`;
   document.getElementById('empty')?.toggleAttribute('hidden', rows.length > 0);
 }
 
 function setRows(next: Row[]): void {
-  for (const r of rows) if (!next.includes(r)) r.el.remove();
   rows = next;
   for (const r of rows) {
     localizeDates(r);
@@ -558,6 +588,7 @@ async function start(): Promise<void> {
   rows = [...tbody.querySelectorAll<HTMLTableRowElement>('tr[data-name]')].map(readRow);
   setUpSorting();
   setUpFilter();
+  setUpActions();
   byId('toolbar').hidden = false;
   setRows(rows);
   rights = await probeRights().catch(() => ({ create: false, change: false }));

@@ -18,7 +18,7 @@ export function humanSize(bytes: number): string {
 }
 
 /** "1,234,567 bytes": the exact size, for the hover title. */
-export const exactBytes = (bytes: number): string => `${bytes.toLocaleString('en-US')} bytes`;
+export const exactBytes = (bytes: number): string => `${String(bytes).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} bytes`;
 
 export type Kind = 'folder' | 'image' | 'video' | 'audio' | 'pdf' | 'text' | 'code' | 'archive' | 'document' | 'file';
 
@@ -34,6 +34,11 @@ const kinds: [Kind, string][] = [
   ['document', 'doc docx odt rtf xls xlsx ods ppt pptx odp epub'],
 ];
 for (const [kind, list] of kinds) for (const ext of list.split(' ')) KIND_BY_EXTENSION[ext] = kind;
+
+/** The short label each kind's icon shows. */
+export const KIND_LABELS: Record<Kind, string> = {
+  folder: 'dir', image: 'img', video: 'vid', audio: 'aud', pdf: 'pdf', text: 'txt', code: 'code', archive: 'zip', document: 'doc', file: 'file',
+};
 
 /** The icon kind of a member, from its extension (never from its content). */
 export function kindOf(name: string, isCollection: boolean): Kind {
@@ -55,14 +60,13 @@ export interface Member {
 
 export type SortKey = 'name' | 'size' | 'date';
 
-/** Folders first, then by the key (ties by name); `descending` reverses the key, never the folders-first rule. */
+/** Folders first, then by the key (ties by name, A to Z); `descending` reverses the key, never the folders-first rule. */
 export function sortMembers<T extends Member>(members: T[], key: SortKey, descending = false): T[] {
   const sign = descending ? -1 : 1;
   return members.sort((a, b) => {
     if (a.isCollection !== b.isCollection) return a.isCollection ? -1 : 1;
-    let d = 0;
-    if (key === 'size') d = a.size - b.size;
-    else if (key === 'date') d = a.mtimeMs - b.mtimeMs;
-    return sign * (d || compareNames(a.name, b.name));
+    if (key === 'name') return sign * compareNames(a.name, b.name);
+    const d = key === 'size' ? a.size - b.size : a.mtimeMs - b.mtimeMs;
+    return d !== 0 ? sign * d : compareNames(a.name, b.name);
   });
 }

@@ -5,6 +5,7 @@
 // alternation (one keep-alive connection, requests one after another), and reads the server's
 // utime+stime from /proc before and after.
 //   node test/bench/cpu-ab.mjs DIST_A DIST_B [--root DIR] [--rounds 5] [--only get4k,pf100,...,mixed] [--scale 1]
+//        [--args-a='--metadata-url postgres://…'] [--args-b=…]   (extra server flags, e.g. SQLite vs PostgreSQL of one build)
 // (mixed: the harness's lib/mixed.js for 4 s, CPU and wall time per operation; only when named)
 // DIR must hold the fixtures of ../shared/bench (bench.sh prepare), e.g. /mnt/webdav-bench/fastdav.
 import { spawn } from 'node:child_process';
@@ -19,6 +20,8 @@ const { values: o, positionals } = parseArgs({
     rounds: { type: 'string', default: '5' },
     only: { type: 'string' },
     scale: { type: 'string', default: '1' },
+    'args-a': { type: 'string', default: '' },
+    'args-b': { type: 'string', default: '' },
   },
 });
 const [distA, distB] = positionals;
@@ -59,8 +62,8 @@ function request(agent, port, method, path, headers = {}, body) {
   });
 }
 
-async function start(dist, root, port) {
-  const child = spawn(process.execPath, [`${dist}/cli.js`, '--root', root, '--port', String(port), '--log-level', 'warn', ], {
+async function start(dist, root, port, extra) {
+  const child = spawn(process.execPath, [`${dist}/cli.js`, '--root', root, '--port', String(port), '--log-level', 'warn', ...extra.split(' ').filter(Boolean)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -115,7 +118,7 @@ const only = o.only ? o.only.split(',') : Object.keys(WORKLOADS).filter((w) => w
 // Both builds serve the same folder (and metadata store); writes go to /scratch/ under unique names.
 const roots = [0, 1].map((i) => ({ root: o.root, port: 18468 + i }));
 const servers = [];
-for (const [i, dist] of [distA, distB].entries()) servers.push(await start(dist, roots[i].root, roots[i].port));
+for (const [i, dist] of [distA, distB].entries()) servers.push(await start(dist, roots[i].root, roots[i].port, i ? o['args-b'] : o['args-a']));
 const agents = servers.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
 const cleanup = () => servers.forEach((s) => s.kill('SIGTERM'));
 process.on('exit', cleanup);

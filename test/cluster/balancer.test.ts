@@ -6,7 +6,9 @@
  */
 import t from 'tap';
 import http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { DOCUMENTED_CONFIG, haproxyBinary } from '../helpers/haproxy.js';
 import { lockBody, lockTokenOf, request } from '../helpers/server.js';
 
 const skip = clusterPrerequisites(t);
@@ -69,4 +71,12 @@ t.test('three instances behind HAProxy', { skip }, async (t) => {
     const after = await cluster.balancer.backends();
     t.equal(after.find((s) => s.name === 's2')!.total - before.find((s) => s.name === 's2')!.total, 3, 'the restarted instance takes its share again');
   });
+});
+
+t.test('docker/haproxy.cfg, the documented configuration, is valid for HAProxy 2.6', { skip }, async (t) => {
+  // Outside Docker the container names do not resolve: those servers start disabled (a warning).
+  const check = spawnSync(haproxyBinary()!, ['-c', '-f', DOCUMENTED_CONFIG], { encoding: 'utf8' });
+  t.equal(check.status, 0, 'haproxy -c accepts it');
+  if (check.status !== 0) t.comment(check.stderr);
+  t.match(check.stdout + check.stderr, /Configuration file is valid/);
 });

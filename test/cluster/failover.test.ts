@@ -5,23 +5,16 @@
  * flight on the killed instance may fail), and the killed instance rejoins when restarted.
  */
 import t from 'tap';
-import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
-import { lockBody, lockTokenOf, multistatus, propText, request, type Response } from '../helpers/server.js';
-import { lockDiscovery } from '../clients/client-kit.js';
+import { AcknowledgedWrites, clusterPrerequisites, setTagBody, startCluster } from '../helpers/cluster.js';
+import { lockBody, request, type Response } from '../helpers/server.js';
 
 const skip = clusterPrerequisites(t);
-
-const NS = 'urn:fastdav:test';
-const proppatch = (value: string) =>
-  `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:z="${NS}"><D:set><D:prop><z:tag>${value}</z:tag></D:prop></D:set></D:propertyupdate>`;
 
 t.test('kill -9 of one instance under load', { skip }, async (t) => {
   const cluster = await startCluster(t);
   t.equal((await cluster.request('MKCOL', '/load/')).status, 201);
 
-  const files = new Map<string, string>(); // acknowledged uploads: path → content
-  const props = new Map<string, string>(); // acknowledged dead properties: path → value
-  const locks = new Map<string, string>(); // granted locks: path → token
+  const acked = new AcknowledgedWrites();
   const failures: { at: number; ended: number; what: string }[] = []; // start and end times
   const badReads: string[] = [];
   let killedAt = Infinity;
@@ -47,19 +40,16 @@ t.test('kill -9 of one instance under load', { skip }, async (t) => {
     for (let n = 0; n < OPS_PER_CLIENT && Date.now() < deadline; n++) {
       const path = `/load/c${c}-${n}.txt`;
       const content = `client ${c} op ${n} ${Math.random()}\n`.repeat(20);
-      const put = await attempt(`PUT ${path}`, () => cluster.request('PUT', path, { body: content }));
-      if (put && put.status >= 200 && put.status < 300) files.set(path, content);
-      else continue;
-      const pp = await attempt(`PROPPATCH ${path}`, () => cluster.request('PROPPATCH', path, { body: proppatch(`v${c}.${n}`), headers: { 'content-type': 'application/xml' } }));
-      if (pp?.status === 207 && multistatus(pp.body)[0]?.propstats.every((ps) => ps.status === 200)) props.set(path, `v${c}.${n}`);
+      if (!acked.put(path, content, await attempt(`PUT ${path}`, () => cluster.request('PUT', path, { body: content })))) continue;
+      const value = `v${c}.${n}`;
+      acked.proppatch(path, value, await attempt(`PROPPATCH ${path}`, () => cluster.request('PROPPATCH', path, { body: setTagBody(value), headers: { 'content-type': 'application/xml' } })));
       if (n % 5 === 0) {
         const lockPath = `/load/locked-c${c}-${n}.txt`;
-        const lock = await attempt(`LOCK ${lockPath}`, () => cluster.request('LOCK', lockPath, { body: lockBody(), headers: { 'content-type': 'application/xml', timeout: 'Second-3600' } }));
-        if (lock && (lock.status === 200 || lock.status === 201)) locks.set(lockPath, lockTokenOf(lock));
+        acked.lock(lockPath, await attempt(`LOCK ${lockPath}`, () => cluster.request('LOCK', lockPath, { body: lockBody(), headers: { 'content-type': 'application/xml', timeout: 'Second-3600' } })));
       }
       const earlier = `/load/c${c}-${Math.floor(n / 2)}.txt`;
       const get = await attempt(`GET ${earlier}`, () => cluster.request('GET', earlier));
-      if (get?.status === 200 && files.has(earlier) && get.body !== files.get(earlier)) badReads.push(earlier);
+      if (get?.status === 200 && acked.files.has(earlier) && get.body !== acked.files.get(earlier)) badReads.push(earlier);
     }
   };
 
@@ -70,7 +60,7 @@ t.test('kill -9 of one instance under load', { skip }, async (t) => {
   await victim.kill('SIGKILL');
   await load;
 
-  t.ok(files.size > CLIENTS * 10, `${files.size} uploads acknowledged`);
+  t.ok(acked.files.size > CLIENTS * 10, `${acked.files.size} uploads acknowledged`);
   t.ok(servedAfterKill > 50, `the other instances kept serving (${servedAfterKill} requests answered after the kill)`);
   t.same(failures.filter((f) => f.ended < killedAt), [], 'nothing failed before the kill');
   // Only requests in flight on the victim when it died, or sent to it before the balancer's health
@@ -83,32 +73,16 @@ t.test('kill -9 of one instance under load', { skip }, async (t) => {
   await cluster.balancer.waitUp();
 
   // Everything acknowledged is there, whichever instance answers (the restarted one included).
-  const lost: string[] = [];
-  for (const [path, content] of files) {
-    const got = await cluster.request('GET', path);
-    if (got.status !== 200 || got.body !== content) lost.push(`${path}: ${got.status}`);
-  }
-  t.same(lost, [], `all ${files.size} acknowledged uploads are there, whole`);
-  const lostProps: string[] = [];
-  for (const [path, value] of props) {
-    const res = await cluster.request('PROPFIND', path, { headers: { depth: '0', 'content-type': 'application/xml' }, body: `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><z:tag xmlns:z="${NS}"/></D:prop></D:propfind>` });
-    const r = multistatus(res.body)[0];
-    if (!r || propText(r, NS, 'tag') !== value) lostProps.push(path);
-  }
-  t.same(lostProps, [], `all ${props.size} acknowledged dead properties are there`);
-  const lostLocks: string[] = [];
-  for (const [path, token] of locks) {
-    if (!(await lockDiscovery(cluster.origin, path)).includes(token)) lostLocks.push(path);
-    const refused = await cluster.request('PUT', path, { body: 'no token' });
-    if (refused.status !== 423) lostLocks.push(`${path}: PUT without the token answered ${refused.status}`);
-  }
-  t.ok(locks.size > 0, `${locks.size} locks granted`);
-  t.same(lostLocks, [], 'every granted lock holds');
+  const lost = await acked.lost(cluster.origin);
+  t.same(lost.files, [], `all ${acked.files.size} acknowledged uploads are there, whole`);
+  t.same(lost.props, [], `all ${acked.props.size} acknowledged dead properties are there`);
+  t.ok(acked.locks.size > 0, `${acked.locks.size} locks granted`);
+  t.same(lost.locks, [], 'every granted lock holds');
 
   const before = await cluster.balancer.backends();
   for (let i = 0; i < 9; i++) await cluster.request('GET', '/load/c0-0.txt');
   const after = await cluster.balancer.backends();
   t.equal(after[1]!.total - before[1]!.total, 3, 'the restarted instance takes its share again');
-  const direct = await request(victim.origin, 'GET', [...files.keys()][0]!);
+  const direct = await request(victim.origin, 'GET', [...acked.files.keys()][0]!);
   t.equal(direct.status, 200, 'and serves what the others wrote meanwhile');
 });

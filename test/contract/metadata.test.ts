@@ -175,6 +175,32 @@ for (const backend of backends) {
       t.same(await origins(s), { '/z': '/x' }, 'both happened');
     });
 
+    t.test('intents: recorded at once, removed with the transaction that resolves them, resolved once only', async (t) => {
+      const { store, s } = await open(t);
+      const journal = store.intents!;
+      t.ok(journal, 'the store keeps an intent journal');
+      const intent = { op: 'move', from: '/a', to: '/b', depth: 'infinity', toEtag: null, owner: 'host:1:2' } as const;
+      const id = await journal.record(intent);
+      const other = await journal.record({ ...intent, op: 'delete', from: '/c', to: '' });
+      t.same(await journal.pending(), [{ id, ...intent }, { id: other, ...intent, op: 'delete', from: '/c', to: '' }], 'pending, oldest first');
+      await seed(s, [p('a')]);
+      await store.transaction(async (tx) => {
+        await tx.intents!.done(id);
+        await tx.deadProps.moveTree(p('a'), p('b'));
+      });
+      t.same((await journal.pending()).map((i) => i.id), [other], 'removed together with the metadata update');
+      t.same(await origins(s), { '/b': '/a' });
+      await t.rejects(
+        store.transaction(async (tx) => {
+          await tx.intents!.done(id);
+          await tx.deadProps.moveTree(p('b'), p('c'));
+        }),
+        { name: 'IntentGoneError' },
+        'resolving it again fails',
+      );
+      t.same(await origins(s), { '/b': '/a' }, 'and writes nothing');
+    });
+
     t.test('dead properties: getListing gives a collection and its members only, getTree the whole subtree', async (t) => {
       const { s } = await open(t);
       await seed(s, tree);

@@ -5,7 +5,7 @@
  * Instances are addressed one by one (`instances[i].origin`) or through the balancer (`origin`);
  * each can be killed and restarted, and so can PostgreSQL (`postgres.stop()`, `postgres.start()`).
  */
-import { request, tempDir, type RequestOptions, type Response, type TapLike } from './server.js';
+import { lockTokenOf, multistatus, propText, request, tempDir, type RequestOptions, type Response, type TapLike } from './server.js';
 import { haproxyBinary, startHaproxy, type Balancer } from './haproxy.js';
 import { freePort, startInstance, type Instance } from './instances.js';
 import { postgresSkipReason, sharedPostgres, type PostgresServer } from './postgres.js';
@@ -83,4 +83,67 @@ export function clusterPrerequisites(t: TapLike & { fail(message: string): void 
 /** For test/clients/ run against a cluster: three instances behind HAProxy, on the shared store. */
 export function clusterForClients(t: TapLike, options: { prefix?: string }): Promise<Cluster> {
   return startCluster(t, options);
+}
+
+/** Namespace of the dead property the load tests set. */
+export const TAG_NS = 'urn:fastdav:test';
+
+/** A PROPPATCH body setting `{urn:fastdav:test}tag` to `value`. */
+export const setTagBody = (value: string): string =>
+  `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:z="${TAG_NS}"><D:set><D:prop><z:tag>${value}</z:tag></D:prop></D:set></D:propertyupdate>`;
+
+/**
+ * What a load acknowledged (answered 2xx), to check afterwards that none of it was lost: upload
+ * contents, `tag` dead properties and lock tokens, by path.
+ */
+export class AcknowledgedWrites {
+  readonly files = new Map<string, string>();
+  readonly props = new Map<string, string>();
+  readonly locks = new Map<string, string>();
+
+  /** Records a PUT answer; true when it was acknowledged. */
+  put(path: string, content: string, res: Response | null): boolean {
+    const ok = res !== null && res.status >= 200 && res.status < 300;
+    if (ok) this.files.set(path, content);
+    return ok;
+  }
+
+  /** Records a PROPPATCH answer (acknowledged: 207 with every property 200). */
+  proppatch(path: string, value: string, res: Response | null): void {
+    if (res?.status === 207 && multistatus(res.body)[0]?.propstats.every((ps) => ps.status === 200)) this.props.set(path, value);
+  }
+
+  /** Records a LOCK answer (acknowledged: 200 or 201 with a token). */
+  lock(path: string, res: Response | null): void {
+    if (res && (res.status === 200 || res.status === 201)) this.locks.set(path, lockTokenOf(res));
+  }
+
+  /** What is missing now, read through `origin`: uploads not there whole, properties gone, locks not reported or not enforced. */
+  async lost(origin: string): Promise<{ files: string[]; props: string[]; locks: string[] }> {
+    const files: string[] = [];
+    for (const [path, content] of this.files) {
+      const got = await request(origin, 'GET', path);
+      if (got.status !== 200 || got.body !== content) files.push(`${path}: ${got.status}`);
+    }
+    const props: string[] = [];
+    for (const [path, value] of this.props) {
+      const res = await request(origin, 'PROPFIND', path, {
+        headers: { depth: '0', 'content-type': 'application/xml' },
+        body: `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><z:tag xmlns:z="${TAG_NS}"/></D:prop></D:propfind>`,
+      });
+      const r = res.status === 207 ? multistatus(res.body)[0] : undefined;
+      if (!r || propText(r, TAG_NS, 'tag') !== value) props.push(path);
+    }
+    const locks: string[] = [];
+    for (const [path, token] of this.locks) {
+      const discovery = await request(origin, 'PROPFIND', path, {
+        headers: { depth: '0', 'content-type': 'application/xml' },
+        body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>',
+      });
+      if (!discovery.body.includes(token)) locks.push(`${path}: not in lockdiscovery`);
+      const refused = await request(origin, 'PUT', path, { body: 'no token' });
+      if (refused.status !== 423) locks.push(`${path}: PUT without the token answered ${refused.status}`);
+    }
+    return { files, props, locks };
+  }
 }

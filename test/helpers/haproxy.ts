@@ -1,6 +1,6 @@
 /**
  * Test support: HAProxy (Debian's haproxy 2.6) on a free loopback port in front of N local
- * fastdav instances, as the README's "Running several instances" configures it: every request is
+ * fastdav instances, with the configuration the README documents (docker/haproxy.cfg): every request is
  * balanced on its own (round robin, also over one keep-alive connection: no sticky sessions),
  * backends are checked on fastdav's health endpoint every 500 ms, bodies are streamed both ways,
  * and `tune.bufsize 65536` lets long If/Lock-Token headers through. Stopped by its PID when the
@@ -8,13 +8,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, until } from './instances.js';
 import { tempDir, type TapLike } from './server.js';
 
-export const HEALTH_PATH = '/.well-known/fastdav/health';
 
 /** The haproxy binary, or null when it is not installed. */
 export function haproxyBinary(): string | null {
@@ -22,39 +22,36 @@ export function haproxyBinary(): string | null {
   return found || null;
 }
 
-/** The configuration the tests use; docker/haproxy.cfg is the same with container names. */
+/** The configuration the README documents and docker/compose.cluster.yaml uses. */
+export const DOCUMENTED_CONFIG = fileURLToPath(new URL('../../docker/haproxy.cfg', import.meta.url));
+
+/**
+ * docker/haproxy.cfg made local: listening on 127.0.0.1:`port`, the backends on loopback ports
+ * instead of container names (no Docker DNS), checks every 500 ms, and an admin socket. Everything
+ * else (balancing, health check, buffers, timeouts) is the documented configuration as it is.
+ */
 export function haproxyConfig(port: number, backendPorts: readonly number[], adminSocket: string): string {
-  return [
-    'global',
-    '    maxconn 4096',
-    `    stats socket ${adminSocket} mode 600 level admin`,
-    '    # the default 16 KiB buffer caps request heads near 15 KiB; WebDAV If and Lock-Token lists can be long',
-    '    tune.bufsize 65536',
-    'defaults',
-    '    mode http',
-    '    log stdout format raw local0',
-    '    option httplog',
-    '    option http-keep-alive',
-    '    option redispatch',
-    '    retries 2',
-    '    timeout connect 5s',
-    '    timeout http-request 30s',
-    '    timeout http-keep-alive 30s',
-    '    timeout client 10m',
-    '    timeout server 10m',
-    '    timeout check 3s',
-    'frontend dav',
-    `    bind 127.0.0.1:${port}`,
-    '    default_backend fastdav',
-    'backend fastdav',
-    '    balance roundrobin',
-    '    option httpchk',
-    `    http-check send meth GET uri ${HEALTH_PATH} ver HTTP/1.1 hdr Host 127.0.0.1`,
-    '    http-check expect status 200',
-    '    default-server check inter 500ms fall 2 rise 1',
-    ...backendPorts.map((p, i) => `    server s${i + 1} 127.0.0.1:${p}`),
-    '',
-  ].join('\n');
+  const documented = readFileSync(DOCUMENTED_CONFIG, 'utf8');
+  const lines: string[] = [];
+  let inResolvers = false;
+  let serversWritten = false;
+  for (const line of documented.split('\n')) {
+    if (/^resolvers /.test(line)) inResolvers = true;
+    else if (/^\S/.test(line)) inResolvers = false;
+    if (inResolvers) continue;
+    if (/^\s+bind :8080$/.test(line)) lines.push(`    bind 127.0.0.1:${port}`);
+    else if (/^\s+default-server /.test(line)) lines.push(line.replace(/ resolvers docker init-addr \S+/, '').replace('inter 1s', 'inter 500ms'));
+    else if (/^\s+server /.test(line)) {
+      if (!serversWritten) lines.push(...backendPorts.map((p, i) => `    server s${i + 1} 127.0.0.1:${p}`));
+      serversWritten = true;
+    } else lines.push(line);
+    if (/^global$/.test(line)) lines.push(`    stats socket ${adminSocket} mode 600 level admin`);
+  }
+  const config = lines.join('\n');
+  if (!serversWritten || !config.includes(`bind 127.0.0.1:${port}`) || !config.includes('inter 500ms')) {
+    throw new Error(`${DOCUMENTED_CONFIG} no longer has the shape this helper adapts (bind :8080, default-server … inter 1s, server lines)`);
+  }
+  return config;
 }
 
 export interface BackendStat {

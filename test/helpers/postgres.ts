@@ -2,8 +2,8 @@
  * Test support: a private PostgreSQL 15 cluster for one test file.
  *
  * `startPostgres(t)` runs initdb in a temporary folder and starts the server on a free 127.0.0.1 port
- * (no Unix socket, fsync off: test use only), as the `postgres` user via runuser when running as root,
- * else as the current user. Password login (scram-sha-256) for a non-superuser role `fastdav` that may
+ * (no Unix socket; fsync off: test use only, yet a SIGKILL of the server loses no acknowledged
+ * commit), as the `postgres` user via runuser when running as root, else as the current user. Password login (scram-sha-256) for a non-superuser role `fastdav` that may
  * create databases. The cluster is stopped and its folder removed when `t` ends (and killed on process
  * exit should the test crash).
  *
@@ -20,7 +20,7 @@
  *
  * Binaries: /usr/lib/postgresql/15/bin (Debian's postgresql-15), or the folder in FASTDAV_PG_BIN.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import net from 'node:net';
@@ -126,6 +126,16 @@ async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Waits for process $1 to end, then stops the postmaster of data folder $2 (by its pid file) and removes $3. */
+const WATCHDOG = `
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+pid=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
+if [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; then
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+fi
+rm -rf "$3"`;
+
 /** Starts a private cluster that lives until `t` ends. */
 export async function startPostgres(t: TapLike): Promise<PostgresServer> {
   const server = await createCluster();
@@ -135,8 +145,19 @@ export async function startPostgres(t: TapLike): Promise<PostgresServer> {
 
 let shared: Promise<PostgresServer> | undefined;
 
+/**
+ * Set by a test that starts child test processes (test/http/postgres-mode.test.ts) to its shared
+ * cluster's url: sharedPostgres() in the children then borrows that cluster instead of starting one.
+ */
+export const SHARED_POSTGRES_ENV = 'FASTDAV_TEST_PG_URL';
+
 /** One cluster per test process, started on first use and stopped when the process's root test ends. */
 export function sharedPostgres(): Promise<PostgresServer> {
+  const borrowed = process.env[SHARED_POSTGRES_ENV];
+  if (!shared && borrowed) {
+    const owned = () => Promise.reject(new Error('a borrowed cluster (FASTDAV_TEST_PG_URL) is not stopped or started here'));
+    shared = Promise.resolve({ url: borrowed, port: Number(new URL(borrowed).port), dir: '', pid: 0, ...databaseFactory(() => borrowed), stop: owned, kill: owned, start: owned });
+  }
   if (!shared) {
     shared = createCluster().then((server) => {
       rootTest.teardown(() => server.destroy());
@@ -172,6 +193,10 @@ async function createCluster(): Promise<Cluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
+  // And if this process is killed outright (a test runner's timeout), a small watchdog outlives it
+  // and stops the cluster and removes its folder all the same.
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'fastdav-pg-watchdog', String(process.pid), data, dir], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
 
   if (isRoot) {
     const { uid, gid } = postgresUser();
@@ -190,8 +215,9 @@ async function createCluster(): Promise<Cluster> {
       "listen_addresses = '127.0.0.1'",
       "unix_socket_directories = ''",
       'max_connections = 200',
+      // fsync off only risks data on a machine crash; synchronous_commit stays on, so a killed
+      // server (kill()) keeps every commit it acknowledged, as a real one does.
       'fsync = off',
-      'synchronous_commit = off',
       'full_page_writes = off',
       'shared_buffers = 32MB',
       'log_min_messages = warning',
@@ -260,11 +286,11 @@ async function createCluster(): Promise<Cluster> {
   const adminUrl = () => `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres`;
   await withClient(adminUrl(), (c) => c.query(`CREATE ROLE ${ROLE} LOGIN CREATEDB PASSWORD '${password}'`));
 
-  let databases = 0;
-  let schemaDatabase: Promise<string> | undefined;
+  const url = () => `postgres://${ROLE}:${password}@127.0.0.1:${port}/postgres`;
+  const factory = databaseFactory(url);
   const server: Cluster = {
     get url() {
-      return `postgres://${ROLE}:${password}@127.0.0.1:${port}/postgres`;
+      return url();
     },
     get port() {
       return port;
@@ -273,19 +299,7 @@ async function createCluster(): Promise<Cluster> {
     get pid() {
       return pid;
     },
-    async createDatabase(name?: string) {
-      const db = name ?? `test_${process.pid}_${++databases}_${randomBytes(3).toString('hex')}`;
-      if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`database name must be a plain identifier: ${db}`);
-      await withClient(server.url, (c) => c.query(`CREATE DATABASE ${db}`));
-      return `postgres://${ROLE}:${password}@127.0.0.1:${port}/${db}`;
-    },
-    async createSchema() {
-      schemaDatabase ??= server.createDatabase(`schemas_${process.pid}`);
-      const url = await schemaDatabase;
-      const schema = `s${++databases}_${randomBytes(3).toString('hex')}`;
-      await withClient(url, (c) => c.query(`CREATE SCHEMA ${schema}`));
-      return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    },
+    ...factory,
     stop,
     kill,
     start,
@@ -294,10 +308,35 @@ async function createCluster(): Promise<Cluster> {
       destroyed = true;
       await stop().catch(() => kill());
       process.removeListener('exit', onExit);
+      watchdog.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;
+}
+
+/** createDatabase and createSchema for the cluster that `clusterUrl()` (role fastdav, database postgres) reaches. */
+function databaseFactory(clusterUrl: () => string): Pick<PostgresServer, 'createDatabase' | 'createSchema'> {
+  let created = 0;
+  let schemaDatabase: Promise<string> | undefined;
+  const createDatabase = async (name?: string): Promise<string> => {
+    const db = name ?? `test_${process.pid}_${++created}_${randomBytes(3).toString('hex')}`;
+    if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`database name must be a plain identifier: ${db}`);
+    await withClient(clusterUrl(), (c) => c.query(`CREATE DATABASE ${db}`));
+    const url = new URL(clusterUrl());
+    url.pathname = `/${db}`;
+    return url.toString();
+  };
+  return {
+    createDatabase,
+    async createSchema() {
+      schemaDatabase ??= createDatabase(`schemas_${process.pid}_${randomBytes(3).toString('hex')}`);
+      const url = await schemaDatabase;
+      const schema = `s${++created}_${randomBytes(3).toString('hex')}`;
+      await withClient(url, (c) => c.query(`CREATE SCHEMA ${schema}`));
+      return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    },
+  };
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

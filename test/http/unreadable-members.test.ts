@@ -8,7 +8,7 @@ import t from 'tap';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { multistatus, request, tempDir } from '../helpers/server.js';
-import { startCli } from '../helpers/cli-process.js';
+import { serve } from '../helpers/cli.js';
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -32,7 +32,7 @@ t.test('COPY with unreadable members: 403 each, no leftovers, a log line', { ski
   chmodSync(path.join(root, 'src/secret.txt'), 0o000);
   t.teardown(() => chmodSync(path.join(root, 'src/locked'), 0o700)); // so the temporary folder can be removed
 
-  const s = await startCli(t, ['--root', root, '--log-level', 'info'], { uid: NOBODY, gid: NOBODY });
+  const s = await serve(t, ['--root', root, '--log-level', 'info'], {}, { uid: NOBODY, gid: NOBODY });
   const res = await request(s.origin, 'COPY', '/src/', { headers: { destination: '/dst/' } });
   t.equal(res.status, 207);
   const statuses = Object.fromEntries(multistatus(res.body).map((r) => [r.href, r.status]));

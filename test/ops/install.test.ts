@@ -8,10 +8,11 @@
  * npm fetches the production dependencies (from its cache when it has them).
  */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCli } from '../helpers/cli.js';
 import { request, tempDir } from '../helpers/server.js';
 
 const TOP = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,24 +26,9 @@ function npm(t: Test, args: string[], cwd: string): SpawnSyncReturns<string> {
   return r;
 }
 
-/** Runs `fastdav` until it prints its URL; PUT and GET a file; SIGTERM; resolves with the exit code. */
+/** Runs `command` until it prints its URL; PUT and GET a file; SIGTERM; resolves with the exit code. */
 async function serveOnce(t: Test, command: string): Promise<number | null> {
-  const root = tempDir(t);
-  const child = spawn(command, ['--root', root, '--port', '0'], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let output = '';
-  const origin = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      output += d;
-      const m = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (d) => (output += d));
-    void exit.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
+  const { origin, child, exit } = await startCli(t, ['--root', tempDir(t), '--port', '0'], { command });
   t.equal((await request(origin, 'PUT', '/hello.txt', { body: 'installed' })).status, 201);
   t.equal((await request(origin, 'GET', '/hello.txt')).body, 'installed');
   child.kill('SIGTERM');

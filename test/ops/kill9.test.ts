@@ -5,11 +5,11 @@
  * behind must be reclaimed without touching the uploads of a live instance sharing the folder.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { multistatus, request, tempDir } from '../helpers/server.js';
-import { startCli } from '../helpers/cli-process.js';
+import { multistatus, request, tempDir, type TapLike } from '../helpers/server.js';
+import { killHard, serve } from '../helpers/cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,16 +45,16 @@ t.test('a tree COPY killed midway leaves no visible member; the next COPY is com
     for (let f = 0; f < 500; f++) writeFileSync(path.join(dir, `f${f}.bin`), Buffer.alloc(1000 + f, f % 251));
   }
   const expected = filesBelow(path.join(root, 'src'));
-  const first = await startCli(t, ['--root', root, '--log-level', 'silent']);
+  const first = await serve(t, ['--root', root, '--log-level', 'silent']);
   const copying = request(first.origin, 'COPY', '/src/', { headers: { destination: '/cp/' } }).catch(() => null);
   // Wait until the copy is under way (members are being written, wherever), then kill.
   const started = (dir: string | undefined) => dir !== undefined && existsSync(dir) && readdirSync(dir).length > 1;
   await until('the copy to start', () => started(path.join(root, 'cp')) || started(partials(root).map((p) => path.join(root, p))[0]));
-  await first.kill9();
+  await killHard(first);
   t.equal(await copying, null, 'the client got no answer');
   t.notOk(existsSync(path.join(root, 'cp')), 'nothing is visible at the destination: no empty or partial member');
 
-  const second = await startCli(t, ['--root', root, '--log-level', 'silent']);
+  const second = await serve(t, ['--root', root, '--log-level', 'silent']);
   t.equal((await request(second.origin, 'GET', '/cp/d00/f49.bin')).status, 404, 'GET finds nothing');
   const listing = await request(second.origin, 'PROPFIND', '/', { headers: { depth: 'infinity' } });
   const hrefs = multistatus(listing.body).map((r) => r.href);
@@ -80,8 +80,8 @@ t.test('partial files of a killed upload are reclaimed; a live upload of another
   // The idle timeout bounds how long a live upload leaves its partial file unchanged (1 s here,
   // so a partial file is stale after 6 s).
   const args = ['--root', root, '--idle-timeout', '1', '--log-level', 'info'];
-  const doomed = await startCli(t, args);
-  const live = await startCli(t, args);
+  const doomed = await serve(t, args);
+  const live = await serve(t, args);
 
   // A slow upload on the live instance: a piece every 200 ms for 10 s, longer than the stale age.
   const piece = Buffer.alloc(10_000, 7);
@@ -104,10 +104,10 @@ t.test('partial files of a killed upload are reclaimed; a live upload of another
     const p = partials(root).find((n) => n !== livePartial);
     return p && statSync(path.join(root, p)).size >= 4 * 1024 * 1024 && p;
   });
-  await doomed.kill9();
+  await killHard(doomed);
   t.ok(existsSync(path.join(root, leftover)), 'the killed upload left its partial file');
 
-  const restarted = await startCli(t, args);
+  const restarted = await serve(t, args);
   await until('the leftover to be reclaimed', () => !existsSync(path.join(root, leftover)), 20_000);
   t.pass('the partial file of the killed upload is gone');
   t.ok(existsSync(path.join(root, livePartial)), 'the live upload still has its partial file');
@@ -125,9 +125,130 @@ t.test('the partial folder of a killed tree COPY is reclaimed too (items 4, 5)',
   const stale = path.join(root, 'sub', '.fastdav-part-00000000-0000-0000-0000-000000000000');
   mkdirSync(path.join(stale, 'deep'), { recursive: true });
   writeFileSync(path.join(stale, 'deep', 'f.bin'), 'left by a dead copy');
-  const s = await startCli(t, ['--root', root, '--idle-timeout', '1', '--log-level', 'silent']);
+  const s = await serve(t, ['--root', root, '--idle-timeout', '1', '--log-level', 'silent']);
   await until('the partial folder to be reclaimed', () => !existsSync(stale), 20_000);
   t.pass('gone, with everything in it');
   t.ok(existsSync(path.join(root, 'sub')), 'its folder stays');
   t.equal((await request(s.origin, 'GET', '/sub/')).status, 200);
+});
+
+const PROPS = (value: string) =>
+  `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:tag>${value}</Z:tag></D:prop></D:set></D:propertyupdate>`;
+const ASK = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:tag/></D:prop></D:propfind>';
+
+/** The Z:tag value of every resource below `url` (Depth infinity), by href; absent ones left out. */
+async function tags(origin: string, url: string): Promise<Record<string, string>> {
+  const res = await request(origin, 'PROPFIND', url, { headers: { depth: 'infinity' }, body: ASK });
+  if (res.status === 404) return {};
+  const out: Record<string, string> = {};
+  for (const r of multistatus(res.body)) {
+    const m = /<Z:tag[^>]*>([^<]*)<\/Z:tag>/.exec(res.body.slice(res.body.indexOf(`<D:href>${r.href}</D:href>`)));
+    const ok = r.propstats.find((p) => p.status === 200 && p.props.some((e) => e.local === 'tag'));
+    if (ok && m) out[r.href] = m[1]!;
+  }
+  return out;
+}
+
+/**
+ * A server that dies (SIGKILL) at a crash point: between the filesystem step of a method and the
+ * metadata update that follows (src/core/crash-points.ts).
+ */
+async function crashingServer(t: TapLike, root: string, at: string) {
+  return serve(t, ['--root', root, '--log-level', 'warn'], { FASTDAV_TEST_CRASH_AT: at });
+}
+
+/** /tree/ with 3 folders of 10 files, every resource with a dead property naming it. */
+async function treeWithProps(origin: string): Promise<Record<string, string>> {
+  const expected: Record<string, string> = {};
+  const tag = async (href: string) => {
+    t.equal((await request(origin, 'PROPPATCH', href, { body: PROPS(`p-${href}`) })).status, 207);
+    expected[href] = `p-${href}`;
+  };
+  await request(origin, 'MKCOL', '/tree/');
+  await tag('/tree/');
+  for (let d = 0; d < 3; d++) {
+    await request(origin, 'MKCOL', `/tree/d${d}/`);
+    await tag(`/tree/d${d}/`);
+    for (let f = 0; f < 10; f++) {
+      await request(origin, 'PUT', `/tree/d${d}/f${f}.txt`, { body: `file ${d} ${f}` });
+      await tag(`/tree/d${d}/f${f}.txt`);
+    }
+  }
+  return expected;
+}
+
+const rebase = (props: Record<string, string>, from: string, to: string) =>
+  Object.fromEntries(Object.entries(props).map(([href, v]) => [href.replace(from, to), v]));
+
+t.test('no crash point of MOVE loses or misattaches a dead property (item 6)', async (t) => {
+  const root = tempDir(t);
+  const setup = await serve(t, ['--root', root, '--log-level', 'silent']);
+  const expected = await treeWithProps(setup.origin);
+  await request(setup.origin, 'PUT', '/old.txt', { body: 'old destination' });
+  await request(setup.origin, 'PROPPATCH', '/old.txt', { body: PROPS('old destination') });
+  await killHard(setup);
+
+  const doomed = await crashingServer(t, root, 'move-after-storage');
+  const moved = await request(doomed.origin, 'MOVE', '/tree/', { headers: { destination: '/moved/' } }).catch(() => null);
+  t.equal(moved, null, 'the server died after the rename, before the metadata update');
+  t.equal(await doomed.exit, null, 'killed by a signal');
+  t.ok(existsSync(path.join(root, 'moved/d2/f9.txt')) && !existsSync(path.join(root, 'tree')), 'the tree was moved on disk');
+
+  const after = await serve(t, ['--root', root, '--log-level', 'warn']);
+  t.same(await tags(after.origin, '/moved/'), rebase(expected, '/tree/', '/moved/'), 'every dead property followed the tree');
+  t.match(after.output(), /completed the metadata of an operation cut short/, 'logged');
+
+  // Overwriting a file: the destination gets the source's properties, never keeps its own.
+  await killHard(after);
+  const doomed2 = await crashingServer(t, root, 'move-after-storage');
+  await request(doomed2.origin, 'MOVE', '/moved/d0/f0.txt', { headers: { destination: '/old.txt', overwrite: 'T' } }).catch(() => null);
+  await doomed2.exit;
+  const again = await serve(t, ['--root', root, '--log-level', 'silent']);
+  t.same(await tags(again.origin, '/old.txt'), { '/old.txt': 'p-/tree/d0/f0.txt' }, 'the overwritten file carries the moved one\'s property');
+  // A new resource where the source was inherits nothing.
+  await request(again.origin, 'PUT', '/moved/d0/f0.txt', { body: 'new' });
+  t.same(await tags(again.origin, '/moved/d0/f0.txt'), {}, 'nothing left behind at the source');
+});
+
+t.test('no crash point of COPY loses a dead property (item 6)', async (t) => {
+  const root = tempDir(t);
+  const setup = await serve(t, ['--root', root, '--log-level', 'silent']);
+  const expected = await treeWithProps(setup.origin);
+  await killHard(setup);
+  const doomed = await crashingServer(t, root, 'copy-after-storage');
+  t.equal(await request(doomed.origin, 'COPY', '/tree/', { headers: { destination: '/copy/' } }).catch(() => null), null, 'died after the copy');
+  await doomed.exit;
+  t.ok(existsSync(path.join(root, 'copy/d2/f9.txt')), 'the copy is on disk');
+  const after = await serve(t, ['--root', root, '--log-level', 'silent']);
+  t.same(await tags(after.origin, '/copy/'), rebase(expected, '/tree/', '/copy/'), 'the copy has every dead property');
+  t.same(await tags(after.origin, '/tree/'), expected, 'the source keeps its own');
+});
+
+t.test('no crash point of DELETE or PUT lets a new resource inherit old dead properties (item 6)', async (t) => {
+  const root = tempDir(t);
+  const setup = await serve(t, ['--root', root, '--log-level', 'silent']);
+  await treeWithProps(setup.origin);
+  await request(setup.origin, 'PUT', '/p.txt', { body: 'x' });
+  await request(setup.origin, 'PROPPATCH', '/p.txt', { body: PROPS('of the deleted p.txt') });
+  await killHard(setup);
+
+  const doomed = await crashingServer(t, root, 'delete-after-storage');
+  t.equal(await request(doomed.origin, 'DELETE', '/tree/').catch(() => null), null, 'died after the delete');
+  await doomed.exit;
+  t.notOk(existsSync(path.join(root, 'tree')), 'gone from disk');
+  const after = await serve(t, ['--root', root, '--log-level', 'silent']);
+  await request(after.origin, 'MKCOL', '/tree/');
+  await request(after.origin, 'MKCOL', '/tree/d1/');
+  await request(after.origin, 'PUT', '/tree/d1/f1.txt', { body: 'new' });
+  t.same(await tags(after.origin, '/tree/'), {}, 'new resources at the deleted paths have no old properties');
+  await killHard(after);
+
+  // p.txt deleted behind the server's back, then a PUT that dies right after the file appears.
+  rmSync(path.join(root, 'p.txt'));
+  const doomedPut = await crashingServer(t, root, 'put-after-storage');
+  await request(doomedPut.origin, 'PUT', '/p.txt', { body: 'new p' }).catch(() => null);
+  await doomedPut.exit;
+  const last = await serve(t, ['--root', root, '--log-level', 'silent']);
+  t.equal((await request(last.origin, 'GET', '/p.txt')).body, 'new p');
+  t.same(await tags(last.origin, '/p.txt'), {}, 'the new p.txt does not carry the old one\'s property');
 });

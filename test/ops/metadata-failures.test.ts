@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { errorConditions, lockBody, multistatus, startServer, tempDir } from '../helpers/server.js';
-import { runCli } from '../helpers/cli-process.js';
+import { runCli } from '../helpers/cli.js';
 
 const CI = process.env['CI'] === 'true';
 const isRoot = process.getuid?.() === 0;
@@ -20,7 +20,7 @@ t.test('a garbage metadata database: exit 2, one line naming the file and the re
   mkdirSync(meta);
   const file = path.join(meta, 'metadata.sqlite');
   writeFileSync(file, 'this is not a database, just some text that happens to be here\n'.repeat(100));
-  const r = runCli(['--root', root, '--port', '0']);
+  const r = await runCli(['--root', root, '--port', '0']);
   t.equal(r.status, 2, 'exit code 2, as for every operator error');
   t.match(r.output, file, 'the message names the file');
   t.match(r.output, /not a usable SQLite database/);

@@ -10,18 +10,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
+import { runCliSync, type CliOptions } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { selfSigned, skipWithoutOpenssl } from '../helpers/tls.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-function run(args: string[], options: { uid?: number; gid?: number } = {}): { status: number | null; output: string } {
-  // As another user, without the test runner's NODE_OPTIONS (its process tracking cannot write there).
-  const [command, prefix] = options.uid === undefined ? [process.execPath, []] : ['env', ['-u', 'NODE_OPTIONS', process.execPath]];
-  const r = spawnSync(command, [...prefix, CLI, '--port', '0', ...args], { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 30_000, ...options });
-  return { status: r.status, output: r.stdout + r.stderr };
+function run(args: string[], options: CliOptions = {}): { status: number | null; output: string } {
+  return runCliSync(['--port', '0', ...args], options);
 }
 
 /** Exit 2 and exactly one line "fastdav: SETTING: …" matching `pattern`, no stack trace. */
@@ -73,7 +68,7 @@ t.test('a metadata folder that cannot be created', async (t) => {
   const readOnlyRoot = tempDir(t);
   chmodSync(readOnlyRoot, 0o555);
   t.teardown(() => chmodSync(readOnlyRoot, 0o755));
-  const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const asOther = process.getuid?.() === 0 ? { user: { uid: 65534, gid: 65534 } } : {};
   refused(t, run(['--root', readOnlyRoot], asOther), /^fastdav: metadataDir: cannot create the metadata folder .*\.fastdav \(EACCES\): give the server's user write access there/, 'EACCES');
 });
 

@@ -7,17 +7,14 @@
  * as it was. Runs the built command (dist/cli.js).
  */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCliSync, startCli } from '../helpers/cli.js';
 import { request, tempDir } from '../helpers/server.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
-/** As root, the server runs as nobody, without the test runner's NODE_OPTIONS (its process tracking could not write). */
-const asUnprivileged = isRoot ? { uid: 65534, gid: 65534 } : {};
-const command = (args: string[]): [string, string[]] => (isRoot ? ['env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]]);
+/** As root, the server runs as the unprivileged user nobody. */
+const asUnprivileged = isRoot ? { user: { uid: 65534, gid: 65534 } } : {};
 
 /** A served folder the server's user cannot write: a file, a folder with a file. */
 function readOnlyTree(t: Test): string {
@@ -42,28 +39,13 @@ function snapshot(dir: string): string[] {
     .sort();
 }
 
-function serve(t: Test, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const [cmd, argv] = command(['--port', '0', ...args]);
-  const child = spawn(cmd, argv, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...asUnprivileged });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', () => {
-      const m = / at (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
+async function serve(t: Test, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return (await startCli(t, ['--port', '0', ...args], { env, ...asUnprivileged })).origin;
 }
 
 t.test('without --read-only the server cannot start on such a folder: it would write its metadata folder', async (t) => {
   const root = readOnlyTree(t);
-  const [cmd, argv] = command(['--port', '0', '--root', root]);
-  const r = spawnSync(cmd, argv, { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 20_000, ...asUnprivileged });
+  const r = runCliSync(['--port', '0', '--root', root], asUnprivileged);
   t.equal(r.status, 2);
   t.match(r.stderr, /metadataDir: cannot create the metadata folder .* \(EACCES\).*--read-only/);
 });

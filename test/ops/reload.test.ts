@@ -4,62 +4,15 @@
  * A certificate that does not load on SIGHUP is logged and the one in use stays. Runs the built
  * command (dist/cli.js) with real HTTPS connections.
  */
-import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import t from 'tap';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { httpsRequest, selfSigned, skipWithoutOpenssl } from '../helpers/tls.js';
 import { basic, writeUsers } from '../security/support.js';
-
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-interface Running {
-  port: number;
-  pid: number;
-  output: () => string;
-  /** Resolves once `pattern` has appeared `count` times in the output. */
-  waitFor(pattern: RegExp, count?: number): Promise<void>;
-  exitCode: () => number | null;
-}
-
-function serve(t: Test, args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', ...args], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    output += d;
-    for (const w of waiters) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const waitFor = (pattern: RegExp, count = 1) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} ×${count} in: ${output}`)), 20_000);
-      const check = () => {
-        if ([...output.matchAll(new RegExp(pattern, 'g'))].length >= count) {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        }
-      };
-      waiters.add(check);
-      check();
-    });
-  return waitFor(/ at https:\/\/127\.0\.0\.1:\d+\//).then(() => ({
-    port: Number(/ at https:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]),
-    pid: child.pid!,
-    output: () => output,
-    waitFor,
-    exitCode: () => child.exitCode,
-  }));
-}
 
 const fingerprint = (der: Buffer) => new X509Certificate(der).fingerprint256;
 const fileFingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
@@ -77,7 +30,7 @@ for (const workers of ['1', '2']) {
     const users = writeUsers(dir, { alice: 'alice-pw' });
     const root = tempDir(t);
     writeFileSync(path.join(root, 'f.txt'), 'hello');
-    const s = await serve(t, ['--root', root, '--tls-cert', cert, '--tls-key', key, '--users', users, '--workers', workers]);
+    const s = await startCli(t, ['--port', '0', '--root', root, '--tls-cert', cert, '--tls-key', key, '--users', users, '--workers', workers]);
 
     const alice = { authorization: basic('alice', 'alice-pw') };
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
@@ -92,7 +45,7 @@ for (const workers of ['1', '2']) {
     writeUsers(dir, { alice: 'alice-pw', bob: 'bob-pw' });
     process.kill(s.pid, 'SIGHUP');
     await s.waitFor(/"reloaded":\["certificate","accounts"\],"msg":"SIGHUP: files reloaded"/, Number(workers));
-    t.equal(s.exitCode(), null, 'still running (SIGHUP no longer ends it)');
+    t.equal(s.child.exitCode, null, 'still running (SIGHUP no longer ends it)');
 
     const onKept = await httpsRequest(s.port, '/f.txt', alice, 'GET', agent);
     t.equal(onKept.status, 200, 'the open connection still serves');
@@ -112,6 +65,6 @@ for (const workers of ['1', '2']) {
     const after = await httpsRequest(s.port, '/f.txt', alice);
     t.equal(after.status, 200);
     t.equal(fingerprint(after.peerCertificate), fileFingerprint(b.cert), 'certificate B still served');
-    t.equal(s.exitCode(), null);
+    t.equal(s.child.exitCode, null);
   });
 }

@@ -27,6 +27,7 @@ t.test('defaults', async (t) => {
   t.equal(c.port, 8080);
   t.equal(c.prefix, '/');
   t.equal(c.metadataDir, path.join(root, '.fastdav'));
+  t.equal(c.metadataUrl, undefined, 'SQLite unless a PostgreSQL URL is given');
   t.equal(c.maxXmlBytes, 1024 * 1024);
   t.equal(c.propfindInfinityLimit, 100_000);
   t.equal(c.locking, true);
@@ -81,6 +82,9 @@ t.test('values are parsed and normalised', async (t) => {
   t.equal(load('--prefix', '/a//b').prefix, '/a/b/');
   t.equal(load('--prefix', '/').prefix, '/');
   t.equal(load('--metadata-dir', 'meta').metadataDir, path.join(cwd, 'meta'), 'relative to the working directory');
+  const url = 'postgres://fastdav:secret@db.example:5432/fastdav?sslmode=require';
+  t.equal(load('--metadata-url', url).metadataUrl, url, 'a PostgreSQL URL is kept as given (libpq options pass through)');
+  t.equal(loadConfig({ argv: ['--root', root], env: { FASTDAV_METADATA_URL: 'postgresql://h/db' } }).metadataUrl, 'postgresql://h/db');
   t.equal(loadConfig({ argv: ['--root', path.basename(root)], env: {}, cwd }).root, root, 'a relative root');
 });
 
@@ -100,6 +104,8 @@ t.test('invalid values stop start-up with a message naming the setting', async (
     [['--propfind-infinity-limit', 'many'], {}, /propfindInfinityLimit/],
     [['--prefix', '/a/../b'], {}, /prefix: .* must be a plain path/],
     [['--prefix', '/a%2Fb'], {}, /prefix/],
+    [['--metadata-url', 'mysql://h/db'], {}, /metadataUrl: must be a PostgreSQL URL/],
+    [[], { FASTDAV_METADATA_URL: '/var/lib/meta' }, /metadataUrl/],
     [['--no-such-flag', 'x'], {}, /no-such-flag/],
     [['stray-positional'], {}, /stray-positional|positional/i],
   ];

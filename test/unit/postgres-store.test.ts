@@ -9,6 +9,7 @@ import { DavPath } from '../../src/core/paths.js';
 import { MetadataUnavailableError } from '../../src/metadata/store.js';
 import { PostgresMetadataStore } from '../../src/metadata/postgres/store.js';
 import { MIGRATIONS, migrate } from '../../src/metadata/postgres/migrations.js';
+import { isUnavailable } from '../../src/metadata/postgres/sql.js';
 import { freePort, postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 
 const skip = postgresSkipReason();
@@ -34,6 +35,20 @@ async function timed(promise: Promise<unknown>): Promise<{ ms: number; unavailab
   }
 }
 
+t.test('which errors mean "try again later" (503) and which are mistakes (500) or a full disk (507)', async (t) => {
+  const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+  const unavailable = [
+    withCode('ECONNREFUSED'), withCode('ECONNRESET'), withCode('ETIMEDOUT'), withCode('57P01', 'terminating connection due to administrator command'),
+    withCode('57P03', 'the database system is starting up'), withCode('08006'), withCode('53300', 'too many connections'),
+    withCode('57014', 'canceling statement due to statement timeout'), withCode('40P01', 'deadlock detected'), withCode('40001'),
+    new Error('Connection terminated unexpectedly'), new Error('Query read timeout'), new Error('timeout exceeded when trying to connect'),
+    new MetadataUnavailableError(),
+  ];
+  for (const err of unavailable) t.ok(isUnavailable(err), `${String((err as { code?: string }).code ?? '')} ${err.message}`);
+  const mistakes = [withCode('42601', 'syntax error'), withCode('23505', 'duplicate key'), withCode('53100', 'could not extend file: No space left on device'), new TypeError('x is undefined')];
+  for (const err of mistakes) t.notOk(isUnavailable(err), `${String((err as { code?: string }).code ?? '')} ${err.message}`);
+});
+
 t.test('postgres store', { skip }, async (t) => {
   let server: PostgresServer;
   t.before(async () => {
@@ -47,7 +62,7 @@ t.test('postgres store', { skip }, async (t) => {
     const applied = await rows(url, 'SELECT version, name FROM schema_migrations ORDER BY version');
     t.same(applied.map((r) => r['version']), MIGRATIONS.map((m) => m.version), 'each version recorded once');
     const tables = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
-    t.same(tables.map((r) => r['tablename']), ['dead_props', 'locks', 'schema_migrations']);
+    t.same(tables.map((r) => r['tablename']), ['dead_props', 'intents', 'locks', 'schema_migrations']);
     t.same(await migrate(stores[0]!.pool), [], 'opening again applies nothing');
     // A backend adds its own steps (versions 100+) to the list.
     const extra = [...MIGRATIONS, { version: 100, name: 'catalog', sql: 'CREATE TABLE catalog_probe (id int)' }];

@@ -46,6 +46,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX locks_expires ON locks (expires);
     `,
   },
+  {
+    // Numbered apart from the steps of the metadata seam so that branches add theirs without clashing.
+    version: 50,
+    name: 'intent journal of tree operations (src/metadata/intents.ts)',
+    sql: `
+      CREATE TABLE intents (
+        id       bigserial PRIMARY KEY,
+        op       text NOT NULL CHECK (op IN ('copy', 'move', 'delete')),
+        src      text COLLATE "C" NOT NULL,  -- DavPath key of the source
+        dst      text COLLATE "C" NOT NULL,  -- DavPath key of the destination ('' for delete)
+        depth    text NOT NULL CHECK (depth IN ('0', 'infinity')),
+        dst_etag text,                       -- entity tag of what was at the destination before
+        owner    text NOT NULL               -- 'host:pid:start' of the process that recorded it
+      );
+    `,
+  },
 ];
 
 /**

@@ -20,12 +20,14 @@ import type { DavPath } from '../../core/paths.js';
 import {
   type Clock,
   type DeadPropertyStore,
+  type IntentJournal,
   type LockStore,
   type MetadataStore,
   type MetadataWriter,
   systemClock,
 } from '../store.js';
 import * as deadProps from './dead-props.js';
+import * as intents from './intents.js';
 import { PostgresLocks, writer as locksWriter } from './locks.js';
 import { type Migration, MIGRATIONS, migrate } from './migrations.js';
 import { type Sql, isUnavailable, sqlOf, translate } from './sql.js';
@@ -50,6 +52,7 @@ export class PostgresMetadataStore implements MetadataStore {
   readonly kind = 'postgres';
   readonly deadProps: DeadPropertyStore;
   readonly locks: LockStore;
+  readonly intents: IntentJournal;
   /** The connection pool (for metrics: totalCount, idleCount, waitingCount). */
   readonly pool: pg.Pool;
   private readonly sql: Sql;
@@ -97,6 +100,7 @@ export class PostgresMetadataStore implements MetadataStore {
       deleteTree: (path: DavPath) => propsWriter.deleteTree(path),
       deleteKeys: (keys) => propsWriter.deleteKeys(keys),
     };
+    this.intents = intents.journal(sql);
     this.locks = {
       ...locksWriter(sql),
       relevantTo: (path) => lockRows.relevantTo(sql, path),
@@ -125,7 +129,7 @@ export class PostgresMetadataStore implements MetadataStore {
     const sql = sqlOf(client);
     try {
       await sql('BEGIN');
-      const result = await fn(client, { deadProps: deadProps.writer(sql), locks: locksWriter(sql) });
+      const result = await fn(client, { deadProps: deadProps.writer(sql), locks: locksWriter(sql), intents: intents.writer(sql) });
       await sql('COMMIT');
       return result;
     } catch (err) {

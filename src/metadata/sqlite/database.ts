@@ -32,6 +32,15 @@ CREATE TABLE IF NOT EXISTS locks (
   expires   INTEGER NOT NULL   -- ms since the epoch
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS locks_root ON locks(root);
+CREATE TABLE IF NOT EXISTS intents (   -- tree operations under way (src/metadata/intents.ts)
+  id      INTEGER PRIMARY KEY,
+  op      TEXT NOT NULL,               -- 'copy', 'move' or 'delete'
+  src     TEXT NOT NULL,               -- DavPath key of the source
+  dst     TEXT NOT NULL,               -- DavPath key of the destination ('' for delete)
+  depth   TEXT NOT NULL,               -- '0' or 'infinity'
+  dst_etag TEXT,                       -- entity tag of what was at the destination before
+  owner   TEXT NOT NULL                -- 'host:pid' of the process that recorded it
+);
 `;
 
 /** Opens (creating if needed) the metadata database in `dir`; ':memory:' for tests. */

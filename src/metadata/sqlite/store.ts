@@ -22,6 +22,7 @@ import {
 } from '../store.js';
 import { type Db, openDatabase, writeTransaction } from './database.js';
 import { SqliteDeadProps } from './dead-props.js';
+import { SqliteIntents } from './intents.js';
 import { SqliteLocks } from './locks.js';
 
 /** One write: `needed` says (by a read) whether there is anything to do, `run` does it. */
@@ -34,6 +35,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly kind = 'sqlite';
   readonly deadProps: DeadPropertyStore;
   readonly locks: LockStore;
+  readonly intents: SqliteIntents;
   private readonly props: SqliteDeadProps;
   private readonly lockRows: SqliteLocks;
 
@@ -48,6 +50,7 @@ export class SqliteMetadataStore implements MetadataStore {
   ) {
     this.props = new SqliteDeadProps(db);
     this.lockRows = new SqliteLocks(db, clock);
+    this.intents = new SqliteIntents(db);
     const props = this.props;
     const lockRows = this.lockRows;
     // Outside a transaction each write commits on its own.
@@ -96,7 +99,10 @@ export class SqliteMetadataStore implements MetadataStore {
     const collect = async (op: WriteOp): Promise<void> => {
       ops.push(op);
     };
-    await fn({ deadProps: this.propsWriter(collect), locks: this.locksWriter(collect) });
+    const intents = this.intents;
+    // The intent goes first: when another process resolved it already, nothing else is written.
+    const done = async (id: number): Promise<void> => void ops.unshift({ needed: () => true, run: () => intents.remove(id) });
+    await fn({ deadProps: this.propsWriter(collect), locks: this.locksWriter(collect), intents: { done } });
     const needed = ops.filter((op) => op.needed());
     if (needed.length > 0) writeTransaction(this.db, () => needed.forEach((op) => op.run()));
   }

@@ -1,0 +1,28 @@
+/** The intent journal (src/metadata/store.ts, Intent) in the SQLite metadata database. */
+import { IntentGoneError, type Intent, type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
+import { type Db, writeTransaction } from './database.js';
+
+export class SqliteIntents implements IntentJournal {
+  private readonly q;
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      insert: db.prepare('INSERT INTO intents (op, src, dst, depth, dst_etag, owner) VALUES (?, ?, ?, ?, ?, ?)'),
+      all: db.prepare('SELECT id, op, src, dst, depth, dst_etag, owner FROM intents ORDER BY id'),
+      remove: db.prepare('DELETE FROM intents WHERE id = ?'),
+    };
+  }
+
+  async record(i: Intent): Promise<number> {
+    return writeTransaction(this.db, () => Number(this.q.insert.run(i.op, i.from, i.to, i.depth, i.toEtag, i.owner).lastInsertRowid));
+  }
+
+  async pending(): Promise<RecordedIntent[]> {
+    return (this.q.all.all() as IntentRow[]).map(intentOfRow);
+  }
+
+  /** Inside a write transaction: removes the intent, or throws when another process already did. */
+  remove(id: number): void {
+    if (this.q.remove.run(id).changes !== 1) throw new IntentGoneError(id);
+  }
+}
