@@ -7,7 +7,7 @@
 import type { Config } from '../config.js';
 import { openMetadataStore } from '../metadata/open.js';
 import type { Clock, MetadataStore } from '../metadata/store.js';
-import { type ObjectStorage, openObjectStorage } from './catalog/open.js';
+import type { ObjectStorage } from './catalog/open.js';
 import { FsCalls } from './fs/fs-calls.js';
 import { FileSystemStorage } from './fs/fs-storage.js';
 import type { Storage } from './storage.js';
@@ -29,6 +29,9 @@ export interface OpenStorageOptions {
 
 export async function openStorage(config: Config, options: OpenStorageOptions): Promise<OpenedStorage> {
   if (config.s3Bucket) {
+    // Loaded only here: the AWS SDK takes a good part of a second to load, which a server on a
+    // folder need not pay.
+    const { openObjectStorage } = await import('./catalog/open.js');
     const objectStorage = await openObjectStorage(config, options);
     return { storage: objectStorage.storage, metadata: objectStorage.metadata, objectStorage, close: () => objectStorage.close() };
   }

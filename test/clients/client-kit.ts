@@ -259,3 +259,26 @@ export async function servedBytes(root: string, top = true): Promise<number> {
 
 /** Slack for comparing quota-used-bytes with servedBytes: the server counts at most once a minute. */
 export const USED_BYTES_SLACK = 64 * 1024 * 1024;
+
+/**
+ * rclone with a private configuration in `work` and one webdav remote, `fastdav:`, at `origin`:
+ * `env(vendor)` for a background rclone (mount), `rclone(args, vendor)` to run one to completion.
+ */
+export function rcloneRunner(work: string, origin: string, defaultVendor: string) {
+  writeFileSync(path.join(work, 'rclone.conf'), '');
+  const env = (vendor: string): NodeJS.ProcessEnv => ({
+    ...process.env,
+    HOME: work,
+    RCLONE_CONFIG: path.join(work, 'rclone.conf'),
+    RCLONE_CACHE_DIR: path.join(work, 'cache'),
+    RCLONE_CONFIG_FASTDAV_TYPE: 'webdav',
+    RCLONE_CONFIG_FASTDAV_URL: `${origin}/`,
+    RCLONE_CONFIG_FASTDAV_VENDOR: vendor,
+  });
+  const rclone = async (args: string[], vendor = defaultVendor): Promise<string> => {
+    const r = await run('rclone', args, { env: env(vendor), timeout: 120_000 });
+    if (r.code !== 0) throw new Error(`rclone ${args.join(' ')} exited ${r.code}\n${r.stdout}${r.stderr}`);
+    return r.stdout + r.stderr;
+  };
+  return { env, rclone };
+}

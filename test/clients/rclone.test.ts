@@ -13,7 +13,7 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../helpers/server.js';
-import { clientTarget, isMounted, missingPrerequisites, run, servedBytes, sh, sha256, startBackground, stopBackground, USED_BYTES_SLACK, waitFor, writeAwkwardTree } from './client-kit.js';
+import { clientTarget, isMounted, missingPrerequisites, rcloneRunner, run, servedBytes, sh, sha256, startBackground, stopBackground, USED_BYTES_SLACK, waitFor, writeAwkwardTree } from './client-kit.js';
 
 const skip = missingPrerequisites(t, { tools: ['rclone', 'fusermount3', 'cp', 'ls'], root: true, fuse: true });
 
@@ -31,21 +31,7 @@ t.test('rclone', { skip }, async (t) => {
   const mnt = path.join(work, 'mnt');
   mkdirSync(local);
   mkdirSync(mnt);
-  writeFileSync(path.join(work, 'rclone.conf'), '');
-  const env = (vendor: string): NodeJS.ProcessEnv => ({
-    ...process.env,
-    HOME: work,
-    RCLONE_CONFIG: path.join(work, 'rclone.conf'),
-    RCLONE_CACHE_DIR: path.join(work, 'cache'),
-    RCLONE_CONFIG_FASTDAV_TYPE: 'webdav',
-    RCLONE_CONFIG_FASTDAV_URL: `${s.origin}/`,
-    RCLONE_CONFIG_FASTDAV_VENDOR: vendor,
-  });
-  const rclone = async (args: string[], vendor = 'other'): Promise<string> => {
-    const r = await run('rclone', args, { env: env(vendor), timeout: 120_000 });
-    if (r.code !== 0) throw new Error(`rclone ${args.join(' ')} exited ${r.code}\n${r.stdout}${r.stderr}`);
-    return r.stdout + r.stderr;
-  };
+  const { env, rclone } = rcloneRunner(work, s.origin, 'other');
 
   const tree = path.join(local, 'tree');
   const files = writeAwkwardTree(tree, 300);

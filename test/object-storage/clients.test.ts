@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createClient, type FileStat } from 'webdav';
-import { missingPrerequisites, run, writeAwkwardTree } from '../clients/client-kit.js';
+import { missingPrerequisites, rcloneRunner, writeAwkwardTree } from '../clients/client-kit.js';
 import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -45,21 +45,7 @@ t.test('clients in object-storage mode', { skip }, async (t) => {
   t.test('rclone (webdav backend)', { skip: rcloneSkip }, async (t) => {
     const s = await startObjectStorageServer(t, engines);
     const work = tempDir(t, 'fastdav-rclone-');
-    writeFileSync(path.join(work, 'rclone.conf'), '');
-    const rclone = async (args: string[], vendor = 'owncloud'): Promise<string> => {
-      const env = {
-        ...process.env,
-        HOME: work,
-        RCLONE_CONFIG: path.join(work, 'rclone.conf'),
-        RCLONE_CACHE_DIR: path.join(work, 'cache'),
-        RCLONE_CONFIG_FASTDAV_TYPE: 'webdav',
-        RCLONE_CONFIG_FASTDAV_URL: `${s.origin}/`,
-        RCLONE_CONFIG_FASTDAV_VENDOR: vendor,
-      };
-      const r = await run('rclone', args, { env, timeout: 120_000 });
-      if (r.code !== 0) throw new Error(`rclone ${args.join(' ')} exited ${r.code}\n${r.stdout}${r.stderr}`);
-      return r.stdout + r.stderr;
-    };
+    const { rclone } = rcloneRunner(work, s.origin, 'owncloud');
     const tree = path.join(work, 'tree');
     mkdirSync(tree);
     writeAwkwardTree(tree, 120);
