@@ -56,18 +56,21 @@ export function stdoutLogSink(): LogSink {
     stream,
     flushWithin: (ms) =>
       new Promise<void>((resolve) => {
-        if (gone) return resolve();
-        const timer = setTimeout(resolve, ms);
-        timer.unref();
-        try {
-          stream.flush(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        } catch {
+        // sonic-boom's flush() answers at once when minLength is 0, even while a write is under
+        // way, and the process would then exit with its last lines (`"stopped"`) unwritten. So
+        // wait for 'drain' (the buffer written out), or for the limit, whichever comes first.
+        const state = stream as unknown as { _writing: boolean; _len: number };
+        if (gone || (!state._writing && state._len === 0)) return resolve();
+        const done = (): void => {
           clearTimeout(timer);
+          stream.off('drain', done);
+          stream.off('error', done);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, ms);
+        timer.unref();
+        stream.once('drain', done);
+        stream.once('error', done);
       }),
   };
 }

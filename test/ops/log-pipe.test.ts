@@ -109,3 +109,18 @@ t.test('standard output never read (a stalled reader, the pipe full): requests s
   const { result, ms } = await stop(child, exit, 'SIGTERM');
   t.same(result, { code: 0, signal: null }, `exit 0 after ${ms} ms`);
 });
+
+t.test('a read log gets its last lines: "stopped" is written before the process exits', async (t) => {
+  // sonic-boom's flush() answers at once while a write is still under way; the command must wait
+  // for the write itself, or the lines logged during the stop are lost (they were, every time).
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const s = await start(t, await freePort());
+    let out = '';
+    s.child.stdout!.on('data', (d) => (out += d));
+    while (!/serving/.test(out)) await new Promise((r) => setTimeout(r, 20));
+    s.child.kill(signal);
+    t.equal((await s.exit).code, 0, `${signal}: exit 0`);
+    if (!s.child.stdout!.closed) await new Promise((r) => s.child.stdout!.once('close', r));
+    t.match(out, new RegExp(`"signal":"${signal}".*"msg":"stopped"`, 's'), `${signal}: the "stopped" line reached the log`);
+  }
+});
