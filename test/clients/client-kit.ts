@@ -23,8 +23,53 @@ export interface ClientTarget {
   readonly origin: string;
   /** The served folder on this machine, for checking what the client wrote. */
   readonly root: string;
+  /** Where the contents live when not in `root` (object storage): checked through this instead. */
+  readonly stored?: StoredTree;
   request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
 }
+
+/**
+ * What a client test checks beside the client: the tree the server stores, by path relative to
+ * the served root. On disk for the filesystem backend; through HTTP for object storage, where the
+ * contents are blobs under random keys and the tree is in PostgreSQL.
+ */
+export interface StoredTree {
+  /** The bytes of a file; rejects when there is none. */
+  readFile(rel: string): Promise<Buffer>;
+  /** Rejects when nothing is stored at `rel`. */
+  stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean }>;
+  writeFile(rel: string, data: string | Buffer): Promise<void>;
+}
+
+/** The tree in the served folder on disk. */
+export function storedOnDisk(root: string): StoredTree {
+  return {
+    readFile: (rel) => fsp.readFile(path.join(root, rel)),
+    stat: (rel) => fsp.stat(path.join(root, rel)),
+    writeFile: (rel, data) => fsp.writeFile(path.join(root, rel), data),
+  };
+}
+
+/** The tree as a server at `origin` serves it at `prefix` (GET, PROPFIND Depth 0, PUT). */
+export function storedThroughHttp(origin: string, prefix = '/'): StoredTree {
+  const expect = async (method: string, rel: string, ok: number[], options?: RequestOptions): Promise<Response> => {
+    const res = await request(origin, method, urlOf(prefix, rel), options);
+    if (!ok.includes(res.status)) throw new Error(`${method} ${rel}: ${res.status}`);
+    return res;
+  };
+  return {
+    readFile: async (rel) => (await expect('GET', rel, [200])).raw,
+    stat: async (rel) => {
+      const res = await expect('PROPFIND', rel, [207], { headers: { depth: '0' } });
+      const collection = /<(\w+:)?collection\s*\/>/.test(res.body);
+      return { isDirectory: () => collection, isFile: () => !collection };
+    },
+    writeFile: async (rel, data) => void (await expect('PUT', rel, [201, 204], { body: data })),
+  };
+}
+
+/** Where a client test checks what is stored on `s`. */
+export const storedTree = (s: ClientTarget): StoredTree => s.stored ?? storedOnDisk(s.root);
 
 export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
 

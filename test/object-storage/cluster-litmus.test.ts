@@ -6,18 +6,16 @@
  */
 import t from 'tap';
 import { readdirSync } from 'node:fs';
-import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
 import { litmusBinary, runLitmus } from '../helpers/litmus.js';
-import { rgwUnavailable, startRgw } from '../helpers/rgw.js';
+import { objectStorageClusterUnavailable, startObjectStorageCluster } from '../helpers/object-storage.js';
 
 const litmus = litmusBinary();
 if (!litmus && process.env['CI'] === 'true') t.fail('litmus is not installed (CI=true: .ci/run should have installed it)');
-const skip = clusterPrerequisites(t) || rgwUnavailable(t) || (!litmus && 'needs litmus');
+const skip = objectStorageClusterUnavailable(t) || (!litmus && 'needs litmus');
 
 t.test('litmus in object-storage mode through the load balancer: 104/104, no warnings', { skip }, async (t) => {
-  const s3 = await startRgw(t);
-  // s3.env: the standard AWS variables, FASTDAV_S3_ENDPOINT and FASTDAV_S3_BUCKET.
-  const cluster = await startCluster(t, { args: ['--s3-prefix', 'litmus-lb/'], env: s3.env });
+  const cluster = await startObjectStorageCluster(t);
+  const { s3 } = cluster;
   t.equal((await cluster.request('MKCOL', '/litmus/')).status, 201);
   const s3RequestsBefore = await s3.requests();
   await runLitmus(t, litmus, `${cluster.origin}/litmus/`);
