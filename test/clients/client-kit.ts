@@ -13,7 +13,7 @@ import { accessSync, constants, createReadStream, mkdirSync, writeFileSync } fro
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
-import { request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
+import { multistatus, propText, request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
 
 export const CI = process.env['CI'] === 'true';
 
@@ -39,6 +39,13 @@ export interface StoredTree {
   /** Rejects when nothing is stored at `rel`. */
   stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean }>;
   writeFile(rel: string, data: string | Buffer): Promise<void>;
+  /** The SHA-256 of a file's bytes, hex. */
+  sha256(rel: string): Promise<string>;
+  /**
+   * The RFC 4331 figures a client should show, computed independently of the server's quota
+   * properties, and how far `available` may drift while other processes write.
+   */
+  usage(): Promise<{ used: number; available: number; availableSlack: number }>;
 }
 
 /** The tree in the served folder on disk. */
@@ -47,11 +54,20 @@ export function storedOnDisk(root: string): StoredTree {
     readFile: (rel) => fsp.readFile(path.join(root, rel)),
     stat: (rel) => fsp.stat(path.join(root, rel)),
     writeFile: (rel, data) => fsp.writeFile(path.join(root, rel), data),
+    sha256: (rel) => sha256(path.join(root, rel)),
+    usage: async () => {
+      const fs = await fsp.statfs(root);
+      // The free space of the disk below the folder; other processes write meanwhile: allow 1 % of it.
+      return { used: await servedBytes(root), available: fs.bavail * fs.bsize, availableSlack: (fs.blocks * fs.bsize) / 100 };
+    },
   };
 }
 
-/** The tree as a server at `origin` serves it at `prefix` (GET, PROPFIND Depth 0, PUT). */
-export function storedThroughHttp(origin: string, prefix = '/'): StoredTree {
+/**
+ * The tree as a server at `origin` serves it at `prefix` (GET, PROPFIND, PUT), on a store limited
+ * to `quotaBytes` (object storage has no free space of its own: --quota-bytes).
+ */
+export function storedThroughHttp(origin: string, prefix: string, quotaBytes: number): StoredTree {
   const expect = async (method: string, rel: string, ok: number[], options?: RequestOptions): Promise<Response> => {
     const res = await request(origin, method, urlOf(prefix, rel), options);
     if (!ok.includes(res.status)) throw new Error(`${method} ${rel}: ${res.status}`);
@@ -65,6 +81,16 @@ export function storedThroughHttp(origin: string, prefix = '/'): StoredTree {
       return { isDirectory: () => collection, isFile: () => !collection };
     },
     writeFile: async (rel, data) => void (await expect('PUT', rel, [201, 204], { body: data })),
+    sha256: async (rel) => createHash('sha256').update((await expect('GET', rel, [200])).raw).digest('hex'),
+    usage: async () => {
+      // Every file's length, listed at Depth infinity (not the server's quota-used-bytes).
+      const listing = await expect('PROPFIND', '', [207], {
+        headers: { depth: 'infinity' },
+        body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/></D:prop></D:propfind>',
+      });
+      const used = multistatus(listing.body).reduce((sum, r) => sum + Number(propText(r, 'DAV:', 'getcontentlength') ?? 0), 0);
+      return { used, available: quotaBytes - used, availableSlack: USED_BYTES_SLACK };
+    },
   };
 }
 

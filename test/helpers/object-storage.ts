@@ -81,8 +81,11 @@ export async function startObjectStorageCluster(t: TapLike, options: ClusterOpti
   return { ...cluster, s3 };
 }
 
+/** --quota-bytes of the instances test/clients/ run against (RFC 4331 figures need one in object-storage mode). */
+const CLIENTS_QUOTA_BYTES = 4 * 1024 ** 3;
+
 /** For test/clients/ run in object-storage mode: what the client stored is checked through the balancer. */
 export async function objectStorageClusterForClients(t: TapLike, options: { prefix?: string }): Promise<ClientTarget> {
-  const cluster = await startObjectStorageCluster(t, options);
-  return { ...cluster, stored: storedThroughHttp(cluster.origin, options.prefix) };
+  const cluster = await startObjectStorageCluster(t, { ...options, args: ['--quota-bytes', String(CLIENTS_QUOTA_BYTES)] });
+  return { ...cluster, stored: storedThroughHttp(cluster.origin, options.prefix ?? '/', CLIENTS_QUOTA_BYTES) };
 }
