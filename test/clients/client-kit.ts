@@ -39,6 +39,10 @@ export interface StoredTree {
   /** Rejects when nothing is stored at `rel`. */
   stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean }>;
   writeFile(rel: string, data: string | Buffer): Promise<void>;
+  /** Creates a folder and the folders above it. */
+  mkdir(rel: string): Promise<void>;
+  /** The names in a folder. */
+  readdir(rel: string): Promise<string[]>;
   /** The SHA-256 of a file's bytes, hex. */
   sha256(rel: string): Promise<string>;
   /**
@@ -54,6 +58,8 @@ export function storedOnDisk(root: string): StoredTree {
     readFile: (rel) => fsp.readFile(path.join(root, rel)),
     stat: (rel) => fsp.stat(path.join(root, rel)),
     writeFile: (rel, data) => fsp.writeFile(path.join(root, rel), data),
+    mkdir: async (rel) => void (await fsp.mkdir(path.join(root, rel), { recursive: true })),
+    readdir: (rel) => fsp.readdir(path.join(root, rel)),
     sha256: (rel) => sha256(path.join(root, rel)),
     usage: async () => {
       const fs = await fsp.statfs(root);
@@ -69,7 +75,7 @@ export function storedOnDisk(root: string): StoredTree {
  */
 export function storedThroughHttp(origin: string, prefix: string, quotaBytes: number): StoredTree {
   const expect = async (method: string, rel: string, ok: number[], options?: RequestOptions): Promise<Response> => {
-    const res = await request(origin, method, urlOf(prefix, rel), options);
+    const res = await request(origin, method, urlOf(prefix, rel.replace(/^\/+/, '')), options);
     if (!ok.includes(res.status)) throw new Error(`${method} ${rel}: ${res.status}`);
     return res;
   };
@@ -81,6 +87,20 @@ export function storedThroughHttp(origin: string, prefix: string, quotaBytes: nu
       return { isDirectory: () => collection, isFile: () => !collection };
     },
     writeFile: async (rel, data) => void (await expect('PUT', rel, [201, 204], { body: data })),
+    mkdir: async (rel) => {
+      const parts = rel.split('/').filter(Boolean);
+      // 405: that level exists already (RFC 4918 §9.3.1).
+      for (let i = 1; i <= parts.length; i++) await expect('MKCOL', `${parts.slice(0, i).join('/')}/`, [201, 405]);
+    },
+    readdir: async (rel) => {
+      const folder = `${rel.replace(/^\/+|\/+$/g, '')}/`.replace(/^\/$/, '');
+      const res = await expect('PROPFIND', folder, [207], { headers: { depth: '1' } });
+      const self = decodeURIComponent(urlOf(prefix, folder));
+      return multistatus(res.body)
+        .map((r) => decodeURIComponent(new URL(r.href, origin).pathname))
+        .filter((href) => href !== self)
+        .map((href) => href.replace(/\/$/, '').split('/').pop()!);
+    },
     sha256: async (rel) => createHash('sha256').update((await expect('GET', rel, [200])).raw).digest('hex'),
     usage: async () => {
       // Every file's length, listed at Depth infinity (not the server's quota-used-bytes).
