@@ -37,7 +37,7 @@ export interface StoredTree {
   /** The bytes of a file; rejects when there is none. */
   readFile(rel: string): Promise<Buffer>;
   /** Rejects when nothing is stored at `rel`. */
-  stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean }>;
+  stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean; mtimeMs: number }>;
   writeFile(rel: string, data: string | Buffer): Promise<void>;
   /** Creates a folder and the folders above it. */
   mkdir(rel: string): Promise<void>;
@@ -84,7 +84,8 @@ export function storedThroughHttp(origin: string, prefix: string, quotaBytes: nu
     stat: async (rel) => {
       const res = await expect('PROPFIND', rel, [207], { headers: { depth: '0' } });
       const collection = /<(\w+:)?collection\s*\/>/.test(res.body);
-      return { isDirectory: () => collection, isFile: () => !collection };
+      const mtimeMs = Date.parse(propText(multistatus(res.body)[0]!, 'DAV:', 'getlastmodified') ?? ''); // whole seconds
+      return { isDirectory: () => collection, isFile: () => !collection, mtimeMs };
     },
     writeFile: async (rel, data) => void (await expect('PUT', rel, [201, 204], { body: data })),
     mkdir: async (rel) => {
