@@ -1,8 +1,8 @@
 /**
  * cadaver, the neon-based command-line client, scripted through its standard input: ls, mkcol,
  * put, get, copy, move, propset/propget/propdel, lock/unlock, rm. Each step is one cadaver
- * session; its transcript is split per command and checked, and the server's disk and
- * properties are checked beside it. No root or FUSE needed.
+ * session; its transcript is split per command and checked, and what the server stores (on
+ * disk, or through HTTP in object-storage mode) and its properties are checked beside it. No root or FUSE needed.
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from '../helpers/server.js';
-import { clientTarget, EXCLUSIVE_LOCK_BODY, lockDiscovery, missingPrerequisites, run } from './client-kit.js';
+import { clientTarget, EXCLUSIVE_LOCK_BODY, lockDiscovery, missingPrerequisites, run, storedTree } from './client-kit.js';
 
 const skip = missingPrerequisites(t, { tools: ['cadaver'] });
 
@@ -39,7 +39,8 @@ t.test('cadaver', { skip }, async (t) => {
   const report = randomBytes(200 * 1024 + 3);
   writeFileSync(path.join(cwd, 'report.bin'), report);
   writeFileSync(path.join(cwd, 'new version.txt'), 'new version\n');
-  writeFileSync(path.join(s.root, 'existing é.txt'), 'already here\n');
+  const stored = storedTree(s);
+  await stored.writeFile('existing é.txt', 'already here\n');
 
   /** One cadaver session running `lines`; returns its steps. HOME is private (no ~/.cadaverrc, ~/.netrc). */
   const cadaver = async (lines: string[]): Promise<Step[]> => {
@@ -57,12 +58,12 @@ t.test('cadaver', { skip }, async (t) => {
 
   await t.test('mkcol', async (t) => {
     succeeded(t, await cadaver(['mkcol docs']));
-    t.ok((await fsp.stat(path.join(s.root, 'docs'))).isDirectory());
+    t.ok((await stored.stat('docs')).isDirectory());
   });
 
   await t.test('put', async (t) => {
     succeeded(t, await cadaver(['cd docs', 'put report.bin']));
-    t.ok((await fsp.readFile(path.join(s.root, 'docs/report.bin'))).equals(report), 'bytes on disk');
+    t.ok((await stored.readFile('docs/report.bin')).equals(report), 'bytes stored');
   });
 
   await t.test('get', async (t) => {
@@ -72,13 +73,13 @@ t.test('cadaver', { skip }, async (t) => {
 
   await t.test('copy', async (t) => {
     succeeded(t, await cadaver(['cd docs', 'copy report.bin copy.bin']));
-    t.ok((await fsp.readFile(path.join(s.root, 'docs/copy.bin'))).equals(report));
+    t.ok((await stored.readFile('docs/copy.bin')).equals(report));
   });
 
   await t.test('move', async (t) => {
     succeeded(t, await cadaver(['cd docs', 'move copy.bin moved.bin']));
-    await t.rejects(fsp.stat(path.join(s.root, 'docs/copy.bin')));
-    t.ok((await fsp.readFile(path.join(s.root, 'docs/moved.bin'))).equals(report));
+    await t.rejects(stored.stat('docs/copy.bin'));
+    t.ok((await stored.readFile('docs/moved.bin')).equals(report));
   });
 
   await t.test('propset, propget, propdel', async (t) => {
@@ -106,7 +107,7 @@ t.test('cadaver', { skip }, async (t) => {
     t.match(later[2]!.output, /succeeded/, 'UNLOCK with the token typed in');
     t.match(later[3]!.output, /succeeded/, 'PUT after unlock');
     t.notMatch(await lockDiscovery(s.origin, '/docs/moved.bin'), '<D:activelock>', 'no lock left');
-    t.equal(await fsp.readFile(path.join(s.root, 'docs/moved.bin'), 'utf8'), 'new version\n');
+    t.equal((await stored.readFile('docs/moved.bin')).toString(), 'new version\n');
 
     // Within one session cadaver submits its own token.
     const own = await cadaver(['cd docs', 'lock report.bin', 'put "new version.txt" report.bin', 'unlock report.bin']);
@@ -116,7 +117,7 @@ t.test('cadaver', { skip }, async (t) => {
 
   await t.test('rm', async (t) => {
     succeeded(t, await cadaver(['cd docs', 'rm moved.bin', 'rm report.bin', 'cd ..', 'rmcol docs']));
-    await t.rejects(fsp.stat(path.join(s.root, 'docs')));
+    await t.rejects(stored.stat('docs'));
     const [ls] = await cadaver(['ls']);
     t.notMatch(ls!.output, 'docs');
   });

@@ -13,7 +13,7 @@ import { accessSync, constants, createReadStream, mkdirSync, writeFileSync } fro
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
-import { request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
+import { multistatus, propText, request, startServer, type RequestOptions, type Response, type TapLike as ServerTapLike } from '../helpers/server.js';
 
 export const CI = process.env['CI'] === 'true';
 
@@ -23,8 +23,100 @@ export interface ClientTarget {
   readonly origin: string;
   /** The served folder on this machine, for checking what the client wrote. */
   readonly root: string;
+  /** Where the contents live when not in `root` (object storage): checked through this instead. */
+  readonly stored?: StoredTree;
   request(method: string, urlPath: string, options?: RequestOptions): Promise<Response>;
 }
+
+/**
+ * What a client test checks beside the client: the tree the server stores, by path relative to
+ * the served root. On disk for the filesystem backend; through HTTP for object storage, where the
+ * contents are blobs under random keys and the tree is in PostgreSQL.
+ */
+export interface StoredTree {
+  /** The bytes of a file; rejects when there is none. */
+  readFile(rel: string): Promise<Buffer>;
+  /** Rejects when nothing is stored at `rel`. */
+  stat(rel: string): Promise<{ isDirectory(): boolean; isFile(): boolean; mtimeMs: number }>;
+  writeFile(rel: string, data: string | Buffer): Promise<void>;
+  /** Creates a folder and the folders above it. */
+  mkdir(rel: string): Promise<void>;
+  /** The names in a folder. */
+  readdir(rel: string): Promise<string[]>;
+  /** The SHA-256 of a file's bytes, hex. */
+  sha256(rel: string): Promise<string>;
+  /**
+   * The RFC 4331 figures a client should show, computed independently of the server's quota
+   * properties, and how far `available` may drift while other processes write.
+   */
+  usage(): Promise<{ used: number; available: number; availableSlack: number }>;
+}
+
+/** The tree in the served folder on disk. */
+export function storedOnDisk(root: string): StoredTree {
+  return {
+    readFile: (rel) => fsp.readFile(path.join(root, rel)),
+    stat: (rel) => fsp.stat(path.join(root, rel)),
+    writeFile: (rel, data) => fsp.writeFile(path.join(root, rel), data),
+    mkdir: async (rel) => void (await fsp.mkdir(path.join(root, rel), { recursive: true })),
+    readdir: (rel) => fsp.readdir(path.join(root, rel)),
+    sha256: (rel) => sha256(path.join(root, rel)),
+    usage: async () => {
+      const fs = await fsp.statfs(root);
+      // The free space of the disk below the folder; other processes write meanwhile: allow 1 % of it.
+      return { used: await servedBytes(root), available: fs.bavail * fs.bsize, availableSlack: (fs.blocks * fs.bsize) / 100 };
+    },
+  };
+}
+
+/**
+ * The tree as a server at `origin` serves it at `prefix` (GET, PROPFIND, PUT), on a store limited
+ * to `quotaBytes` (object storage has no free space of its own: --quota-bytes).
+ */
+export function storedThroughHttp(origin: string, prefix: string, quotaBytes: number): StoredTree {
+  const expect = async (method: string, rel: string, ok: number[], options?: RequestOptions): Promise<Response> => {
+    const res = await request(origin, method, urlOf(prefix, rel.replace(/^\/+/, '')), options);
+    if (!ok.includes(res.status)) throw new Error(`${method} ${rel}: ${res.status}`);
+    return res;
+  };
+  return {
+    readFile: async (rel) => (await expect('GET', rel, [200])).raw,
+    stat: async (rel) => {
+      const res = await expect('PROPFIND', rel, [207], { headers: { depth: '0' } });
+      const collection = /<(\w+:)?collection\s*\/>/.test(res.body);
+      const mtimeMs = Date.parse(propText(multistatus(res.body)[0]!, 'DAV:', 'getlastmodified') ?? ''); // whole seconds
+      return { isDirectory: () => collection, isFile: () => !collection, mtimeMs };
+    },
+    writeFile: async (rel, data) => void (await expect('PUT', rel, [201, 204], { body: data })),
+    mkdir: async (rel) => {
+      const parts = rel.split('/').filter(Boolean);
+      // 405: that level exists already (RFC 4918 §9.3.1).
+      for (let i = 1; i <= parts.length; i++) await expect('MKCOL', `${parts.slice(0, i).join('/')}/`, [201, 405]);
+    },
+    readdir: async (rel) => {
+      const folder = `${rel.replace(/^\/+|\/+$/g, '')}/`.replace(/^\/$/, '');
+      const res = await expect('PROPFIND', folder, [207], { headers: { depth: '1' } });
+      const self = decodeURIComponent(urlOf(prefix, folder));
+      return multistatus(res.body)
+        .map((r) => decodeURIComponent(new URL(r.href, origin).pathname))
+        .filter((href) => href !== self)
+        .map((href) => href.replace(/\/$/, '').split('/').pop()!);
+    },
+    sha256: async (rel) => createHash('sha256').update((await expect('GET', rel, [200])).raw).digest('hex'),
+    usage: async () => {
+      // Every file's length, listed at Depth infinity (not the server's quota-used-bytes).
+      const listing = await expect('PROPFIND', '', [207], {
+        headers: { depth: 'infinity' },
+        body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/></D:prop></D:propfind>',
+      });
+      const used = multistatus(listing.body).reduce((sum, r) => sum + Number(propText(r, 'DAV:', 'getcontentlength') ?? 0), 0);
+      return { used, available: quotaBytes - used, availableSlack: USED_BYTES_SLACK };
+    },
+  };
+}
+
+/** Where a client test checks what is stored on `s`. */
+export const storedTree = (s: ClientTarget): StoredTree => s.stored ?? storedOnDisk(s.root);
 
 export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
 

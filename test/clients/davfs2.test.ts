@@ -21,11 +21,11 @@ import {
   lockDiscovery,
   missingPrerequisites,
   run,
-  servedBytes,
   sh,
   sha256,
   startBackground,
   stopBackground,
+  storedTree,
   urlOf,
   USED_BYTES_SLACK,
   waitFor,
@@ -42,6 +42,7 @@ function davfs2Gid(): number {
 
 t.test('davfs2', { skip }, async (t) => {
   const s = await clientTarget(t, { prefix: '/dav/' });
+  const stored = storedTree(s);
   const url = `${s.origin}/dav/`;
   const work = tempDir(t, 'fastdav-davfs2-');
   chmodSync(work, 0o755); // the daemon runs as davfs2 and must reach its cache below
@@ -96,12 +97,12 @@ t.test('davfs2', { skip }, async (t) => {
 
   await t.test('mkdir', async (t) => {
     await sh(`mkdir -p "${mnt}/docs/sub dir/日本 😀"`);
-    t.ok((await fsp.stat(path.join(s.root, 'docs/sub dir/日本 😀'))).isDirectory(), 'MKCOL reached the disk');
+    t.ok((await stored.stat('docs/sub dir/日本 😀')).isDirectory(), 'MKCOL reached the store');
   });
 
   await t.test('cp', async (t) => {
     await sh(`cp -r "${local}/tree" "${local}/big.bin" "${mnt}/docs/"`);
-    for (const f of files) t.ok((await fsp.stat(path.join(s.root, 'docs', f))).isFile(), `exists on the server: ${f}`);
+    for (const f of files) t.ok((await stored.stat(`docs/${f}`)).isFile(), `exists on the server: ${f}`);
   });
 
   await t.test('ls -la', async (t) => {
@@ -132,9 +133,9 @@ t.test('davfs2', { skip }, async (t) => {
         checksums.set(f.replace('tree/sub dir/', 'tree/moved dir/'), sum);
       }
     }
-    t.ok((await fsp.stat(path.join(s.root, 'docs/tree/moved dir'))).isDirectory(), 'folder moved on disk');
-    await t.rejects(fsp.stat(path.join(s.root, 'docs/tree/sub dir')), 'old folder gone');
-    t.ok((await fsp.stat(path.join(s.root, 'docs/tree/renamed # 1.txt'))).isFile(), 'file renamed on disk');
+    t.ok((await stored.stat('docs/tree/moved dir')).isDirectory(), 'folder moved on the server');
+    await t.rejects(stored.stat('docs/tree/sub dir'), 'old folder gone');
+    t.ok((await stored.stat('docs/tree/renamed # 1.txt')).isFile(), 'file renamed on the server');
     const listing = await sh(`ls --quoting-style=literal "${mnt}/docs/tree"`);
     t.match(listing, 'renamed # 1.txt');
     t.notMatch(listing, /^plain\.txt$/m);
@@ -143,21 +144,17 @@ t.test('davfs2', { skip }, async (t) => {
   await t.test('rm', async (t) => {
     await sh(`rm "${mnt}/docs/tree/UPPER.TXT" && rm -r "${mnt}/docs/tree/deep"`);
     for (const f of [...checksums.keys()]) if (f === 'tree/UPPER.TXT' || f.startsWith('tree/deep/')) checksums.delete(f);
-    await t.rejects(fsp.stat(path.join(s.root, 'docs/tree/UPPER.TXT')), 'file deleted on the server');
-    await t.rejects(fsp.stat(path.join(s.root, 'docs/tree/deep')), 'folder deleted on the server');
-    t.ok((await fsp.stat(path.join(s.root, 'docs/tree/upper.txt'))).isFile(), 'its lower-case twin stays');
+    await t.rejects(stored.stat('docs/tree/UPPER.TXT'), 'file deleted on the server');
+    await t.rejects(stored.stat('docs/tree/deep'), 'folder deleted on the server');
+    t.ok((await stored.stat('docs/tree/upper.txt')).isFile(), 'its lower-case twin stays');
   });
 
   await t.test('df shows the quota: the bytes served, the space left', async (t) => {
     const out = await sh(`df -B1 --output=used,avail "${mnt}"`);
     const [used, avail] = out.trim().split('\n')[1]!.trim().split(/\s+/).map(Number);
-    const fs = await fsp.statfs(s.root);
-    const realUsed = await servedBytes(s.root);
-    const realAvail = fs.bavail * fs.bsize;
-    // Other processes write meanwhile: allow 1% of the filesystem.
-    const slack = (fs.blocks * fs.bsize) / 100;
-    t.ok(Math.abs(used! - realUsed) < USED_BYTES_SLACK, `used ${used} ≈ ${realUsed} (the served tree, RFC 4331)`);
-    t.ok(Math.abs(avail! - realAvail) < slack, `available ${avail} ≈ ${realAvail}`);
+    const real = await stored.usage();
+    t.ok(Math.abs(used! - real.used) < USED_BYTES_SLACK, `used ${used} ≈ ${real.used} (the served tree, RFC 4331)`);
+    t.ok(Math.abs(avail! - real.available) < real.availableSlack, `available ${avail} ≈ ${real.available}`);
   });
 
   await t.test('a file held open is locked against another client', async (t) => {
@@ -180,12 +177,12 @@ t.test('davfs2', { skip }, async (t) => {
 
   await t.test('content written before unmount is uploaded on unmount', async (t) => {
     await sh(`printf 'written last\\n' > "${mnt}/docs/late.txt"`);
-    const before = await fsp.readFile(path.join(s.root, 'docs/late.txt'), 'utf8').catch(() => '');
+    const before = await stored.readFile('docs/late.txt').then(String, () => '');
     t.equal(before, '', 'not uploaded yet (delay_upload 600)');
     await unmount();
-    t.equal(await fsp.readFile(path.join(s.root, 'docs/late.txt'), 'utf8'), 'written last\n', 'on disk after unmount');
-    checksums.set('late.txt', await sha256(path.join(s.root, 'docs/late.txt')));
-    for (const [f, sum] of checksums) t.equal(await sha256(path.join(s.root, 'docs', f)), sum, `on disk: ${f}`);
+    t.equal((await stored.readFile('docs/late.txt')).toString(), 'written last\n', 'stored after unmount');
+    checksums.set('late.txt', await stored.sha256('docs/late.txt'));
+    for (const [f, sum] of checksums) t.equal(await stored.sha256(`docs/${f}`), sum, `stored: ${f}`);
     t.notMatch(await lockDiscovery(s.origin, urlOf('/dav/', 'docs/tree/upper.txt')), '<D:activelock>', 'the lock was released');
   });
 

@@ -17,6 +17,8 @@ export interface ClusterOptions {
   readonly prefix?: string;
   /** Flags every instance gets. */
   readonly args?: readonly string[];
+  /** Environment every instance gets, e.g. an S3 endpoint's (test/helpers/rgw.ts `env`). */
+  readonly env?: NodeJS.ProcessEnv;
   /** Where locks and dead properties live: one PostgreSQL database (default), or SQLite in the shared folder. */
   readonly metadata?: 'postgres' | 'sqlite';
   /** Flags or environment for one instance only (by index), e.g. a clock that disagrees. */
@@ -49,7 +51,7 @@ export async function startCluster(t: TapLike, options: ClusterOptions = {}, roo
   const instances: Instance[] = [];
   for (const [i, port] of ports.entries()) {
     const own = options.perInstance?.(i) ?? {};
-    instances.push(await startInstance(t, { root, port, args: [...common, ...(own.args ?? [])], env: own.env }));
+    instances.push(await startInstance(t, { root, port, args: [...common, ...(own.args ?? [])], env: { ...options.env, ...own.env } }));
   }
   const balancer = await startHaproxy(t, ports);
   await balancer.waitUp();

@@ -5,6 +5,8 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Config } from '../../src/config.js';
+import { storedThroughHttp, type ClientTarget } from '../clients/client-kit.js';
+import { clusterPrerequisites, startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 import { postgresSkipReason, sharedPostgres } from './postgres.js';
 import { rgwUnavailable, startRgw, type S3Endpoint } from './rgw.js';
 import { startServer, type TapLike, type TestServer } from './server.js';
@@ -61,3 +63,29 @@ export async function startObjectStorageServer(t: TapLike, engines: ObjectStorag
   return startServer(t, { ...(await engines.settings()), ...overrides });
 }
 
+
+/** Why three instances in object-storage mode behind HAProxy cannot be tested here, or false. */
+export function objectStorageClusterUnavailable(t: TapLike & { fail(message: string): void }): string | false {
+  return clusterPrerequisites(t) || rgwUnavailable(t);
+}
+
+/**
+ * Three instances (test/helpers/cluster.ts) in object-storage mode behind HAProxy: one
+ * PostgreSQL database for the tree, one private radosgw whose bucket holds the contents under
+ * the key prefix `cluster/`.
+ */
+export async function startObjectStorageCluster(t: TapLike, options: ClusterOptions = {}): Promise<Cluster & { s3: S3Endpoint }> {
+  const s3 = await startRgw(t);
+  // s3.env: the standard AWS variables, FASTDAV_S3_ENDPOINT and FASTDAV_S3_BUCKET.
+  const cluster = await startCluster(t, { ...options, args: ['--s3-prefix', 'cluster/', ...(options.args ?? [])], env: { ...s3.env, ...options.env } });
+  return { ...cluster, s3 };
+}
+
+/** --quota-bytes of the instances test/clients/ run against (RFC 4331 figures need one in object-storage mode). */
+const CLIENTS_QUOTA_BYTES = 4 * 1024 ** 3;
+
+/** For test/clients/ run in object-storage mode: what the client stored is checked through the balancer. */
+export async function objectStorageClusterForClients(t: TapLike, options: { prefix?: string }): Promise<ClientTarget> {
+  const cluster = await startObjectStorageCluster(t, { ...options, args: ['--quota-bytes', String(CLIENTS_QUOTA_BYTES)] });
+  return { ...cluster, stored: storedThroughHttp(cluster.origin, options.prefix ?? '/', CLIENTS_QUOTA_BYTES) };
+}

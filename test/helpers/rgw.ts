@@ -118,7 +118,7 @@ async function stopDaemons(daemons: ChildProcess[], state: string): Promise<void
  * Starts Ceph + radosgw, creates a user and a bucket, and registers the stop with `t`.
  * Call only when rgwUnavailable(t) is false.
  */
-export async function startRgw(t: TapLike): Promise<S3Endpoint> {
+export async function startRgw(t: Pick<TapLike, 'teardown'>): Promise<S3Endpoint> {
   const state = mkdtempSync(path.join(os.tmpdir(), 'fastdav-rgw-'));
   const daemons: ChildProcess[] = [];
   const logs = path.join(state, 'log');
