@@ -75,14 +75,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url pid
-  for _ in $(seq 300); do
-    curl -s -o /dev/null --max-time 2 "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { log "server for $1 exited"; return 1; }
-    sleep 0.1
-  done
-  log "$1 did not come up"; return 1
-}
+. "$HERE/lib.sh"   # wait_http
 
 # ------------------------------------------------------------------ fixtures (local disk)
 mkdir -p "$SRC/big" "$MNT"

@@ -144,14 +144,7 @@ if want rclone; then
 fi
 
 # ------------------------------------------------------------------ servers
-wait_http() { # url pid
-  for _ in $(seq 150); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { log "server for $1 exited"; return 1; }
-    sleep 0.1
-  done
-  log "$1 did not come up"; return 1
-}
+. "$REPO/test/bench/lib.sh"   # wait_http
 start_fastdav() { # dist-dir root port pidfile logfile workers [more fastdav arguments]
   rm -rf "$2/.fastdav" # fresh metadata store each run
   local extra=("${FASTDAV_ARGS[@]}" "${@:7}")
