@@ -1,5 +1,5 @@
 /** The intent journal (src/metadata/store.ts, Intent) in PostgreSQL (table from migration 50). */
-import { IntentGoneError, type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
+import { type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
 import type { Sql } from './sql.js';
 
 export function journal(sql: Sql): IntentJournal {
@@ -12,15 +12,6 @@ export function journal(sql: Sql): IntentJournal {
     },
     async pending(): Promise<RecordedIntent[]> {
       return (await sql<IntentRow>('SELECT id, op, src, dst, depth, dst_etag, owner FROM intents ORDER BY id')).map(intentOfRow);
-    },
-  };
-}
-
-/** Inside a transaction: removes the intent, or throws when another process already did. */
-export function writer(sql: Sql): { done(id: number): Promise<void> } {
-  return {
-    async done(id) {
-      if ((await sql('DELETE FROM intents WHERE id = $1 RETURNING id', [id])).length !== 1) throw new IntentGoneError(id);
     },
   };
 }

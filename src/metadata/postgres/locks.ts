@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DavPath } from '../../core/paths.js';
-import { type Clock, type Lock, type LockDepth, type LockGrant, type LockScope, type LockWriter, descendantRange, parentKey } from '../store.js';
+import { type Clock, type Lock, type LockDepth, type LockGrant, type LockScope, descendantRange, parentKey } from '../store.js';
 import type { Sql } from './sql.js';
 
 interface Row {
@@ -102,16 +102,4 @@ export class PostgresLocks {
     );
     return row && this.toLock(row);
   }
-}
-
-export function writer(sql: Sql): LockWriter {
-  return {
-    async remove(tokens) {
-      if (tokens.length > 0) await sql('DELETE FROM locks WHERE token = ANY($1::text[])', [tokens]);
-    },
-    async removeTree(path) {
-      const [lo, hi] = descendantRange(path.key);
-      await sql('DELETE FROM locks WHERE root = $1 OR (root >= $2 AND root < $3)', [path.key, lo, hi]);
-    },
-  };
 }

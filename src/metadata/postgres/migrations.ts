@@ -47,6 +47,65 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    // batch.ts: the writes of one transaction in one statement. Key ranges and statements as in
+    // dead-props.ts and locks.ts (a subtree is [key || '/', key || '0') under the columns' "C" order).
+    version: 20,
+    name: 'one statement per metadata transaction (fastdav_apply)',
+    sql: `
+      CREATE FUNCTION fastdav_apply(ops jsonb) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        o jsonb;
+        k text;  -- the key written to
+        f text;  -- the key copied or moved from
+      BEGIN
+        FOR o IN SELECT e.value FROM jsonb_array_elements(ops) WITH ORDINALITY AS e(value, i) ORDER BY e.i LOOP
+          k := coalesce(o->>'path', o->>'to');
+          f := o->>'from';
+          CASE o->>'op'
+          WHEN 'set' THEN
+            INSERT INTO dead_props (path, parent, ns, name, xml) VALUES (k, o->>'parent', o->>'ns', o->>'name', o->>'xml')
+            ON CONFLICT (path, ns, name) DO UPDATE SET xml = EXCLUDED.xml;
+          WHEN 'remove' THEN
+            DELETE FROM dead_props WHERE path = k AND ns = o->>'ns' AND name = o->>'name';
+          WHEN 'clear' THEN
+            DELETE FROM dead_props WHERE path = k;
+          WHEN 'delete_tree' THEN
+            DELETE FROM dead_props WHERE path = k OR (path >= k || '/' AND path < k || '0');
+          WHEN 'copy_tree' THEN
+            DELETE FROM dead_props WHERE path = k OR (path >= k || '/' AND path < k || '0');
+            INSERT INTO dead_props (path, parent, ns, name, xml) SELECT k, o->>'parent', ns, name, xml FROM dead_props WHERE path = f;
+            IF (o->>'infinity')::boolean THEN
+              -- length() counts characters, as substr() does.
+              INSERT INTO dead_props (path, parent, ns, name, xml)
+              SELECT k || substr(path, length(f) + 1), k || substr(parent, length(f) + 1), ns, name, xml
+              FROM dead_props WHERE path >= f || '/' AND path < f || '0';
+            END IF;
+          WHEN 'move_tree' THEN
+            DELETE FROM dead_props WHERE path = k OR (path >= k || '/' AND path < k || '0');
+            UPDATE dead_props SET
+              path = CASE WHEN path = f THEN k ELSE k || substr(path, length(f) + 1) END,
+              parent = CASE WHEN path = f THEN o->>'parent' ELSE k || substr(parent, length(f) + 1) END
+            WHERE path = f OR (path >= f || '/' AND path < f || '0');
+          WHEN 'delete_keys' THEN
+            DELETE FROM dead_props WHERE path = ANY (ARRAY(SELECT jsonb_array_elements_text(o->'keys')));
+          WHEN 'remove_locks' THEN
+            DELETE FROM locks WHERE token = ANY (ARRAY(SELECT jsonb_array_elements_text(o->'tokens')));
+          WHEN 'remove_lock_tree' THEN
+            DELETE FROM locks WHERE root = k OR (root >= k || '/' AND root < k || '0');
+          WHEN 'intent_done' THEN
+            DELETE FROM intents WHERE id = (o->>'id')::bigint;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'intent % was already resolved', o->>'id' USING ERRCODE = 'FD404', DETAIL = o->>'id';
+            END IF;
+          ELSE
+            RAISE EXCEPTION 'fastdav_apply: unknown operation %', o->>'op';
+          END CASE;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
+  {
     // Numbered apart from the steps of the metadata seam so that branches add theirs without clashing.
     version: 50,
     name: 'intent journal of tree operations (src/metadata/intents.ts)',

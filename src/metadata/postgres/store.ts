@@ -28,7 +28,8 @@ import {
 } from '../store.js';
 import * as deadProps from './dead-props.js';
 import * as intents from './intents.js';
-import { PostgresLocks, writer as locksWriter } from './locks.js';
+import { collectingWriter, sendBatch } from './batch.js';
+import { PostgresLocks } from './locks.js';
 import { type Migration, MIGRATIONS, migrate } from './migrations.js';
 import { type Sql, isUnavailable, sqlOf, translate } from './sql.js';
 
@@ -84,25 +85,25 @@ export class PostgresMetadataStore implements MetadataStore {
     this.sql = sqlOf(this.pool);
     const sql = this.sql;
     const lockRows = new PostgresLocks(options.clock ?? systemClock);
-    const propsWriter = deadProps.writer(sql);
+    // A write outside a transaction is a transaction of one write: one statement (batch.ts).
+    const alone = (write: (tx: MetadataWriter) => Promise<void>) => this.transaction(write);
 
     this.deadProps = {
       get: (path) => deadProps.get(sql, path),
       getListing: (path) => deadProps.getListing(sql, path),
       getTree: (path) => deadProps.getTree(sql, path),
       keysInTree: (path) => deadProps.keysInTree(sql, path),
-      // Several statements: one transaction.
-      apply: (path, changes) => (changes.length === 0 ? Promise.resolve() : this.transaction((tx) => tx.deadProps.apply(path, changes))),
-      copyTree: (from, to, depth) => this.transaction((tx) => tx.deadProps.copyTree(from, to, depth)),
-      moveTree: (from, to) => this.transaction((tx) => tx.deadProps.moveTree(from, to)),
-      // One statement each: atomic on their own.
-      clear: (path: DavPath) => propsWriter.clear(path),
-      deleteTree: (path: DavPath) => propsWriter.deleteTree(path),
-      deleteKeys: (keys) => propsWriter.deleteKeys(keys),
+      apply: (path, changes) => alone((tx) => tx.deadProps.apply(path, changes)),
+      copyTree: (from, to, depth) => alone((tx) => tx.deadProps.copyTree(from, to, depth)),
+      moveTree: (from, to) => alone((tx) => tx.deadProps.moveTree(from, to)),
+      clear: (path: DavPath) => alone((tx) => tx.deadProps.clear(path)),
+      deleteTree: (path: DavPath) => alone((tx) => tx.deadProps.deleteTree(path)),
+      deleteKeys: (keys) => alone((tx) => tx.deadProps.deleteKeys(keys)),
     };
     this.intents = intents.journal(sql);
     this.locks = {
-      ...locksWriter(sql),
+      remove: (tokens) => alone((tx) => tx.locks.remove(tokens)),
+      removeTree: (path) => alone((tx) => tx.locks.removeTree(path)),
       relevantTo: (path) => lockRows.relevantTo(sql, path),
       byToken: (token) => lockRows.byToken(sql, token),
       grant: (grant, decide) => this.withTransaction((client) => lockRows.grant(sqlOf(client), grant, decide)),
@@ -110,13 +111,17 @@ export class PostgresMetadataStore implements MetadataStore {
     };
   }
 
-  transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void> {
-    return this.withTransaction((_client, tx) => fn(tx));
+  /** The writes of `fn` go to the database as one statement at the end (batch.ts): one round trip. */
+  async transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void> {
+    const { tx, ops } = collectingWriter();
+    await fn(tx);
+    await sendBatch(this.sql, ops);
   }
 
   /**
    * Runs `fn` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it
-   * throws. `client` is for the caller's own statements in the same transaction.
+   * throws. `client` is for the caller's own statements in the same transaction; the metadata writes
+   * made through `tx` are sent together as one statement just before COMMIT (batch.ts).
    */
   async withTransaction<T>(fn: (client: pg.PoolClient, tx: MetadataWriter) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch(translate);
@@ -129,7 +134,9 @@ export class PostgresMetadataStore implements MetadataStore {
     const sql = sqlOf(client);
     try {
       await sql('BEGIN');
-      const result = await fn(client, { deadProps: deadProps.writer(sql), locks: locksWriter(sql), intents: intents.writer(sql) });
+      const { tx, ops } = collectingWriter();
+      const result = await fn(client, tx);
+      await sendBatch(sql, ops);
       await sql('COMMIT');
       return result;
     } catch (err) {
