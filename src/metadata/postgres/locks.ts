@@ -4,9 +4,10 @@
  * - Expiry is judged by the database's clock (`now()`), never an instance's: every query keeps only
  *   `expires > now()`, and a lock is handed back with the time it has left, placed on the instance's
  *   own clock (Lock.expires = clock.now() + left) only for rendering DAV:timeout.
- * - A grant is one transaction: transaction-scoped advisory locks are taken top-down on the lock
- *   root's ancestors (shared) and on the root itself (exclusive); then the relevant locks are read,
- *   the lock manager decides, and the new row is inserted. Two grants whose roots are equal or one
+ * - A grant is one statement, fastdav_grant (migration 21), so one transaction: transaction-scoped
+ *   advisory locks are taken top-down on the lock root's ancestors (shared) and on the root itself
+ *   (exclusive); then the relevant locks are read and the new row is inserted if they are the ones
+ *   the lock manager approved (see grant below). Two grants whose roots are equal or one
  *   above the other therefore run one after the other, with no window between check and insert;
  *   grants on unrelated paths do not wait for each other. Taking the locks in one fixed order
  *   (root first) rules out deadlock; a hash collision only makes two grants wait for each other.
@@ -16,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DavPath } from '../../core/paths.js';
-import { type Clock, type Lock, type LockDepth, type LockGrant, type LockScope, descendantRange, parentKey } from '../store.js';
+import { type Clock, type Lock, MetadataUnavailableError, type LockDepth, type LockGrant, type LockScope, descendantRange, parentKey } from '../store.js';
 import type { Sql } from './sql.js';
 
 interface Row {
@@ -30,6 +31,9 @@ interface Row {
   /** Milliseconds left on the database's clock. */
   left_ms: number;
 }
+
+/** Tries of one grant whose relevant locks change between tries (each try is one round trip). */
+const MAX_GRANT_ATTEMPTS = 8;
 
 const COLUMNS = `token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms`;
 
@@ -76,23 +80,27 @@ export class PostgresLocks {
     return row && this.toLock(row);
   }
 
-  /** Inside a transaction (store.ts opens it): serialize, read, decide, insert. */
+  /**
+   * One round trip when nothing relevant is locked: fastdav_grant (migration 21) takes the advisory
+   * locks, reads the relevant locks and inserts the new one only if they are the ones `decide` was
+   * shown (none at first); otherwise it hands back the current ones, `decide` judges them (it throws
+   * to refuse) and the grant is tried again with them. Each try is its own transaction.
+   */
   async grant(sql: Sql, grant: LockGrant, decide: (current: readonly Lock[]) => void): Promise<Lock> {
-    // Appended in order: the shared locks on the ancestors top-down, then the exclusive one on the root.
-    await sql(
-      `SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k
-       UNION ALL SELECT pg_advisory_xact_lock(hashtextextended($2::text, 0))`,
-      [ancestorKeys(grant.root), grant.root],
-    );
-    decide((await sql<Row>(RELEVANT, relevantParams(grant.root))).map((r) => this.toLock(r)));
-    const [row] = await sql<Row>(
-      `WITH purged AS (DELETE FROM locks WHERE expires <= now())
-       INSERT INTO locks (token, root, depth, scope, owner, principal, timeout, expires)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::integer, now() + make_interval(secs => $7::integer))
-       RETURNING ${COLUMNS}`,
-      [`urn:uuid:${randomUUID()}`, grant.root, grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout],
-    );
-    return this.toLock(row!);
+    const token = `urn:uuid:${randomUUID()}`;
+    let expected: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const [row] = await sql<{ result: { granted: boolean; locks: Row[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
+        grant.root, ancestorKeys(grant.root), grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout, token, expected,
+      ]);
+      const { granted, locks } = row!.result;
+      if (granted) return this.toLock(locks[0]!);
+      const current = locks.map((r) => this.toLock(r));
+      decide(current);
+      // The relevant locks keep changing under us (shared locks coming and going): give up for now.
+      if (attempt >= MAX_GRANT_ATTEMPTS) throw new MetadataUnavailableError();
+      expected = current.map((l) => l.token);
+    }
   }
 
   async refresh(sql: Sql, token: string, timeout: number): Promise<Lock | undefined> {

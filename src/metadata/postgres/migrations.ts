@@ -106,6 +106,54 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    // locks.ts: a LOCK granted in one statement. The advisory locks are those of the earlier
+    // BEGIN … COMMIT grant (same keys, same order). This function is VOLATILE, so in READ COMMITTED
+    // each statement in it takes a new snapshot: the read that follows the advisory locks sees every
+    // grant committed before they were obtained, and no related grant can commit until this
+    // statement's transaction ends. Expiry is judged by now(), the database's clock.
+    version: 21,
+    name: 'LOCK in one statement (fastdav_grant)',
+    sql: `
+      CREATE FUNCTION fastdav_grant(
+        p_root text, p_ancestors text[], p_depth text, p_scope text, p_owner text, p_principal text,
+        p_timeout integer, p_token text, p_expected text[]
+      ) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        relevant jsonb;
+        tokens text[];
+        granted jsonb;
+      BEGIN
+        -- Shared on the ancestors top-down, then exclusive on the root (locks.ts explains the order).
+        PERFORM pg_advisory_xact_lock_shared(hashtextextended(a.k, 0)) FROM unnest(p_ancestors) WITH ORDINALITY AS a(k, i) ORDER BY a.i;
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_root, 0));
+        -- The unexpired locks relevant to the root: rooted there, depth infinity above, or rooted below.
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                 'token', l.token, 'root', l.root, 'depth', l.depth, 'scope', l.scope, 'owner', l.owner,
+                 'principal', l.principal, 'timeout', l.timeout,
+                 'left_ms', extract(epoch FROM l.expires - now()) * 1000) ORDER BY l.token), '[]'::jsonb),
+               coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
+          INTO relevant, tokens
+          FROM locks l
+          WHERE l.expires > now()
+            AND (l.root = p_root OR (l.depth = 'infinity' AND l.root = ANY (p_ancestors))
+                 OR (l.root >= p_root || '/' AND l.root < p_root || '0'));
+        -- The caller decided on p_expected: any other set goes back to it, nothing is written.
+        IF tokens IS DISTINCT FROM ARRAY(SELECT e FROM unnest(p_expected) AS e ORDER BY e) THEN
+          RETURN jsonb_build_object('granted', false, 'locks', relevant);
+        END IF;
+        DELETE FROM locks WHERE expires <= now();
+        INSERT INTO locks (token, root, depth, scope, owner, principal, timeout, expires)
+        VALUES (p_token, p_root, p_depth, p_scope, p_owner, p_principal, p_timeout, now() + make_interval(secs => p_timeout))
+        RETURNING jsonb_build_object(
+          'token', token, 'root', root, 'depth', depth, 'scope', scope, 'owner', owner, 'principal', principal,
+          'timeout', timeout, 'left_ms', extract(epoch FROM expires - now()) * 1000)
+        INTO granted;
+        RETURN jsonb_build_object('granted', true, 'locks', jsonb_build_array(granted));
+      END
+      $fn$;
+    `,
+  },
+  {
     // Numbered apart from the steps of the metadata seam so that branches add theirs without clashing.
     version: 50,
     name: 'intent journal of tree operations (src/metadata/intents.ts)',

@@ -106,7 +106,7 @@ export class PostgresMetadataStore implements MetadataStore {
       removeTree: (path) => alone((tx) => tx.locks.removeTree(path)),
       relevantTo: (path) => lockRows.relevantTo(sql, path),
       byToken: (token) => lockRows.byToken(sql, token),
-      grant: (grant, decide) => this.withTransaction((client) => lockRows.grant(sqlOf(client), grant, decide)),
+      grant: (grant, decide) => lockRows.grant(sql, grant, decide),
       refresh: (token, timeout) => lockRows.refresh(sql, token, timeout),
     };
   }
