@@ -6,8 +6,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
-import type { DeadPropertyStore, MetadataStore } from '../metadata/store.js';
-import { type Clock, type LockCredentials, type LockManager, lockCovers } from '../locks/lock-manager.js';
+import type { DeadPropertyStore, Lock, LockGuard, MetadataStore } from '../metadata/store.js';
+import { type Clock, type LockCredentials, type LockManager, type ModifyOptions, lockCovers } from '../locks/lock-manager.js';
 import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors.js';
 import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
 import { type IfList, parseIfHeader, submittedTokens } from './if-header.js';
@@ -233,8 +233,16 @@ export class RequestContext {
   }
 
   /** 423 unless the request holds every lock on `path` (see LockManager.assertCanModify). */
-  async assertCanModify(path: DavPath, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
+  async assertCanModify(path: DavPath, options: ModifyOptions = {}): Promise<void> {
     await this.services.locks?.assertCanModify(path, this.credentials(), options);
+  }
+
+  /**
+   * The same check as a guard for the metadata write that follows it (LockManager.modifyGuard), so
+   * the store makes both at once; undefined when locking is off.
+   */
+  modifyGuard(path: DavPath, options: ModifyOptions = {}, accepted?: (relevant: readonly Lock[]) => void): LockGuard | undefined {
+    return this.services.locks?.modifyGuard(path, this.credentials(), options, accepted);
   }
 
   /**

@@ -6,9 +6,15 @@
  */
 import { DavError } from '../core/errors.js';
 import { DavPath } from '../core/paths.js';
-import type { Lock, LockDepth, LockScope, LockStore } from '../metadata/store.js';
+import { type Lock, type LockDepth, type LockGuard, type LockScope, type LockStore, checkGuard } from '../metadata/store.js';
 
 export { type Clock, systemClock } from '../metadata/store.js';
+
+/** What a change does to a resource (assertCanModify): `membership` adds or removes it, `tree` changes its members too. */
+export interface ModifyOptions {
+  readonly membership?: boolean;
+  readonly tree?: boolean;
+}
 
 export interface LockRequest {
   readonly path: DavPath;
@@ -44,6 +50,11 @@ function lockWithin(lock: Lock, path: DavPath): boolean {
   return lock.root === path.key || path.isRoot || lock.root.startsWith(`${path.key}/`);
 }
 
+/** The locks among `locks` rooted at `path` or anywhere below it. */
+export function locksWithin(locks: readonly Lock[], path: DavPath): Lock[] {
+  return locks.filter((l) => lockWithin(l, path));
+}
+
 export class LockManager {
   constructor(private readonly store: LockStore) {}
 
@@ -54,7 +65,7 @@ export class LockManager {
 
   /** Locks rooted at `path` or anywhere below it. */
   async within(path: DavPath): Promise<Lock[]> {
-    return (await this.store.relevantTo(path)).filter((l) => lockWithin(l, path));
+    return locksWithin(await this.store.relevantTo(path), path);
   }
 
   /** Locks that matter for reporting lockdiscovery anywhere in the tree at `path`. */
@@ -82,13 +93,29 @@ export class LockManager {
    * Throws 423 with `<D:lock-token-submitted>` naming the roots of the missing locks. Asks the
    * store every time (PostgreSQL: one query), never a copy that another instance may have outdated.
    */
-  async assertCanModify(path: DavPath, who: LockCredentials, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
+  async assertCanModify(path: DavPath, who: LockCredentials, options: ModifyOptions = {}): Promise<void> {
+    await checkGuard(this.store, this.modifyGuard(path, who, options));
+  }
+
+  /**
+   * The check of assertCanModify as a guard that a store makes together with the write it protects
+   * (MetadataStore.transaction, IntentJournal.record): one round trip for both on PostgreSQL.
+   * `accepted` is shown the relevant locks the write goes ahead with.
+   */
+  modifyGuard(path: DavPath, who: LockCredentials, options: ModifyOptions = {}, accepted?: (relevant: readonly Lock[]) => void): LockGuard {
     const parent = options.membership && !path.isRoot ? path.parent() : null;
-    // One look covers both: the parent's relevant locks include the path's.
-    const relevant = await this.store.relevantTo(parent ?? path);
-    const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
-    const missing = this.missing(locks, who);
-    if (missing.length > 0) throw lockedError(missing);
+    return {
+      // The locks relevant to the path, and those rooted at its parent (a depth-0 lock there
+      // covers the membership too); a sibling's lock does not matter.
+      paths: [path],
+      ...(parent ? { roots: [parent] } : {}),
+      decide: (relevant) => {
+        const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
+        const missing = this.missing(locks, who);
+        if (missing.length > 0) throw lockedError(missing);
+        accepted?.(relevant);
+      },
+    };
   }
 
   /** Creates a lock, or throws 423 (conflict at or above the path) / MemberLockConflict. */

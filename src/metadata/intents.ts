@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { DavPath } from '../core/paths.js';
 import type { Storage } from '../storage/storage.js';
-import { IntentGoneError, type Intent, type MetadataStore, type MetadataWriter, type RecordedIntent } from './store.js';
+import { IntentGoneError, type Intent, type LockGuard, type MetadataStore, type MetadataWriter, type RecordedIntent } from './store.js';
 
 /** This process, as intents name their owner: host, pid and the pid's start time (pids are reused). */
 export const THIS_PROCESS = `${os.hostname()}:${process.pid}:${startTimeOf(process.pid) ?? ''}`;
@@ -45,9 +45,14 @@ export function ownerIsGone(owner: string): boolean {
   return startTimeOf(pid) !== started;
 }
 
-/** Records an intent of this process; null when the store keeps no journal. */
-export async function recordIntent(metadata: MetadataStore, intent: Omit<Intent, 'owner'>): Promise<number | null> {
-  return metadata.intents ? metadata.intents.record({ ...intent, owner: THIS_PROCESS }) : null;
+/**
+ * Records an intent of this process once `guard` (the operation's lock check) accepts; null when
+ * the store keeps no journal (the guard is then checked alone).
+ */
+export async function recordIntent(metadata: MetadataStore, intent: Omit<Intent, 'owner'>, guard?: LockGuard): Promise<number | null> {
+  if (metadata.intents) return metadata.intents.record({ ...intent, owner: THIS_PROCESS }, guard);
+  if (guard) await metadata.transaction(async () => undefined, guard);
+  return null;
 }
 
 /** The part of an entity tag that names the resource itself (the inode, see above). */

@@ -140,10 +140,50 @@ export interface RecordedIntent extends Intent {
   readonly id: number;
 }
 
+/**
+ * A lock check carried by a write (RFC 4918 §7.5), so that a store can make both in one round trip:
+ * the unexpired locks relevant to `paths` (relevantTo of each, together) are shown to `decide`,
+ * which throws to refuse the write. The write happens only with the locks `decide` accepted: a store
+ * that checks in the same statement as it writes (PostgreSQL) shows `decide` the current locks and
+ * tries again when they changed in between, so `decide` may run more than once (the last run counts).
+ */
+export interface LockGuard {
+  readonly paths: readonly DavPath[];
+  /** Also the locks rooted exactly here (a parent whose membership changes), or more: `decide` filters. */
+  readonly roots?: readonly DavPath[];
+  decide(current: readonly Lock[]): void;
+}
+
+/** Checks a guard by reading the locks (for stores that do not fold it into the write). */
+export async function checkGuard(locks: Pick<LockStore, 'relevantTo'>, guard: LockGuard): Promise<void> {
+  // relevantTo of a root covers the paths below it: one look for a parent and its member.
+  const roots = guard.roots ?? [];
+  const looks = [...roots, ...guard.paths.filter((p) => !roots.some((r) => r.contains(p)))];
+  const byToken = new Map<string, Lock>();
+  for (const list of await Promise.all(looks.map((p) => locks.relevantTo(p)))) for (const l of list) byToken.set(l.token, l);
+  guard.decide([...byToken.values()]);
+}
+
+/** One guard that asks for everything `a` and `b` ask for (COPY and MOVE check two places). */
+export function bothGuards(a: LockGuard | undefined, b: LockGuard | undefined): LockGuard | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    paths: [...a.paths, ...b.paths],
+    roots: [...(a.roots ?? []), ...(b.roots ?? [])],
+    decide: (current) => {
+      a.decide(current);
+      b.decide(current);
+    },
+  };
+}
+
 /** The intent journal of a store. */
 export interface IntentJournal {
-  /** Records an intent (committed at once, before the filesystem step); resolves with its id. */
-  record(intent: Intent): Promise<number>;
+  /**
+   * Records an intent (committed at once, before the filesystem step); resolves with its id. With a
+   * guard, only once the guard accepted the locks (the write's lock check and its intent together).
+   */
+  record(intent: Intent, guard?: LockGuard): Promise<number>;
   /** Every intent still recorded, oldest first. */
   pending(): Promise<RecordedIntent[]>;
 }
@@ -187,8 +227,11 @@ export interface MetadataStore {
   readonly locks: LockStore;
   /** The intent journal (crash safety of tree operations, src/metadata/intents.ts); optional for a store. */
   readonly intents?: IntentJournal;
-  /** Runs the writes `fn` makes through `tx` as one transaction (all or none). */
-  transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void>;
+  /**
+   * Runs the writes `fn` makes through `tx` as one transaction (all or none). With a guard, the
+   * writes happen only if the guard accepts the locks (when it refuses, nothing is written).
+   */
+  transaction(fn: (tx: MetadataWriter) => Promise<void>, guard?: LockGuard): Promise<void>;
   /** Resolves when the store can serve requests; throws MetadataUnavailableError otherwise (health endpoint). */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -12,6 +12,7 @@ import { replyMemberOutcomes } from './tree-outcome.js';
 import { crashPoint } from '../core/crash-points.js';
 import { recordIntent, resolveFailed } from '../metadata/intents.js';
 import type { MemberFailure } from '../storage/storage.js';
+import { bothGuards } from '../metadata/store.js';
 
 async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   const source = await ctx.existingTarget();
@@ -27,14 +28,17 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   // §9.8.4: with Overwrite: F an existing destination fails the precondition.
   if (existing && !overwrite) throw new DavError(412, 'destination exists and Overwrite is F');
 
-  if (isMove) await ctx.assertCanModify(ctx.path, { membership: true, tree: true });
-  await ctx.assertCanModify(destination, { membership: true, tree: existing !== null });
+  // The lock checks of source (MOVE) and destination go with the intent (one round trip on PostgreSQL).
+  const guard = bothGuards(
+    isMove ? ctx.modifyGuard(ctx.path, { membership: true, tree: true }) : undefined,
+    ctx.modifyGuard(destination, { membership: true, tree: existing !== null }),
+  );
 
   const { storage, metadata } = ctx.services;
   // Recorded before the tree changes, resolved with the metadata update (metadata/intents.ts):
   // a process killed in between loses no dead property.
   const intent = { op: isMove ? 'move' : 'copy', from: ctx.path.key, to: destination.key, depth: depth === 0 ? '0' : 'infinity', toEtag: existing?.etag ?? null } as const;
-  const intentId = await recordIntent(metadata, intent);
+  const intentId = await recordIntent(metadata, intent, guard);
   let failures: MemberFailure[];
   try {
     if (existing && (existing.isCollection || source.isCollection)) {

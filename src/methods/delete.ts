@@ -12,6 +12,8 @@ import { type MemberOutcome, replyMemberOutcomes, survivorTest } from './tree-ou
 import { crashPoint } from '../core/crash-points.js';
 import { recordIntent, resolveFailed } from '../metadata/intents.js';
 import type { MemberFailure } from '../storage/storage.js';
+import type { Lock } from '../metadata/store.js';
+import { locksWithin } from '../locks/lock-manager.js';
 
 export const del: DavMethod = {
   name: 'DELETE',
@@ -22,15 +24,17 @@ export const del: DavMethod = {
     if (ctx.path.equals(ctx.ns.base)) throw new DavError(403, 'the root collection cannot be deleted');
     // §9.6.1: DELETE on a collection acts as Depth: infinity; any other Depth is an error.
     if (entry.isCollection) parseDepth(ctx.header('depth'), ['infinity'], 'infinity');
-    await ctx.assertCanModify(ctx.path, { membership: true });
-
     const { locks, metadata } = ctx.services;
-    const locksInTree = locks ? await locks.within(ctx.path) : [];
+    // The lock check, which also finds the locks in the tree, goes with the intent: recorded before
+    // the tree changes, resolved with the metadata update (metadata/intents.ts).
+    let locksInTree: Lock[] = [];
+    const guard = ctx.modifyGuard(ctx.path, { membership: true }, (relevant) => {
+      locksInTree = locksWithin(relevant, ctx.path);
+    });
+    const intent = { op: 'delete', from: ctx.path.key, to: '', depth: 'infinity', toEtag: null } as const;
+    const intentId = await recordIntent(metadata, intent, guard);
     const lockedMembers = locks ? locks.missing(locksInTree, ctx.credentials()).filter((l) => l.root !== ctx.path.key) : [];
     const keep: DavPath[] = [...new Set(lockedMembers.map((l) => l.root))].map((k) => DavPath.fromKey(k));
-    // Recorded before the tree changes, resolved with the metadata update (metadata/intents.ts).
-    const intent = { op: 'delete', from: ctx.path.key, to: '', depth: 'infinity', toEtag: null } as const;
-    const intentId = await recordIntent(metadata, intent);
     let failures: MemberFailure[];
     try {
       failures = await ctx.storage.deleteTree(ctx.path, keep);

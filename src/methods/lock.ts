@@ -48,7 +48,10 @@ export const lock: DavMethod = {
     // §9.10.3: Depth 0 or infinity; missing means infinity.
     const depth = parseDepth(ctx.header('depth'), [0, 'infinity'], 'infinity');
     const existing = await ctx.target();
-    if (!existing) await ctx.assertCanModify(ctx.path, { membership: true });
+    // §9.10.4: an unmapped URL gets an empty resource, which adds a member to its parent. Properties
+    // left by a resource deleted behind our back are forgotten before it appears, together with
+    // that lock check (one round trip on PostgreSQL).
+    if (!existing) await ctx.services.metadata.transaction((tx) => tx.deadProps.clear(ctx.path), ctx.modifyGuard(ctx.path, { membership: true }));
 
     let created: Lock;
     try {
@@ -67,9 +70,7 @@ export const lock: DavMethod = {
     let createdFile = false;
     if (!existing) {
       try {
-        // §9.10.4: an unmapped URL gets an empty resource; one that appeared meanwhile is kept.
-        // Properties left by a resource deleted behind our back are forgotten before the file appears.
-        await ctx.services.deadProps.clear(ctx.path);
+        // One that appeared meanwhile is kept.
         createdFile = await ctx.storage.createEmptyFile(ctx.path);
       } catch (err) {
         // No lock without its resource; if even this fails, the lock simply expires.

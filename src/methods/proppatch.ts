@@ -12,11 +12,16 @@ export const proppatch: DavMethod = {
   async handle(ctx) {
     const target = await ctx.existingTarget();
     const instructions = parsePropertyUpdate(await ctx.readXml());
-    await ctx.assertCanModify(ctx.path);
     const { changes, effects, results } = planPropertyUpdate(instructions);
-    // Side effects first (e.g. Win32LastModifiedTime sets the mtime): one that fails stores nothing.
-    for (const effect of effects) await effect(ctx.storage, ctx.path);
-    if (changes.length > 0) await ctx.services.deadProps.apply(ctx.path, changes);
+    if (effects.length === 0) {
+      // The lock check and the changes together: one round trip on PostgreSQL.
+      await ctx.services.metadata.transaction((tx) => tx.deadProps.apply(ctx.path, changes), ctx.modifyGuard(ctx.path));
+    } else {
+      await ctx.assertCanModify(ctx.path);
+      // Side effects first (e.g. Win32LastModifiedTime sets the mtime): one that fails stores nothing.
+      for (const effect of effects) await effect(ctx.storage, ctx.path);
+      if (changes.length > 0) await ctx.services.deadProps.apply(ctx.path, changes);
+    }
 
     const byStatus = new Map<number, string[]>();
     for (const r of results) {

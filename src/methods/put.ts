@@ -20,7 +20,14 @@ export const put: DavMethod = {
     // RFC 9110 §14.5: a partial PUT is not supported; refusing beats storing a fragment.
     if (ctx.header('content-range') !== undefined) throw new DavError(400, 'Content-Range on PUT is not supported');
     // A new member changes its parent's membership; a replaced one only itself (RFC 4918 §7.5).
-    await ctx.assertCanModify(ctx.path, { membership: existing === null });
+    if (existing === null) {
+      // A resource that is new here must not inherit properties left by one deleted behind our back.
+      // Forgotten before the file appears, so that no crash point can attach them to it; the lock
+      // check goes with it (one round trip on PostgreSQL).
+      await ctx.services.metadata.transaction((tx) => tx.deadProps.clear(ctx.path), ctx.modifyGuard(ctx.path, { membership: true }));
+    } else {
+      await ctx.assertCanModify(ctx.path);
+    }
 
     // Finder sends chunked bodies with X-Expected-Entity-Length: a shorter body is an error.
     const expectedLength = parseLength(ctx.header('x-expected-entity-length'), 'X-Expected-Entity-Length');
@@ -31,9 +38,6 @@ export const put: DavMethod = {
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    // A resource that is new here must not inherit properties left by one deleted behind our back.
-    // Forgotten before the file appears, so that no crash point can attach them to it.
-    if (existing === null) await ctx.services.deadProps.clear(ctx.path);
     const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
     crashPoint('put-after-storage');
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');

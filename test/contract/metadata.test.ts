@@ -488,6 +488,33 @@ for (const backend of backends) {
       t.same(await origins(s, p('n')), { '/n': '/m', '/n/x': '/m/x' });
     });
 
+    t.test('guards: a write and an intent go ahead only with the locks their check accepted', async (t) => {
+      const { store, locks, s } = await open(t);
+      const held = await locks.lock(req('/g', 'exclusive', 'infinity'));
+      const newMember = (who: LockCredentials, accepted?: (l: readonly unknown[]) => void) => locks.modifyGuard(k('/g/new'), who, { membership: true }, accepted);
+      const setV = (key: string) => (tx: Parameters<Parameters<MetadataStore['transaction']>[0]>[0]) => tx.deadProps.apply(k(key), [{ op: 'set', prop: prop('v', '1') }]);
+      t.equal(await outcome(() => store.transaction(setV('/g/new'), newMember(nobody))), '423', 'refused without the token');
+      t.same(await s.get(k('/g/new')), [], 'and nothing written');
+      let seen: readonly unknown[] = [];
+      await store.transaction(setV('/g/new'), newMember(holding(held.token), (l) => (seen = l)));
+      t.equal((await s.get(k('/g/new'))).length, 1, 'written with the token');
+      t.same(seen.map((l) => (l as { token: string }).token), [held.token], 'the check was shown the lock it accepted');
+
+      await locks.lock(req('/h/sibling', 'exclusive', '0'));
+      await store.transaction(setV('/h/new'), locks.modifyGuard(k('/h/new'), nobody, { membership: true }));
+      t.equal((await s.get(k('/h/new'))).length, 1, "a sibling's lock does not stop a new member");
+      await locks.lock(req('/h', 'exclusive', '0'));
+      t.equal(await outcome(() => store.transaction(setV('/h/other'), locks.modifyGuard(k('/h/other'), nobody, { membership: true }))), '423', "a depth-0 lock on the parent does");
+      t.same(await s.get(k('/h/other')), []);
+
+      const journal = store.intents!;
+      const intent = { op: 'delete', from: '/g/new', to: '', depth: 'infinity', toEtag: null, owner: 'host:1:2' } as const;
+      t.equal(await outcome(() => journal.record(intent, newMember(nobody))), '423', 'an intent is refused with its check');
+      t.same(await journal.pending(), [], 'and not recorded');
+      const id = await journal.record(intent, newMember(holding(held.token)));
+      t.same((await journal.pending()).map((i) => i.id), [id], 'recorded once its check passed');
+    });
+
     t.test('locks: tokens are unique urn:uuid v4 URIs', async (t) => {
       const { locks } = await open(t);
       const seen = new Set<string>();

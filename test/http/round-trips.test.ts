@@ -46,11 +46,11 @@ t.test('PostgreSQL round trips per request', { skip: postgresSkipReason() }, asy
   let token = '';
 
   const steps: Step[] = [
-    { what: 'MKCOL', most: 2, status: 201, send: (s) => s.request('MKCOL', '/d/') },
-    { what: 'PUT of a new file', most: 2, status: 201, send: (s) => s.request('PUT', '/d/a.txt', { body: 'one' }) },
+    { what: 'MKCOL', most: 1, status: 201, send: (s) => s.request('MKCOL', '/d/') },
+    { what: 'PUT of a new file', most: 1, status: 201, send: (s) => s.request('PUT', '/d/a.txt', { body: 'one' }) },
     { what: 'PUT replacing a file', most: 1, status: 204, send: (s) => s.request('PUT', '/d/a.txt', { body: 'two' }) },
     { what: 'GET', most: 0, status: 200, send: (s) => s.request('GET', '/d/a.txt') },
-    { what: 'PROPPATCH (one property)', most: 2, status: 207, send: (s) => s.request('PROPPATCH', '/d/a.txt', { headers: xml, body: propSet }) },
+    { what: 'PROPPATCH (one property)', most: 1, status: 207, send: (s) => s.request('PROPPATCH', '/d/a.txt', { headers: xml, body: propSet }) },
     { what: 'PROPFIND depth 0, allprop', most: 2, status: 207, send: (s) => s.request('PROPFIND', '/d/a.txt', { headers: { ...xml, depth: '0' }, body: allprop }) },
     { what: 'PROPFIND depth 1, lockdiscovery', most: 1, status: 207, send: (s) => s.request('PROPFIND', '/d/', { headers: { ...xml, depth: '1' }, body: lockdiscovery }) },
     {
@@ -65,11 +65,25 @@ t.test('PostgreSQL round trips per request', { skip: postgresSkipReason() }, asy
     },
     { what: 'PUT with the lock token', most: 2, status: 204, send: (s) => s.request('PUT', '/d/a.txt', { headers: { if: `(<${token}>)` }, body: 'three' }) },
     { what: 'PUT without the token (refused)', most: 1, status: 423, send: (s) => s.request('PUT', '/d/a.txt', { body: 'four' }) },
+    {
+      what: 'PROPFIND after the refused PUT',
+      most: 2,
+      status: 207,
+      send: async (s) => {
+        const res = await s.request('PROPFIND', '/d/a.txt', { headers: { ...xml, depth: '0' }, body: allprop });
+        t.equal(propText(multistatus(res.body)[0]!, 'urn:x', 'a'), '1', 'the property PROPPATCH set is reported');
+        t.equal(propText(multistatus(res.body)[0]!, 'DAV:', 'getcontentlength'), '5', 'the refused PUT changed nothing ("three")');
+        return res;
+      },
+    },
     { what: 'UNLOCK', most: 2, status: 204, send: (s) => s.request('UNLOCK', '/d/a.txt', { headers: { 'lock-token': `<${token}>` } }) },
-    { what: 'LOCK of an unmapped URL (creates it)', most: 3, status: 201, send: (s) => s.request('LOCK', '/d/new.txt', { headers: { ...xml, depth: '0' }, body: lockBody() }) },
-    { what: 'COPY of a file', most: 3, status: 201, send: (s) => s.request('COPY', '/d/a.txt', { headers: { destination: `${s.origin}/d/b.txt` } }) },
-    { what: 'MOVE of a file', most: 4, status: 201, send: (s) => s.request('MOVE', '/d/b.txt', { headers: { destination: `${s.origin}/d/c.txt` } }) },
-    { what: 'DELETE of a file', most: 4, status: 204, send: (s) => s.request('DELETE', '/d/c.txt') },
+    { what: 'LOCK of an unmapped URL (creates it)', most: 2, status: 201, send: (s) => s.request('LOCK', '/d/new.txt', { headers: { ...xml, depth: '0' }, body: lockBody() }) },
+    { what: 'COPY of a file', most: 2, status: 201, send: (s) => s.request('COPY', '/d/a.txt', { headers: { destination: `${s.origin}/d/b.txt` } }) },
+    { what: 'MOVE of a file', most: 2, status: 201, send: (s) => s.request('MOVE', '/d/b.txt', { headers: { destination: `${s.origin}/d/c.txt` } }) },
+    { what: 'DELETE of a file', most: 2, status: 204, send: (s) => s.request('DELETE', '/d/c.txt') },
+    // The lock on /d/new.txt makes the first try of a change in /d/ see a lock it did not expect.
+    { what: 'PUT of a new file beside a locked one', most: 1, status: 201, send: (s) => s.request('PUT', '/d/e.txt', { body: 'e' }) },
+    { what: 'DELETE of a folder with a locked member (207)', most: 4, status: 207, send: (s) => s.request('DELETE', '/d/') },
   ];
 
   const counts: string[] = [];
@@ -84,10 +98,9 @@ t.test('PostgreSQL round trips per request', { skip: postgresSkipReason() }, asy
   t.comment(counts.join('; '));
 
   // What the requests changed is in the database, not only in the answers.
-  t.same(await rows('SELECT path, name FROM dead_props ORDER BY path'), [{ path: '/d/a.txt', name: 'a' }], 'COPY copied and MOVE then DELETE dropped the copy’s property');
-  t.same(await rows('SELECT root FROM locks'), [{ root: '/d/new.txt' }], 'UNLOCK removed its lock; the LOCK of an unmapped URL stays');
+  t.same(await rows('SELECT path, name FROM dead_props ORDER BY path'), [], 'COPY copied, MOVE moved and the DELETEs dropped every property');
+  t.same(await rows('SELECT root FROM locks'), [{ root: '/d/new.txt' }], 'UNLOCK removed its lock; the lock of the member that DELETE kept stays');
   t.same(await rows('SELECT count(*)::int AS n FROM intents'), [{ n: 0 }], 'every intent resolved');
-  const props = multistatus((await s.request('PROPFIND', '/d/a.txt', { headers: { ...xml, depth: '0' }, body: allprop })).body)[0]!;
-  t.equal(propText(props, 'urn:x', 'a'), '1', 'the property PROPPATCH set is reported');
-  t.equal((await s.request('GET', '/d/a.txt')).body, 'three', 'the refused PUT changed nothing');
+  t.same((await s.request('GET', '/d/new.txt')).status, 200, 'the locked member is still there');
+  t.same((await s.request('GET', '/d/a.txt')).status, 404, 'the rest of the folder is gone');
 });

@@ -56,11 +56,12 @@ export function collectingWriter(): { tx: MetadataWriter; ops: BatchOp[] } {
 /** Sends the collected writes as one statement (none when there is nothing to write). */
 export async function sendBatch(sql: Sql, ops: readonly BatchOp[]): Promise<void> {
   if (ops.length === 0) return;
-  try {
-    await sql('SELECT fastdav_apply($1::jsonb)', [JSON.stringify(ops)]);
-  } catch (err) {
-    const e = err as { code?: unknown; detail?: unknown };
-    if (e.code === INTENT_GONE_STATE) throw new IntentGoneError(Number(e.detail));
-    throw err;
-  }
+  await sql('SELECT fastdav_apply($1::jsonb)', [JSON.stringify(ops)]).catch(intentGone);
+}
+
+/** Rethrows fastdav_apply's "intent already resolved" as IntentGoneError, anything else as it is. */
+export function intentGone(err: unknown): never {
+  const e = err as { code?: unknown; detail?: unknown };
+  if (e.code === INTENT_GONE_STATE) throw new IntentGoneError(Number(e.detail));
+  throw err;
 }

@@ -17,7 +17,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DavPath } from '../../core/paths.js';
-import { type Clock, type Lock, MetadataUnavailableError, type LockDepth, type LockGrant, type LockScope, descendantRange, parentKey } from '../store.js';
+import { type Clock, type Intent, type Lock, type LockDepth, type LockGrant, type LockGuard, type LockScope, MetadataUnavailableError, descendantRange, parentKey } from '../store.js';
+import { type BatchOp, intentGone } from './batch.js';
 import type { Sql } from './sql.js';
 
 interface Row {
@@ -32,8 +33,8 @@ interface Row {
   left_ms: number;
 }
 
-/** Tries of one grant whose relevant locks change between tries (each try is one round trip). */
-const MAX_GRANT_ATTEMPTS = 8;
+/** Tries of one grant or guarded write whose relevant locks change between tries (each try is one round trip). */
+const MAX_ATTEMPTS = 8;
 
 const COLUMNS = `token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms`;
 
@@ -88,17 +89,54 @@ export class PostgresLocks {
    */
   async grant(sql: Sql, grant: LockGrant, decide: (current: readonly Lock[]) => void): Promise<Lock> {
     const token = `urn:uuid:${randomUUID()}`;
-    let expected: string[] = [];
-    for (let attempt = 1; ; attempt++) {
+    const locks = await this.untilAccepted(decide, async (expected) => {
       const [row] = await sql<{ result: { granted: boolean; locks: Row[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
         grant.root, ancestorKeys(grant.root), grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout, token, expected,
       ]);
-      const { granted, locks } = row!.result;
-      if (granted) return this.toLock(locks[0]!);
+      return { done: row!.result.granted, locks: row!.result.locks };
+    });
+    return this.toLock(locks[0]!);
+  }
+
+  /**
+   * A write with its lock check (store.ts LockGuard) in one statement, fastdav_guarded (migration 22):
+   * `ops` are written and `intent` recorded only when the relevant locks are those `guard` accepted.
+   * Resolves with the recorded intent's id (null without an intent).
+   */
+  async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null): Promise<number | null> {
+    const keys = guard.paths.map((p) => p.key);
+    const ancestors = [...new Set(keys.flatMap(ancestorKeys))];
+    let recorded: number | null = null;
+    await this.untilAccepted(guard.decide, async (expected) => {
+      const [row] = await sql<{ result: { ok: boolean; locks?: Row[]; intent: string | number | null } }>(
+        'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb) AS result',
+        [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent)],
+      ).catch(intentGone);
+      recorded = row!.result.intent === null ? null : Number(row!.result.intent);
+      return { done: row!.result.ok, locks: row!.result.locks ?? [] };
+    });
+    return recorded;
+  }
+
+  /**
+   * Tries `attempt` with the expected relevant tokens until it is done: each refusal hands back the
+   * current relevant locks, which `decide` judges (it throws to refuse) before the next try.
+   * Resolves with the rows of the try that was done.
+   */
+  private async untilAccepted(
+    decide: (current: readonly Lock[]) => void,
+    attempt: (expected: readonly string[]) => Promise<{ done: boolean; locks: Row[] }>,
+  ): Promise<Row[]> {
+    // The first try expects no relevant lock: `decide` must accept that too before anything is written.
+    decide([]);
+    let expected: readonly string[] = [];
+    for (let tries = 1; ; tries++) {
+      const { done, locks } = await attempt(expected);
+      if (done) return locks;
       const current = locks.map((r) => this.toLock(r));
       decide(current);
       // The relevant locks keep changing under us (shared locks coming and going): give up for now.
-      if (attempt >= MAX_GRANT_ATTEMPTS) throw new MetadataUnavailableError();
+      if (tries >= MAX_ATTEMPTS) throw new MetadataUnavailableError();
       expected = current.map((l) => l.token);
     }
   }

@@ -114,6 +114,21 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 21,
     name: 'LOCK in one statement (fastdav_grant)',
     sql: `
+      -- The unexpired locks relevant to any of p_keys (LockStore.relevantTo): rooted at one of them,
+      -- depth infinity at one of p_ancestors (the keys' ancestors), or rooted below one of them; and
+      -- those rooted exactly at one of p_roots.
+      CREATE FUNCTION fastdav_relevant_locks(p_keys text[], p_ancestors text[], p_roots text[] DEFAULT '{}') RETURNS SETOF locks
+      LANGUAGE sql STABLE AS $fn$
+        SELECT * FROM locks l
+        WHERE l.expires > now()
+          AND (l.root = ANY (p_keys) OR l.root = ANY (p_roots) OR (l.depth = 'infinity' AND l.root = ANY (p_ancestors))
+               OR EXISTS (SELECT 1 FROM unnest(p_keys) AS k WHERE l.root >= k || '/' AND l.root < k || '0'))
+      $fn$;
+      -- A lock row as locks.ts reads it: the time left (ms) on the database's clock, not its expiry.
+      CREATE FUNCTION fastdav_lock_json(l locks) RETURNS jsonb LANGUAGE sql STABLE AS $fn$
+        SELECT jsonb_build_object('token', l.token, 'root', l.root, 'depth', l.depth, 'scope', l.scope, 'owner', l.owner,
+          'principal', l.principal, 'timeout', l.timeout, 'left_ms', extract(epoch FROM l.expires - now()) * 1000)
+      $fn$;
       CREATE FUNCTION fastdav_grant(
         p_root text, p_ancestors text[], p_depth text, p_scope text, p_owner text, p_principal text,
         p_timeout integer, p_token text, p_expected text[]
@@ -121,22 +136,14 @@ export const MIGRATIONS: readonly Migration[] = [
       DECLARE
         relevant jsonb;
         tokens text[];
-        granted jsonb;
+        granted locks;
       BEGIN
         -- Shared on the ancestors top-down, then exclusive on the root (locks.ts explains the order).
         PERFORM pg_advisory_xact_lock_shared(hashtextextended(a.k, 0)) FROM unnest(p_ancestors) WITH ORDINALITY AS a(k, i) ORDER BY a.i;
         PERFORM pg_advisory_xact_lock(hashtextextended(p_root, 0));
-        -- The unexpired locks relevant to the root: rooted there, depth infinity above, or rooted below.
-        SELECT coalesce(jsonb_agg(jsonb_build_object(
-                 'token', l.token, 'root', l.root, 'depth', l.depth, 'scope', l.scope, 'owner', l.owner,
-                 'principal', l.principal, 'timeout', l.timeout,
-                 'left_ms', extract(epoch FROM l.expires - now()) * 1000) ORDER BY l.token), '[]'::jsonb),
-               coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
+        SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
           INTO relevant, tokens
-          FROM locks l
-          WHERE l.expires > now()
-            AND (l.root = p_root OR (l.depth = 'infinity' AND l.root = ANY (p_ancestors))
-                 OR (l.root >= p_root || '/' AND l.root < p_root || '0'));
+          FROM fastdav_relevant_locks(ARRAY[p_root], p_ancestors) AS l;
         -- The caller decided on p_expected: any other set goes back to it, nothing is written.
         IF tokens IS DISTINCT FROM ARRAY(SELECT e FROM unnest(p_expected) AS e ORDER BY e) THEN
           RETURN jsonb_build_object('granted', false, 'locks', relevant);
@@ -144,11 +151,39 @@ export const MIGRATIONS: readonly Migration[] = [
         DELETE FROM locks WHERE expires <= now();
         INSERT INTO locks (token, root, depth, scope, owner, principal, timeout, expires)
         VALUES (p_token, p_root, p_depth, p_scope, p_owner, p_principal, p_timeout, now() + make_interval(secs => p_timeout))
-        RETURNING jsonb_build_object(
-          'token', token, 'root', root, 'depth', depth, 'scope', scope, 'owner', owner, 'principal', principal,
-          'timeout', timeout, 'left_ms', extract(epoch FROM expires - now()) * 1000)
-        INTO granted;
-        RETURN jsonb_build_object('granted', true, 'locks', jsonb_build_array(granted));
+        RETURNING * INTO granted;
+        RETURN jsonb_build_object('granted', true, 'locks', jsonb_build_array(fastdav_lock_json(granted)));
+      END
+      $fn$;
+    `,
+  },
+  {
+    // locks.ts guarded(): a write with its lock check (RFC 4918 §7.5) in one statement. The writes
+    // (and the intent, whose id is returned) happen only if the relevant locks are the ones the lock
+    // manager approved (p_expected); otherwise the current ones go back and nothing is written.
+    version: 22,
+    name: 'writes with their lock check in one statement (fastdav_guarded)',
+    sql: `
+      CREATE FUNCTION fastdav_guarded(p_keys text[], p_ancestors text[], p_roots text[], p_expected text[], ops jsonb, p_intent jsonb)
+      RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        relevant jsonb;
+        tokens text[];
+        recorded bigint;
+      BEGIN
+        SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
+          INTO relevant, tokens
+          FROM fastdav_relevant_locks(p_keys, p_ancestors, p_roots) AS l;
+        IF tokens IS DISTINCT FROM ARRAY(SELECT DISTINCT e FROM unnest(p_expected) AS e ORDER BY e) THEN
+          RETURN jsonb_build_object('ok', false, 'locks', relevant);
+        END IF;
+        PERFORM fastdav_apply(ops);
+        IF p_intent IS NOT NULL THEN
+          INSERT INTO intents (op, src, dst, depth, dst_etag, owner)
+          VALUES (p_intent->>'op', p_intent->>'from', p_intent->>'to', p_intent->>'depth', p_intent->>'toEtag', p_intent->>'owner')
+          RETURNING id INTO recorded;
+        END IF;
+        RETURN jsonb_build_object('ok', true, 'intent', recorded);
       END
       $fn$;
     `,

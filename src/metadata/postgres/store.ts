@@ -21,6 +21,7 @@ import {
   type Clock,
   type DeadPropertyStore,
   type IntentJournal,
+  type LockGuard,
   type LockStore,
   type MetadataStore,
   type MetadataWriter,
@@ -57,6 +58,7 @@ export class PostgresMetadataStore implements MetadataStore {
   /** The connection pool (for metrics: totalCount, idleCount, waitingCount). */
   readonly pool: pg.Pool;
   private readonly sql: Sql;
+  private readonly lockRows: PostgresLocks;
 
   /** Connects, applies the missing migrations (one transaction under an advisory lock) and returns the store. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresMetadataStore> {
@@ -84,7 +86,7 @@ export class PostgresMetadataStore implements MetadataStore {
     this.pool.on('error', onError);
     this.sql = sqlOf(this.pool);
     const sql = this.sql;
-    const lockRows = new PostgresLocks(options.clock ?? systemClock);
+    const lockRows = (this.lockRows = new PostgresLocks(options.clock ?? systemClock));
     // A write outside a transaction is a transaction of one write: one statement (batch.ts).
     const alone = (write: (tx: MetadataWriter) => Promise<void>) => this.transaction(write);
 
@@ -100,7 +102,8 @@ export class PostgresMetadataStore implements MetadataStore {
       deleteTree: (path: DavPath) => alone((tx) => tx.deadProps.deleteTree(path)),
       deleteKeys: (keys) => alone((tx) => tx.deadProps.deleteKeys(keys)),
     };
-    this.intents = intents.journal(sql);
+    // With a guard, the lock check and the intent go in one statement.
+    this.intents = intents.journal(sql, async (intent, guard) => Number(await lockRows.guarded(sql, guard, [], intent)));
     this.locks = {
       remove: (tokens) => alone((tx) => tx.locks.remove(tokens)),
       removeTree: (path) => alone((tx) => tx.locks.removeTree(path)),
@@ -111,11 +114,15 @@ export class PostgresMetadataStore implements MetadataStore {
     };
   }
 
-  /** The writes of `fn` go to the database as one statement at the end (batch.ts): one round trip. */
-  async transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void> {
+  /**
+   * The writes of `fn` go to the database as one statement at the end (batch.ts): one round trip,
+   * together with the guard's lock check when there is one (locks.ts guarded).
+   */
+  async transaction(fn: (tx: MetadataWriter) => Promise<void>, guard?: LockGuard): Promise<void> {
     const { tx, ops } = collectingWriter();
     await fn(tx);
-    await sendBatch(this.sql, ops);
+    if (guard) await this.lockRows.guarded(this.sql, guard, ops, null);
+    else await sendBatch(this.sql, ops);
   }
 
   /**

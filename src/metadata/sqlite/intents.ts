@@ -1,11 +1,15 @@
 /** The intent journal (src/metadata/store.ts, Intent) in the SQLite metadata database. */
-import { IntentGoneError, type Intent, type IntentJournal, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
+import { IntentGoneError, type Intent, type IntentJournal, type IntentRow, intentOfRow, type LockGuard, type RecordedIntent } from '../store.js';
 import { type Db, writeTransaction } from './database.js';
 
 export class SqliteIntents implements IntentJournal {
   private readonly q;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    /** Checks a guard against the locks (checkGuard in store.ts). */
+    private readonly check: (guard: LockGuard) => Promise<void>,
+  ) {
     this.q = {
       insert: db.prepare('INSERT INTO intents (op, src, dst, depth, dst_etag, owner) VALUES (?, ?, ?, ?, ?, ?)'),
       all: db.prepare('SELECT id, op, src, dst, depth, dst_etag, owner FROM intents ORDER BY id'),
@@ -13,7 +17,8 @@ export class SqliteIntents implements IntentJournal {
     };
   }
 
-  async record(i: Intent): Promise<number> {
+  async record(i: Intent, guard?: LockGuard): Promise<number> {
+    if (guard) await this.check(guard);
     return writeTransaction(this.db, () => Number(this.q.insert.run(i.op, i.from, i.to, i.depth, i.toEtag, i.owner).lastInsertRowid));
   }
 

@@ -14,8 +14,10 @@ import {
   type Clock,
   type DeadPropertyStore,
   type DeadPropertyWriter,
+  type LockGuard,
   type LockStore,
   type LockWriter,
+  checkGuard,
   type MetadataStore,
   type MetadataWriter,
   systemClock,
@@ -50,7 +52,7 @@ export class SqliteMetadataStore implements MetadataStore {
   ) {
     this.props = new SqliteDeadProps(db);
     this.lockRows = new SqliteLocks(db, clock);
-    this.intents = new SqliteIntents(db);
+    this.intents = new SqliteIntents(db, (guard) => checkGuard(this.locks, guard));
     const props = this.props;
     const lockRows = this.lockRows;
     // Outside a transaction each write commits on its own.
@@ -94,7 +96,9 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
-  async transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void> {
+  async transaction(fn: (tx: MetadataWriter) => Promise<void>, guard?: LockGuard): Promise<void> {
+    // The lock cache (locks.ts) is checked against data_version: the guard reads current locks.
+    if (guard) await checkGuard(this.locks, guard);
     const ops: WriteOp[] = [];
     const collect = async (op: WriteOp): Promise<void> => {
       ops.push(op);

@@ -12,7 +12,8 @@ import { DavError } from '../../core/errors.js';
 import { DavPath } from '../../core/paths.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { type Sql, sqlOf } from '../../metadata/postgres/sql.js';
-import type { DeadProperty, DeadPropertyStore, DeadPropertyWriter, MetadataStore, MetadataWriter } from '../../metadata/store.js';
+import { type DeadProperty, type DeadPropertyStore, type DeadPropertyWriter, type LockGuard, type MetadataStore, type MetadataWriter, checkGuard } from '../../metadata/store.js';
+import { collectingWriter, sendBatch } from '../../metadata/postgres/batch.js';
 import { TARGET, WALK } from './walk.js';
 
 interface Row {
@@ -100,8 +101,33 @@ export class CatalogMetadataStore implements MetadataStore {
     return this.store.locks;
   }
 
-  transaction(fn: (tx: MetadataWriter) => Promise<void>): Promise<void> {
-    return this.store.withTransaction((client, tx) => fn({ deadProps: writer(sqlOf(client)), locks: tx.locks }));
+  /**
+   * The writes are collected while `fn` runs, then made: none, one statement alone (atomic on its
+   * own: the common PUT and MKCOL case), or BEGIN … COMMIT with the lock writes batched (batch.ts).
+   * A guard is checked first, by reading the locks.
+   */
+  async transaction(fn: (tx: MetadataWriter) => Promise<void>, guard?: LockGuard): Promise<void> {
+    if (guard) await checkGuard(this.locks, guard);
+    const writes: { run: (w: DeadPropertyWriter) => Promise<void>; oneStatement: boolean }[] = [];
+    const add = async (run: (w: DeadPropertyWriter) => Promise<void>, oneStatement = false): Promise<void> => void writes.push({ run, oneStatement });
+    const collecting: DeadPropertyWriter = {
+      apply: (path, changes) => add((w) => w.apply(path, changes)),
+      clear: (path) => add((w) => w.clear(path), true),
+      deleteTree: (path) => add((w) => w.deleteTree(path), true),
+      // Done by the storage in the tree change's own statement (see above).
+      copyTree: async () => undefined,
+      moveTree: async () => undefined,
+      deleteKeys: (keys) => add((w) => w.deleteKeys(keys), keys.length <= 1),
+    };
+    const { tx, ops } = collectingWriter();
+    await fn({ deadProps: collecting, locks: tx.locks });
+    if (writes.length === 0) return sendBatch(sqlOf(this.store.pool), ops);
+    if (writes.length === 1 && writes[0]!.oneStatement && ops.length === 0) return writes[0]!.run(writer(sqlOf(this.store.pool)));
+    await this.store.withTransaction(async (client) => {
+      const sql = sqlOf(client);
+      for (const w of writes) await w.run(writer(sql));
+      await sendBatch(sql, ops);
+    });
   }
 
   check(): Promise<void> {
