@@ -23,6 +23,10 @@ export interface Config {
    * undefined for the embedded SQLite file in metadataDir (src/metadata/open.ts).
    */
   readonly metadataUrl: string | undefined;
+  /** Most PostgreSQL connections this process opens (--metadata-url). */
+  readonly metadataPoolSize: number;
+  /** Milliseconds PostgreSQL has to answer a statement (a new connection gets 60 % of it); past it, 503. */
+  readonly metadataTimeout: number;
   /** Largest XML request body (PROPFIND, PROPPATCH, LOCK) in bytes; larger gets 413. */
   readonly maxXmlBytes: number;
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
@@ -131,6 +135,11 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'metadataUrl', kind: 'string',
     help: 'keep locks and dead properties in PostgreSQL instead: postgres://USER:PASS@HOST:PORT/DB (shared by several instances)',
+  },
+  { key: 'metadataPoolSize', kind: 'integer', default: '10', min: 1, max: 1000, help: 'most PostgreSQL connections of one server process (--metadata-url)' },
+  {
+    key: 'metadataTimeout', kind: 'integer', default: '5000', min: 100, max: 600000,
+    help: 'milliseconds PostgreSQL has to answer a statement, 503 beyond; a new connection gets 60 % of it',
   },
   { key: 'maxXmlBytes', kind: 'bytes', default: '1MiB', min: 1024, help: 'largest XML request body' },
   {
@@ -353,6 +362,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     prefix,
     metadataDir,
     metadataUrl,
+    metadataPoolSize: Number(values['metadataPoolSize']),
+    metadataTimeout: Number(values['metadataTimeout']),
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
     logLevel: values['logLevel'] as Config['logLevel'],

@@ -4,7 +4,7 @@
  * --read-only).
  */
 import type { Config } from '../config.js';
-import { PostgresMetadataStore } from './postgres/store.js';
+import { PostgresMetadataStore, type PostgresStoreOptions } from './postgres/store.js';
 import { SqliteMetadataStore } from './sqlite/store.js';
 import type { Clock, MetadataStore } from './store.js';
 
@@ -25,10 +25,18 @@ export function withoutPassword(url: string): string {
   }
 }
 
-export async function openMetadataStore(config: Pick<Config, 'metadataDir' | 'metadataUrl' | 'readOnly'>, options: OpenOptions): Promise<MetadataStore> {
+/** The pool settings of --metadata-pool-size and --metadata-timeout. */
+export function postgresPool(config: Pick<Config, 'metadataPoolSize' | 'metadataTimeout'>): Pick<PostgresStoreOptions, 'maxConnections' | 'queryTimeoutMs' | 'connectTimeoutMs'> {
+  return { maxConnections: config.metadataPoolSize, queryTimeoutMs: config.metadataTimeout, connectTimeoutMs: Math.round(config.metadataTimeout * 0.6) };
+}
+
+export async function openMetadataStore(
+  config: Pick<Config, 'metadataDir' | 'metadataUrl' | 'readOnly' | 'metadataPoolSize' | 'metadataTimeout'>,
+  options: OpenOptions,
+): Promise<MetadataStore> {
   if (config.metadataUrl) {
     try {
-      return await PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...(options.onError ? { onError: options.onError } : {}) });
+      return await PostgresMetadataStore.open(config.metadataUrl, { clock: options.clock, ...postgresPool(config), ...(options.onError ? { onError: options.onError } : {}) });
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
       throw new Error(`metadata store: cannot open ${withoutPassword(config.metadataUrl)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause: err });

@@ -5,7 +5,7 @@
  * Used by the server and by the commands.
  */
 import type { Config } from '../config.js';
-import { openMetadataStore } from '../metadata/open.js';
+import { openMetadataStore, postgresPool } from '../metadata/open.js';
 import type { Clock, MetadataStore } from '../metadata/store.js';
 import type { ObjectStorage } from './catalog/open.js';
 import { FsCalls } from './fs/fs-calls.js';
@@ -32,7 +32,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     // Loaded only here: the AWS SDK takes a good part of a second to load, which a server on a
     // folder need not pay.
     const { openObjectStorage } = await import('./catalog/open.js');
-    const objectStorage = await openObjectStorage(config, options);
+    const objectStorage = await openObjectStorage(config, { ...options, pool: postgresPool(config) });
     return { storage: objectStorage.storage, metadata: objectStorage.metadata, objectStorage, close: () => objectStorage.close() };
   }
   // Where the folder's metadata calls run: directly while the disk is fast, fairly shared worker

@@ -99,3 +99,10 @@ t.test('a boolean flag without a value means true, as --help shows it', async (t
   // The command: no "argument is ambiguous"; the next problem on the line is the one reported.
   refused(t, run([...base, '--locking', '--max-upload-bytes', 'lots']), /^fastdav: --max-upload-bytes: maxUploadBytes must be a size/, '--locking then a bad flag');
 });
+
+t.test('--metadata-pool-size and --metadata-timeout out of range', async (t) => {
+  const root = tempDir(t);
+  const url = 'postgres://fastdav@127.0.0.1:1/none';
+  refused(t, run(['--root', root, '--metadata-url', url, '--metadata-pool-size', '0']), /metadataPoolSize must be between 1 and 1000/, 'pool size 0');
+  refused(t, run(['--root', root, '--metadata-url', url, '--metadata-timeout', 'soon']), /metadataTimeout must be a whole number/, 'timeout not a number');
+});

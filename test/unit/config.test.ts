@@ -85,6 +85,11 @@ t.test('values are parsed and normalised', async (t) => {
   const url = 'postgres://fastdav:secret@db.example:5432/fastdav?sslmode=require';
   t.equal(load('--metadata-url', url).metadataUrl, url, 'a PostgreSQL URL is kept as given (libpq options pass through)');
   t.equal(loadConfig({ argv: ['--root', root], env: { FASTDAV_METADATA_URL: 'postgresql://h/db' } }).metadataUrl, 'postgresql://h/db');
+  t.equal(load().metadataPoolSize, 10, 'ten PostgreSQL connections by default');
+  t.equal(load().metadataTimeout, 5000, 'and 5 s for a statement');
+  t.equal(load('--metadata-pool-size', '32').metadataPoolSize, 32);
+  t.equal(loadConfig({ argv: ['--root', root], env: { FASTDAV_METADATA_POOL_SIZE: '3', FASTDAV_METADATA_TIMEOUT: '1500' } }).metadataPoolSize, 3);
+  t.equal(loadConfig({ argv: ['--root', root], env: { FASTDAV_METADATA_TIMEOUT: '1500' } }).metadataTimeout, 1500);
   t.equal(loadConfig({ argv: ['--root', path.basename(root)], env: {}, cwd }).root, root, 'a relative root');
 });
 
@@ -106,6 +111,10 @@ t.test('invalid values stop start-up with a message naming the setting', async (
     [['--prefix', '/a%2Fb'], {}, /prefix/],
     [['--metadata-url', 'mysql://h/db'], {}, /metadataUrl: must be a PostgreSQL URL/],
     [[], { FASTDAV_METADATA_URL: '/var/lib/meta' }, /metadataUrl/],
+    [['--metadata-pool-size', '0'], {}, /metadataPoolSize must be between 1 and 1000/],
+    [['--metadata-pool-size', 'lots'], {}, /metadataPoolSize must be a whole number/],
+    [[], { FASTDAV_METADATA_TIMEOUT: '50' }, /FASTDAV_METADATA_TIMEOUT: metadataTimeout must be between 100 and 600000/],
+    [['--metadata-timeout', '2.5'], {}, /metadataTimeout/],
     [['--no-such-flag', 'x'], {}, /no-such-flag/],
     [['stray-positional'], {}, /stray-positional|positional/i],
   ];

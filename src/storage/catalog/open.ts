@@ -8,7 +8,7 @@
 import type { Config } from '../../config.js';
 import { ConfigError } from '../../config.js';
 import { S3BlobStore } from '../../blobs/s3/s3-blob-store.js';
-import { PostgresMetadataStore } from '../../metadata/postgres/store.js';
+import { PostgresMetadataStore, type PostgresStoreOptions } from '../../metadata/postgres/store.js';
 import type { Clock } from '../../metadata/store.js';
 import { CatalogStorage } from './catalog-storage.js';
 import { CatalogMetadataStore } from './dead-props.js';
@@ -20,6 +20,8 @@ export interface ObjectStorageOptions {
   readonly clock?: Clock;
   /** Told about database connection trouble. */
   readonly onError?: (err: Error) => void;
+  /** Pool size and timeouts (--metadata-pool-size, --metadata-timeout). */
+  readonly pool?: Pick<PostgresStoreOptions, 'maxConnections' | 'queryTimeoutMs' | 'connectTimeoutMs'>;
 }
 
 export interface ObjectStorage {
@@ -33,7 +35,8 @@ export async function openObjectStorage(config: ObjectStorageConfig, options: Ob
   if (!config.s3Bucket || !config.metadataUrl) throw new ConfigError('s3Bucket: object storage needs --s3-bucket and --metadata-url');
   let database: PostgresMetadataStore;
   try {
-    database = await PostgresMetadataStore.open(config.metadataUrl, { migrations: OBJECT_STORAGE_MIGRATIONS, ...options });
+    const { pool, ...rest } = options;
+    database = await PostgresMetadataStore.open(config.metadataUrl, { migrations: OBJECT_STORAGE_MIGRATIONS, ...rest, ...pool });
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
     throw new ConfigError(`metadataUrl: cannot use the database: ${cause instanceof Error ? cause.message : String(cause)}`);
