@@ -512,7 +512,7 @@ for (const backend of backends) {
       t.equal(await outcome(() => journal.record(intent, newMember(nobody))), '423', 'an intent is refused with its check');
       t.same(await journal.pending(), [], 'and not recorded');
       const id = await journal.record(intent, newMember(holding(held.token)));
-      t.same((await journal.pending()).map((i) => i.id), [id], 'recorded once its check passed');
+      t.same(await journal.pending(), [{ id, ...intent }], 'recorded, every field, once its check passed');
     });
 
     t.test('locks: tokens are unique urn:uuid v4 URIs', async (t) => {
