@@ -47,10 +47,13 @@ export function ownerIsGone(owner: string): boolean {
 
 /**
  * Records an intent of this process once `guard` (the operation's lock check) accepts; null when
- * the store keeps no journal (the guard is then checked alone).
+ * the store keeps no journal (the guard is then checked alone) or when the trees it names hold no
+ * dead property and no lock (nothing a crash could lose; RecordOptions.onlyWithMetadata). Metadata
+ * added there by a concurrent request after this look may then be left behind by a crash, as it may
+ * be by the operation itself when it comes after the metadata update.
  */
 export async function recordIntent(metadata: MetadataStore, intent: Omit<Intent, 'owner'>, guard?: LockGuard): Promise<number | null> {
-  if (metadata.intents) return metadata.intents.record({ ...intent, owner: THIS_PROCESS }, guard);
+  if (metadata.intents) return metadata.intents.record({ ...intent, owner: THIS_PROCESS }, { ...(guard ? { guard } : {}), onlyWithMetadata: true });
   if (guard) await metadata.transaction(async () => undefined, guard);
   return null;
 }

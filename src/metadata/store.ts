@@ -164,6 +164,9 @@ export async function checkGuard(locks: Pick<LockStore, 'relevantTo'>, guard: Lo
   guard.decide([...byToken.values()]);
 }
 
+/** A guard that reads nothing and accepts: for a write without a lock check. */
+export const NO_GUARD: LockGuard = { paths: [], decide: () => undefined };
+
 /** One guard that asks for everything `a` and `b` ask for (COPY and MOVE check two places). */
 export function bothGuards(a: LockGuard | undefined, b: LockGuard | undefined): LockGuard | undefined {
   if (!a || !b) return a ?? b;
@@ -177,13 +180,21 @@ export function bothGuards(a: LockGuard | undefined, b: LockGuard | undefined): 
   };
 }
 
+export interface RecordOptions {
+  /** The operation's lock check: the intent is recorded only once the guard accepted the locks, together. */
+  readonly guard?: LockGuard;
+  /**
+   * Record nothing (resolve with null) when no dead property and no lock lies in the trees the
+   * intent names (`from`, and `to` unless it is a delete): a crash would then have nothing to lose,
+   * and the operation's metadata update has nothing to do either. A store may record anyway.
+   */
+  readonly onlyWithMetadata?: boolean;
+}
+
 /** The intent journal of a store. */
 export interface IntentJournal {
-  /**
-   * Records an intent (committed at once, before the filesystem step); resolves with its id. With a
-   * guard, only once the guard accepted the locks (the write's lock check and its intent together).
-   */
-  record(intent: Intent, guard?: LockGuard): Promise<number>;
+  /** Records an intent (committed at once, before the filesystem step); resolves with its id (see RecordOptions for null). */
+  record(intent: Intent, options?: RecordOptions): Promise<number | null>;
   /** Every intent still recorded, oldest first. */
   pending(): Promise<RecordedIntent[]>;
 }

@@ -180,8 +180,9 @@ for (const backend of backends) {
       const journal = store.intents!;
       t.ok(journal, 'the store keeps an intent journal');
       const intent = { op: 'move', from: '/a', to: '/b', depth: 'infinity', toEtag: null, owner: 'host:1:2' } as const;
-      const id = await journal.record(intent);
-      const other = await journal.record({ ...intent, op: 'delete', from: '/c', to: '' });
+      const id = (await journal.record(intent))!;
+      const other = (await journal.record({ ...intent, op: 'delete', from: '/c', to: '' }))!;
+      t.type(id, 'number', 'recorded even with nothing to lose when not told otherwise');
       t.same(await journal.pending(), [{ id, ...intent }, { id: other, ...intent, op: 'delete', from: '/c', to: '' }], 'pending, oldest first');
       await seed(s, [p('a')]);
       await store.transaction(async (tx) => {
@@ -509,10 +510,30 @@ for (const backend of backends) {
 
       const journal = store.intents!;
       const intent = { op: 'delete', from: '/g/new', to: '', depth: 'infinity', toEtag: null, owner: 'host:1:2' } as const;
-      t.equal(await outcome(() => journal.record(intent, newMember(nobody))), '423', 'an intent is refused with its check');
+      t.equal(await outcome(() => journal.record(intent, { guard: newMember(nobody) })), '423', 'an intent is refused with its check');
       t.same(await journal.pending(), [], 'and not recorded');
-      const id = await journal.record(intent, newMember(holding(held.token)));
+      const id = await journal.record(intent, { guard: newMember(holding(held.token)) });
       t.same(await journal.pending(), [{ id, ...intent }], 'recorded, every field, once its check passed');
+    });
+
+    t.test('intents: onlyWithMetadata records only where a crash could lose a dead property or a lock', async (t) => {
+      const { store, locks, s } = await open(t);
+      const journal = store.intents!;
+      const only = { onlyWithMetadata: true };
+      const move = (from: string, to: string) => ({ op: 'move', from, to, depth: 'infinity', toEtag: null, owner: 'host:1:2' }) as const;
+      await seed(s, [p('props', 'deep')]);
+      await locks.lock(req('/locked/deep', 'shared', '0'));
+      t.equal(await journal.record(move('/plain', '/plain2'), only), null, 'nothing in either tree: not recorded');
+      t.equal(await journal.record({ ...move('/plain', ''), op: 'delete' }, only), null, 'a delete ignores its empty destination');
+      t.same(await journal.pending(), []);
+      const recorded = [
+        await journal.record(move('/props', '/x'), only),
+        await journal.record(move('/x', '/props'), only),
+        await journal.record(move('/locked', '/y'), only),
+        await journal.record({ ...move('/locked', ''), op: 'delete' }, only),
+      ];
+      t.ok(recorded.every((id) => typeof id === 'number'), 'a dead property or a lock below either end: recorded');
+      t.same((await journal.pending()).map((i) => i.id), recorded);
     });
 
     t.test('locks: tokens are unique urn:uuid v4 URIs', async (t) => {

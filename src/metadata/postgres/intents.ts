@@ -1,12 +1,12 @@
 /** The intent journal (src/metadata/store.ts, Intent) in PostgreSQL (table from migration 50). */
-import { type Intent, type IntentJournal, type LockGuard, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
+import { type Intent, type IntentJournal, type RecordOptions, type IntentRow, intentOfRow, type RecordedIntent } from '../store.js';
 import type { Sql } from './sql.js';
 
-/** `recordGuarded` records an intent together with its lock check (locks.ts guarded). */
-export function journal(sql: Sql, recordGuarded: (intent: Intent, guard: LockGuard) => Promise<number>): IntentJournal {
+/** `recordGuarded` records an intent together with its lock check, or alone (locks.ts guarded). */
+export function journal(sql: Sql, recordGuarded: (intent: Intent, options: RecordOptions) => Promise<number | null>): IntentJournal {
   return {
-    async record(i, guard) {
-      if (guard) return recordGuarded(i, guard);
+    async record(i, options = {}) {
+      if (options.guard || options.onlyWithMetadata) return recordGuarded(i, options);
       const rows = await sql<{ id: string }>('INSERT INTO intents (op, src, dst, depth, dst_etag, owner) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [
         i.op, i.from, i.to, i.depth, i.toEtag, i.owner,
       ]);

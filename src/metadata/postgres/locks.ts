@@ -103,14 +103,14 @@ export class PostgresLocks {
    * `ops` are written and `intent` recorded only when the relevant locks are those `guard` accepted.
    * Resolves with the recorded intent's id (null without an intent).
    */
-  async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null): Promise<number | null> {
+  async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null, onlyWithMetadata = false): Promise<number | null> {
     const keys = guard.paths.map((p) => p.key);
     const ancestors = [...new Set(keys.flatMap(ancestorKeys))];
     let recorded: number | null = null;
     await this.untilAccepted(guard.decide, async (expected) => {
       const [row] = await sql<{ result: { ok: boolean; locks?: Row[]; intent: string | number | null } }>(
-        'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb) AS result',
-        [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent)],
+        'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) AS result',
+        [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent), onlyWithMetadata],
       ).catch(intentGone);
       recorded = row!.result.intent === null ? null : Number(row!.result.intent);
       return { done: row!.result.ok, locks: row!.result.locks ?? [] };

@@ -164,7 +164,15 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 22,
     name: 'writes with their lock check in one statement (fastdav_guarded)',
     sql: `
-      CREATE FUNCTION fastdav_guarded(p_keys text[], p_ancestors text[], p_roots text[], p_expected text[], ops jsonb, p_intent jsonb)
+      -- True when the tree at key k holds a dead property or a lock (expired or not).
+      CREATE FUNCTION fastdav_holds_metadata(k text) RETURNS boolean LANGUAGE sql STABLE AS $fn$
+        SELECT EXISTS (SELECT 1 FROM dead_props WHERE path = k OR (path >= k || '/' AND path < k || '0'))
+            OR EXISTS (SELECT 1 FROM locks WHERE root = k OR (root >= k || '/' AND root < k || '0'))
+      $fn$;
+      CREATE FUNCTION fastdav_guarded(
+        p_keys text[], p_ancestors text[], p_roots text[], p_expected text[], ops jsonb, p_intent jsonb,
+        p_only_with_metadata boolean DEFAULT false
+      )
       RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
       DECLARE
         relevant jsonb;
@@ -178,7 +186,9 @@ export const MIGRATIONS: readonly Migration[] = [
           RETURN jsonb_build_object('ok', false, 'locks', relevant);
         END IF;
         PERFORM fastdav_apply(ops);
-        IF p_intent IS NOT NULL THEN
+        -- RecordOptions.onlyWithMetadata: no intent when the trees it names hold no dead property or lock.
+        IF p_intent IS NOT NULL AND (NOT p_only_with_metadata OR fastdav_holds_metadata(p_intent->>'from')
+                                     OR (p_intent->>'op' <> 'delete' AND fastdav_holds_metadata(p_intent->>'to'))) THEN
           INSERT INTO intents (op, src, dst, depth, dst_etag, owner)
           VALUES (p_intent->>'op', p_intent->>'from', p_intent->>'to', p_intent->>'depth', p_intent->>'toEtag', p_intent->>'owner')
           RETURNING id INTO recorded;

@@ -22,6 +22,7 @@ import {
   type DeadPropertyStore,
   type IntentJournal,
   type LockGuard,
+  NO_GUARD,
   type LockStore,
   type MetadataStore,
   type MetadataWriter,
@@ -103,7 +104,7 @@ export class PostgresMetadataStore implements MetadataStore {
       deleteKeys: (keys) => alone((tx) => tx.deadProps.deleteKeys(keys)),
     };
     // With a guard, the lock check and the intent go in one statement.
-    this.intents = intents.journal(sql, async (intent, guard) => Number(await lockRows.guarded(sql, guard, [], intent)));
+    this.intents = intents.journal(sql, (intent, options) => lockRows.guarded(sql, options.guard ?? NO_GUARD, [], intent, options.onlyWithMetadata === true));
     this.locks = {
       remove: (tokens) => alone((tx) => tx.locks.remove(tokens)),
       removeTree: (path) => alone((tx) => tx.locks.removeTree(path)),

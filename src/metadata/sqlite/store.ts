@@ -9,7 +9,7 @@
  * that throws writes nothing. Writes look first whether there is anything to change (a read costs
  * half of an empty write transaction, and most trees have no dead property and no lock).
  */
-import type { DavPath } from '../../core/paths.js';
+import { DavPath } from '../../core/paths.js';
 import {
   type Clock,
   type DeadPropertyStore,
@@ -52,7 +52,11 @@ export class SqliteMetadataStore implements MetadataStore {
   ) {
     this.props = new SqliteDeadProps(db);
     this.lockRows = new SqliteLocks(db, clock);
-    this.intents = new SqliteIntents(db, (guard) => checkGuard(this.locks, guard));
+    this.intents = new SqliteIntents(
+      db,
+      (guard) => checkGuard(this.locks, guard),
+      (key) => this.props.anyInTree(DavPath.fromKey(key)) || this.lockRows.anyWithin(DavPath.fromKey(key)),
+    );
     const props = this.props;
     const lockRows = this.lockRows;
     // Outside a transaction each write commits on its own.
