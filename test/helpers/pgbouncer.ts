@@ -1,0 +1,250 @@
+/**
+ * Test support: a private PgBouncer in transaction mode in front of a private PostgreSQL cluster
+ * (test/helpers/postgres.ts), to prove that nothing in fastdav depends on session state.
+ *
+ * `startPgBouncer(t, postgres)` writes its own pgbouncer.ini in a temporary folder (pool_mode =
+ * transaction, 127.0.0.1 on a free port, no Unix socket, scram-sha-256 against an auth_file holding
+ * the cluster's `fastdav` role, every database name passed through to the cluster, a small server
+ * pool so that client sessions really share server connections) and runs pgbouncer in the
+ * foreground, as the `postgres` user when we are root (pgbouncer refuses to run as root). It is
+ * stopped by its PID when `t` ends (and by a watchdog should the test process be killed).
+ *
+ *   const reason = pgbouncerSkipReason();        // string when pgbouncer or PostgreSQL is missing (never under CI=true)
+ *   t.test('…', { skip: reason }, async (t) => {
+ *     const bouncer = await startPgBouncer(t, await sharedPostgres());
+ *     const url = await bouncer.createDatabase();  // a fresh database, reached through the bouncer
+ *     await bouncer.show('POOLS');                 // the admin console: SHOW POOLS, SERVERS, CLIENTS…
+ *   });
+ *
+ * `sharedPgBouncer()` is one bouncer per test process, in front of `sharedPostgres()`.
+ *
+ * Not through the bouncer: PostgresServer.createSchema() URLs (PgBouncer 1.18 refuses the `options`
+ * startup parameter that carries their search_path); use createDatabase() here.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { t as rootTest } from 'tap';
+import { freePort, postgresSkipReason, postgresUser, sharedPostgres, type PostgresServer } from './postgres.js';
+import type { TapLike } from './server.js';
+
+/** Server connections per database and user: fewer than the clients of a test, so they share them. */
+export const DEFAULT_POOL_SIZE = 3;
+
+export interface PgBouncerOptions {
+  /** default_pool_size (default DEFAULT_POOL_SIZE). */
+  readonly poolSize?: number;
+}
+
+export interface PgBouncer {
+  /** postgres://fastdav:PASSWORD@127.0.0.1:PORT/postgres, through the bouncer. */
+  readonly url: string;
+  readonly port: number;
+  readonly poolSize: number;
+  /** The temporary folder (pgbouncer.ini, userlist.txt, pgbouncer.log). */
+  readonly dir: string;
+  /** PID of the pgbouncer process (0 once stopped). */
+  readonly pid: number;
+  /** The cluster behind it. */
+  readonly postgres: PostgresServer;
+  /** Creates a fresh database on the cluster and returns its URL through the bouncer. */
+  createDatabase(): Promise<string>;
+  /** Runs `SHOW <what>` on the admin console (POOLS, SERVERS, CLIENTS, STATS, CONFIG…) and returns its rows. */
+  show(what: string): Promise<Record<string, unknown>[]>;
+  /** Everything pgbouncer logged so far. */
+  log(): string;
+  /** Immediate shutdown (SIGTERM); resolves when the process is gone. */
+  stop(): Promise<void>;
+}
+
+/** The pgbouncer binary, or '' when it is not installed (Debian puts it in /usr/sbin). */
+export function pgbouncerBinary(): string {
+  return spawnSync('sh', ['-c', 'command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '';
+}
+
+/**
+ * Why the PgBouncer tests cannot run here (pgbouncer or PostgreSQL missing), or false when they can.
+ * Under CI=true this is always false: .ci/run installs pgbouncer, and a missing one must fail.
+ */
+export function pgbouncerSkipReason(): string | false {
+  if (process.env['CI'] === 'true') return false;
+  if (!pgbouncerBinary()) return 'pgbouncer not found (apt-get install pgbouncer)';
+  return postgresSkipReason();
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for process $1 (the test process) to end, then stops pgbouncer $2 and removes folder $3. */
+const WATCHDOG = `
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+kill -TERM "$2" 2>/dev/null
+rm -rf "$3"`;
+
+/** pgbouncer.ini: transaction pooling on loopback, every database name forwarded to the cluster. */
+function config(dir: string, port: number, postgresPort: number, poolSize: number): string {
+  return [
+    '[databases]',
+    // The fallback entry: a client's database name is the cluster's database of that name.
+    `* = host=127.0.0.1 port=${postgresPort}`,
+    '',
+    '[pgbouncer]',
+    'pool_mode = transaction',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'unix_socket_dir =',
+    'auth_type = scram-sha-256',
+    `auth_file = ${path.join(dir, 'userlist.txt')}`,
+    'admin_users = fastdav',
+    `default_pool_size = ${poolSize}`,
+    'min_pool_size = 0',
+    'reserve_pool_size = 0',
+    'max_client_conn = 1000',
+    // A restarted cluster is tried again after 1 s (default 15 s).
+    'server_login_retry = 1',
+    `logfile = ${path.join(dir, 'pgbouncer.log')}`,
+    '',
+  ].join('\n');
+}
+
+/** Starts a bouncer in front of `postgres` that lives until `t` ends. */
+export async function startPgBouncer(t: TapLike, postgres: PostgresServer, options: PgBouncerOptions = {}): Promise<PgBouncer> {
+  const bouncer = await createBouncer(postgres, options);
+  t.teardown(() => bouncer.stop());
+  return bouncer;
+}
+
+let shared: Promise<PgBouncer> | undefined;
+
+/** One bouncer per test process in front of sharedPostgres(), stopped when the process's root test ends. */
+export function sharedPgBouncer(): Promise<PgBouncer> {
+  shared ??= sharedPostgres().then(async (postgres) => {
+    const bouncer = await createBouncer(postgres, {});
+    rootTest.teardown(() => bouncer.stop());
+    return bouncer;
+  });
+  return shared;
+}
+
+async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions): Promise<PgBouncer> {
+  const binary = pgbouncerBinary();
+  if (!binary) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)');
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  const direct = new URL(postgres.url);
+  const user = decodeURIComponent(direct.username);
+  const password = decodeURIComponent(direct.password);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fastdav-pgbouncer-'));
+  const logFile = path.join(dir, 'pgbouncer.log');
+  const ini = path.join(dir, 'pgbouncer.ini');
+  // A plain-text password lets pgbouncer both check the client's SCRAM login and log in to the cluster.
+  writeFileSync(path.join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
+  const owner = isRoot ? postgresUser() : undefined;
+  if (owner) {
+    for (const f of [dir, path.join(dir, 'userlist.txt')]) chownSync(f, owner.uid, owner.gid);
+  }
+  chmodSync(dir, 0o700);
+
+  let child: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeFileSync(ini, config(dir, port, postgres.port, poolSize), { mode: 0o600 });
+    if (owner) chownSync(ini, owner.uid, owner.gid);
+    child = spawn(binary, [ini], { stdio: 'ignore', ...(owner ?? {}) });
+    const started = await ready(child, `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/pgbouncer`);
+    if (started) break;
+    // the port was taken between freePort() and the bind: try another one
+    if (attempt >= 5 || !/Address already in use|could not bind|listen/i.test(tail(logFile))) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`pgbouncer did not start:\n${tail(logFile)}`);
+    }
+  }
+  const proc = child;
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'fastdav-pgbouncer-watchdog', String(process.pid), String(proc.pid), dir], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
+  const onExit = () => proc.kill('SIGKILL');
+  process.once('exit', onExit);
+
+  const through = (directUrl: string): string => {
+    const url = new URL(directUrl);
+    url.port = String(port);
+    return url.toString();
+  };
+  const admin = through(direct.toString()).replace(/\/[^/?]*(\?.*)?$/, '/pgbouncer');
+
+  return {
+    url: through(postgres.url),
+    port,
+    poolSize,
+    dir,
+    get pid() {
+      return proc.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0;
+    },
+    postgres,
+    createDatabase: async () => through(await postgres.createDatabase()),
+    async show(what) {
+      if (!/^[A-Z_]+$/i.test(what)) throw new Error(`not a SHOW subject: ${what}`);
+      // The admin console speaks the simple query protocol only: a query without parameters.
+      const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 5000 });
+      await client.connect();
+      try {
+        return (await client.query(`SHOW ${what}`)).rows as Record<string, unknown>[];
+      } finally {
+        await client.end();
+      }
+    },
+    log: () => readFile(logFile),
+    async stop() {
+      process.removeListener('exit', onExit);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = once(proc, 'exit');
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      watchdog.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** True once the admin console of the bouncer `child` answers; false when the process ended first. */
+async function ready(child: ChildProcess, adminUrl: string): Promise<boolean> {
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + 20_000;
+  while (!exited) {
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
+    try {
+      await client.connect();
+      await client.query('SHOW VERSION');
+      return true;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error('pgbouncer did not answer within 20 s');
+      }
+      await sleep(50);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return false;
+}
+
+function readFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  return readFile(file).split('\n').slice(-lines).join('\n');
+}
