@@ -1,0 +1,56 @@
+/**
+ * fastdav behind PgBouncer in transaction mode (issue 9: "nothing may depend on session state"):
+ * two instances behind HAProxy whose --metadata-url names a private PgBouncer (test/helpers/pgbouncer.ts,
+ * pool_mode = transaction, 3 server connections) in front of the private PostgreSQL. Every
+ * transaction, or statement outside one, may run on another server connection than the one before
+ * it, and the instances' client connections share those three.
+ *
+ * - litmus 104/104 without warnings through the balancer (locks taken through one instance are used,
+ *   refreshed and released through the other);
+ * - 50 concurrent LOCKs of one resource spread over both instances: one 200, 49 × 423 (the grant's
+ *   transaction-scoped advisory locks serialize it whichever server connection runs it);
+ * - PgBouncer's own counters show that more client connections than server connections were used.
+ */
+import t from 'tap';
+import { clusterPrerequisites, startCluster } from '../helpers/cluster.js';
+import { litmusBinary, runLitmus } from '../helpers/litmus.js';
+import { pgbouncerSkipReason } from '../helpers/pgbouncer.js';
+import { lockBody } from '../helpers/server.js';
+
+const litmus = litmusBinary();
+if (!litmus && process.env['CI'] === 'true') t.fail('litmus is not installed (CI=true: .ci/run should have installed it)');
+const skip = clusterPrerequisites(t) || pgbouncerSkipReason() || (!litmus && 'needs litmus');
+
+t.test('two instances, metadata through PgBouncer in transaction mode', { skip }, async (t) => {
+  const cluster = await startCluster(t, { instances: 2, metadata: 'pgbouncer' });
+  const bouncer = cluster.pgbouncer!;
+  const database = new URL(cluster.metadataUrl!).pathname.slice(1);
+  t.equal(new URL(cluster.metadataUrl!).port, String(bouncer.port), 'the instances reach PostgreSQL through the bouncer');
+  const pool = async () => (await bouncer.show('POOLS')).find((p) => p['database'] === database);
+  const connections = async (what: 'CLIENTS' | 'SERVERS') => (await bouncer.show(what)).filter((c) => c['database'] === database).length;
+
+  await t.test('litmus through the load balancer: 104/104, no warnings', async (t) => {
+    t.equal((await cluster.request('MKCOL', '/litmus/')).status, 201);
+    await runLitmus(t, litmus, `${cluster.origin}/litmus/`);
+    const served = (await cluster.balancer.backends()).map((b) => b.total);
+    t.ok(served.every((n) => n > 20), `both instances answered a share of litmus's requests (${served.join(', ')} balanced requests)`);
+  });
+
+  await t.test('50 concurrent LOCKs of one resource: one 200, 49 × 423', async (t) => {
+    t.equal((await cluster.request('PUT', '/contended.txt', { body: 'x' })).status, 201);
+    const before = await cluster.balancer.backends();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        cluster.request('LOCK', '/contended.txt', { body: lockBody('exclusive', 'racer'), headers: { 'content-type': 'application/xml', timeout: 'Second-600' } }),
+      ),
+    );
+    t.same(answers.map((a) => a.status).sort(), [200, ...Array(49).fill(423)], 'exactly one lock granted');
+    const after = await cluster.balancer.backends();
+    t.same(after.map((s, i) => s.total - before[i]!.total > 0), [true, true], 'the LOCKs reached both instances');
+    const clients = await connections('CLIENTS');
+    const servers = await connections('SERVERS');
+    t.ok(clients > bouncer.poolSize, `the instances opened ${clients} client connections to the bouncer`);
+    t.ok(servers <= bouncer.poolSize, `which shared ${servers} server connections (pool size ${bouncer.poolSize})`);
+    t.equal((await pool())?.['pool_mode'], 'transaction', 'in transaction mode');
+  });
+});
