@@ -2,12 +2,13 @@
  * Test support: a private PgBouncer in transaction mode in front of a private PostgreSQL cluster
  * (test/helpers/postgres.ts), to prove that nothing in fastdav depends on session state.
  *
- * `startPgBouncer(t, postgres)` writes its own pgbouncer.ini in a temporary folder (pool_mode =
- * transaction, 127.0.0.1 on a free port, no Unix socket, scram-sha-256 against an auth_file holding
- * the cluster's `fastdav` role, every database name passed through to the cluster, a small server
- * pool so that client sessions really share server connections) and runs pgbouncer in the
- * foreground, as the `postgres` user when we are root (pgbouncer refuses to run as root). It is
- * stopped by its PID when `t` ends (and by a watchdog should the test process be killed).
+ * `startPgBouncer(t, postgres)` writes the README's pgbouncer.ini (pool_mode = transaction,
+ * scram-sha-256) made local in a temporary folder (127.0.0.1 on a free port, no Unix socket, an
+ * auth_file holding the cluster's `fastdav` role, every database name passed through to the
+ * cluster, a small server pool so that client sessions really share server connections) and
+ * runs pgbouncer in the foreground, as the `postgres` user when we are root (pgbouncer refuses to
+ * run as root). It is stopped by its PID when `t` ends (and by a watchdog should the test process
+ * be killed).
  *
  *   const reason = pgbouncerSkipReason();        // string when pgbouncer or PostgreSQL is missing (never under CI=true)
  *   t.test('…', { skip: reason }, async (t) => {
@@ -26,6 +27,7 @@ import { once } from 'node:events';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { t as rootTest } from 'tap';
 import { freePort, postgresSkipReason, postgresUser, sharedPostgres, type PostgresServer } from './postgres.js';
@@ -84,30 +86,48 @@ while kill -0 "$1" 2>/dev/null; do sleep 1; done
 kill -TERM "$2" 2>/dev/null
 rm -rf "$3"`;
 
-/** pgbouncer.ini: transaction pooling on loopback, every database name forwarded to the cluster. */
-function config(dir: string, port: number, postgresPort: number, poolSize: number): string {
-  return [
-    '[databases]',
-    // The fallback entry: a client's database name is the cluster's database of that name.
-    `* = host=127.0.0.1 port=${postgresPort}`,
-    '',
-    '[pgbouncer]',
-    'pool_mode = transaction',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${port}`,
-    'unix_socket_dir =',
-    'auth_type = scram-sha-256',
-    `auth_file = ${path.join(dir, 'userlist.txt')}`,
-    'admin_users = fastdav',
-    `default_pool_size = ${poolSize}`,
-    'min_pool_size = 0',
-    'reserve_pool_size = 0',
-    'max_client_conn = 1000',
-    // A restarted cluster is tried again after 1 s (default 15 s).
-    'server_login_retry = 1',
-    `logfile = ${path.join(dir, 'pgbouncer.log')}`,
-    '',
-  ].join('\n');
+/** The ```ini block of the README's "Running several instances" section: the documented pgbouncer.ini. */
+export function documentedConfig(): string {
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const section = readme.slice(readme.indexOf('## Running several instances'));
+  const block = /```ini\n([\s\S]*?)```/.exec(section.slice(0, section.indexOf('\n## ')));
+  if (!block) throw new Error('no ```ini block in README "Running several instances"');
+  return block[1]!.replace(/^ {2}/gm, '');
+}
+
+/**
+ * The README's pgbouncer.ini made local: listening on 127.0.0.1:`port`, every database name
+ * forwarded to the cluster on `postgresPort` (the fallback entry `*`), the auth_file in `dir`, a
+ * pool of `poolSize` server connections, no Unix socket, an admin console for the role and a log
+ * file. Everything else (pool mode, authentication, limits, retries) is the documented
+ * configuration as it is.
+ */
+export function pgbouncerConfig(documented: string, dir: string, port: number, postgresPort: number, poolSize: number): string {
+  const local: Record<string, string> = {
+    listen_addr: '127.0.0.1',
+    listen_port: String(port),
+    auth_file: path.join(dir, 'userlist.txt'),
+    default_pool_size: String(poolSize),
+  };
+  const lines: string[] = [];
+  let section = '';
+  let databases = 0;
+  for (const line of documented.split('\n')) {
+    const heading = /^\[(\w+)\]$/.exec(line);
+    if (heading) section = heading[1]!;
+    const setting = /^(\S+)\s*=/.exec(line);
+    if (section === 'databases' && setting) {
+      if (databases++ === 0) lines.push(`* = host=127.0.0.1 port=${postgresPort}`);
+    } else if (section === 'pgbouncer' && setting && setting[1]! in local) {
+      lines.push(`${setting[1]} = ${local[setting[1]!]}`);
+      delete local[setting[1]!];
+    } else lines.push(line);
+  }
+  if (Object.keys(local).length > 0 || databases === 0 || !/^pool_mode = transaction$/m.test(documented)) {
+    throw new Error(`the README's pgbouncer.ini no longer has the shape this helper adapts (missing: ${Object.keys(local).join(', ') || '[databases] entry or pool_mode = transaction'})`);
+  }
+  lines.push('unix_socket_dir =', 'admin_users = fastdav', `logfile = ${path.join(dir, 'pgbouncer.log')}`, '');
+  return lines.join('\n');
 }
 
 /** Starts a bouncer in front of `postgres` that lives until `t` ends. */
@@ -133,6 +153,7 @@ async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions
   const binary = pgbouncerBinary();
   if (!binary) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)');
   const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  const documented = documentedConfig();
   const direct = new URL(postgres.url);
   const user = decodeURIComponent(direct.username);
   const password = decodeURIComponent(direct.password);
@@ -152,7 +173,7 @@ async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions
   let port = 0;
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
-    writeFileSync(ini, config(dir, port, postgres.port, poolSize), { mode: 0o600 });
+    writeFileSync(ini, pgbouncerConfig(documented, dir, port, postgres.port, poolSize), { mode: 0o600 });
     if (owner) chownSync(ini, owner.uid, owner.gid);
     child = spawn(binary, [ini], { stdio: 'ignore', ...(owner ?? {}) });
     const started = await ready(child, `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/pgbouncer`);

@@ -1,12 +1,12 @@
 /**
  * The PgBouncer test helper itself (the PgBouncer variants of the metadata contract suite and
- * test/cluster/pgbouncer.test.ts rely on it): a bouncer in transaction mode really sits between the
+ * test/cluster/ rely on it): the README's pgbouncer.ini, in transaction mode, really sits between the
  * clients and PostgreSQL, logs in with a password, and makes client sessions share few server
  * connections, so that any session state would leak from one client to another.
  */
 import t from 'tap';
 import pg from 'pg';
-import { pgbouncerSkipReason, startPgBouncer } from '../helpers/pgbouncer.js';
+import { documentedConfig, pgbouncerSkipReason, startPgBouncer } from '../helpers/pgbouncer.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 t.test('private PgBouncer in transaction mode', { skip: pgbouncerSkipReason() }, async (t) => {
@@ -19,6 +19,10 @@ t.test('private PgBouncer in transaction mode', { skip: pgbouncerSkipReason() },
   const config = Object.fromEntries((await bouncer.show('CONFIG')).map((r) => [r['key'], r['value']]));
   t.equal(config['pool_mode'], 'transaction');
   t.equal(config['listen_addr'], '127.0.0.1');
+  t.equal(config['default_pool_size'], '1', 'the pool size asked for');
+  // The rest is the README's configuration as documented.
+  const documented = Object.fromEntries([...documentedConfig().matchAll(/^(\w+) = (.*)$/gm)].map((m) => [m[1], m[2]]));
+  for (const key of ['auth_type', 'max_client_conn', 'server_login_retry']) t.equal(config[key], documented[key], `${key} as the README says`);
 
   const url = await bouncer.createDatabase();
   t.equal(new URL(url).port, String(bouncer.port), 'createDatabase answers a URL through the bouncer');
