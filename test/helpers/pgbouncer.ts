@@ -15,6 +15,7 @@
  *     const bouncer = await startPgBouncer(t, await sharedPostgres());
  *     const url = await bouncer.createDatabase();  // a fresh database, reached through the bouncer
  *     await bouncer.show('POOLS');                 // the admin console: SHOW POOLS, SERVERS, CLIENTS…
+ *     await bouncer.kill(); await bouncer.start(); // the bouncer lost and back, on the same port
  *   });
  *
  * `sharedPgBouncer()` is one bouncer per test process, in front of `sharedPostgres()`.
@@ -58,8 +59,14 @@ export interface PgBouncer {
   show(what: string): Promise<Record<string, unknown>[]>;
   /** Everything pgbouncer logged so far. */
   log(): string;
-  /** Immediate shutdown (SIGTERM); resolves when the process is gone. */
+  /** Immediate shutdown (SIGTERM: client and server connections are closed); resolves when the process is gone. */
   stop(): Promise<void>;
+  /** SIGKILL; resolves when the process is gone. */
+  kill(): Promise<void>;
+  /** Starts pgbouncer again on the same port (after stop() or kill()); resolves when it answers. */
+  start(): Promise<void>;
+  /** Stops it for good and removes its folder (done when the test ends). */
+  destroy(): Promise<void>;
 }
 
 /** The pgbouncer binary, or '' when it is not installed (Debian puts it in /usr/sbin). */
@@ -80,10 +87,11 @@ export function pgbouncerSkipReason(): string | false {
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits for process $1 (the test process) to end, then stops pgbouncer $2 and removes folder $3. */
+/** Waits for process $1 (the test process) to end, then stops the pgbouncer of pidfile $2 and removes folder $3. */
 const WATCHDOG = `
 while kill -0 "$1" 2>/dev/null; do sleep 1; done
-kill -TERM "$2" 2>/dev/null
+pid=$(cat "$2" 2>/dev/null)
+[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
 rm -rf "$3"`;
 
 /** The ```ini block of the README's "Running several instances" section: the documented pgbouncer.ini. */
@@ -98,8 +106,8 @@ export function documentedConfig(): string {
 /**
  * The README's pgbouncer.ini made local: listening on 127.0.0.1:`port`, every database name
  * forwarded to the cluster on `postgresPort` (the fallback entry `*`), the auth_file in `dir`, a
- * pool of `poolSize` server connections, no Unix socket, an admin console for the role and a log
- * file. Everything else (pool mode, authentication, limits, retries) is the documented
+ * pool of `poolSize` server connections, no Unix socket, an admin console for the role, a log
+ * file and a pidfile. Everything else (pool mode, authentication, limits, retries) is the documented
  * configuration as it is.
  */
 export function pgbouncerConfig(documented: string, dir: string, port: number, postgresPort: number, poolSize: number): string {
@@ -126,14 +134,14 @@ export function pgbouncerConfig(documented: string, dir: string, port: number, p
   if (Object.keys(local).length > 0 || databases === 0 || !/^pool_mode = transaction$/m.test(documented)) {
     throw new Error(`the README's pgbouncer.ini no longer has the shape this helper adapts (missing: ${Object.keys(local).join(', ') || '[databases] entry or pool_mode = transaction'})`);
   }
-  lines.push('unix_socket_dir =', 'admin_users = fastdav', `logfile = ${path.join(dir, 'pgbouncer.log')}`, '');
+  lines.push('unix_socket_dir =', 'admin_users = fastdav', `logfile = ${path.join(dir, 'pgbouncer.log')}`, `pidfile = ${path.join(dir, 'pgbouncer.pid')}`, '');
   return lines.join('\n');
 }
 
 /** Starts a bouncer in front of `postgres` that lives until `t` ends. */
 export async function startPgBouncer(t: TapLike, postgres: PostgresServer, options: PgBouncerOptions = {}): Promise<PgBouncer> {
   const bouncer = await createBouncer(postgres, options);
-  t.teardown(() => bouncer.stop());
+  t.teardown(() => bouncer.destroy());
   return bouncer;
 }
 
@@ -143,7 +151,7 @@ let shared: Promise<PgBouncer> | undefined;
 export function sharedPgBouncer(): Promise<PgBouncer> {
   shared ??= sharedPostgres().then(async (postgres) => {
     const bouncer = await createBouncer(postgres, {});
-    rootTest.teardown(() => bouncer.stop());
+    rootTest.teardown(() => bouncer.destroy());
     return bouncer;
   });
   return shared;
@@ -171,31 +179,63 @@ async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions
 
   let child: ChildProcess | undefined;
   let port = 0;
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    writeFileSync(ini, pgbouncerConfig(documented, dir, port, postgres.port, poolSize), { mode: 0o600 });
-    if (owner) chownSync(ini, owner.uid, owner.gid);
-    child = spawn(binary, [ini], { stdio: 'ignore', ...(owner ?? {}) });
-    const started = await ready(child, `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/pgbouncer`);
-    if (started) break;
-    // the port was taken between freePort() and the bind: try another one
-    if (attempt >= 5 || !/Address already in use|could not bind|listen/i.test(tail(logFile))) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`pgbouncer did not start:\n${tail(logFile)}`);
+  let started = false;
+  const running = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const adminUrl = () => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/pgbouncer`;
+
+  const start = async (): Promise<void> => {
+    if (running()) return;
+    for (let attempt = 1; ; attempt++) {
+      if (!port) port = await freePort();
+      writeFileSync(ini, pgbouncerConfig(documented, dir, port, postgres.port, poolSize), { mode: 0o600 });
+      if (owner) chownSync(ini, owner.uid, owner.gid);
+      child = spawn(binary, [ini], { stdio: 'ignore', ...(owner ?? {}) });
+      if (await ready(child, adminUrl())) {
+        started = true;
+        return;
+      }
+      // The port was taken between freePort() and the bind: a first start takes another one, a
+      // restart must keep its port (the instances' URL names it) and tries again.
+      if (attempt >= 5 || !/Address already in use|could not bind|listen/i.test(tail(logFile))) throw new Error(`pgbouncer did not start:\n${tail(logFile)}`);
+      if (started) await sleep(200 * attempt);
+      else port = 0;
     }
-  }
-  const proc = child;
-  const watchdog = spawn('sh', ['-c', WATCHDOG, 'fastdav-pgbouncer-watchdog', String(process.pid), String(proc.pid), dir], { detached: true, stdio: 'ignore' });
-  watchdog.unref();
-  const onExit = () => proc.kill('SIGKILL');
+  };
+
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    if (!proc || !running()) return;
+    const exited = once(proc, 'exit');
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  // Last resorts should the test process end without its teardowns: at exit, and a watchdog that
+  // outlives a killed test process (it reads the PID of the moment from pgbouncer's pidfile).
+  const onExit = () => child?.kill('SIGKILL');
   process.once('exit', onExit);
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'fastdav-pgbouncer-watchdog', String(process.pid), path.join(dir, 'pgbouncer.pid'), dir], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
+  const destroy = async (): Promise<void> => {
+    await end('SIGTERM');
+    process.removeListener('exit', onExit);
+    watchdog.kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await start();
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
 
   const through = (directUrl: string): string => {
     const url = new URL(directUrl);
     url.port = String(port);
     return url.toString();
   };
-  const admin = through(direct.toString()).replace(/\/[^/?]*(\?.*)?$/, '/pgbouncer');
 
   return {
     url: through(postgres.url),
@@ -203,14 +243,14 @@ async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions
     poolSize,
     dir,
     get pid() {
-      return proc.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0;
+      return running() ? (child?.pid ?? 0) : 0;
     },
     postgres,
     createDatabase: async () => through(await postgres.createDatabase()),
     async show(what) {
       if (!/^[A-Z_]+$/i.test(what)) throw new Error(`not a SHOW subject: ${what}`);
       // The admin console speaks the simple query protocol only: a query without parameters.
-      const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 5000 });
+      const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5000 });
       await client.connect();
       try {
         return (await client.query(`SHOW ${what}`)).rows as Record<string, unknown>[];
@@ -219,18 +259,10 @@ async function createBouncer(postgres: PostgresServer, options: PgBouncerOptions
       }
     },
     log: () => readFile(logFile),
-    async stop() {
-      process.removeListener('exit', onExit);
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = once(proc, 'exit');
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      watchdog.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
+    start,
+    destroy,
   };
 }
 

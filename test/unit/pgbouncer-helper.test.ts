@@ -1,8 +1,9 @@
 /**
  * The PgBouncer test helper itself (the PgBouncer variants of the metadata contract suite and
- * test/cluster/ rely on it): the README's pgbouncer.ini, in transaction mode, really sits between the
- * clients and PostgreSQL, logs in with a password, and makes client sessions share few server
- * connections, so that any session state would leak from one client to another.
+ * test/cluster/ rely on it): the README's pgbouncer.ini, in transaction mode, really sits between
+ * the clients and PostgreSQL, logs in with a password, and makes client sessions share few server
+ * connections, so that any session state would leak from one client to another; kill, start and
+ * stop really take it away and bring it back on its port.
  */
 import t from 'tap';
 import pg from 'pg';
@@ -54,6 +55,23 @@ t.test('private PgBouncer in transaction mode', { skip: pgbouncerSkipReason() },
   await t.rejects(new pg.Client({ connectionString: url.replace(/:[0-9a-f]+@/, ':wrong@'), connectionTimeoutMillis: 5000 }).connect(), /SASL authentication failed|password/, 'a wrong password is refused');
 
   await Promise.all(clients.map((c) => c.end()));
+  const query = async (): Promise<unknown> => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+    await c.connect();
+    try {
+      return (await c.query<{ one: number }>('SELECT 1 AS one')).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  const first = bouncer.pid;
+  await bouncer.kill();
+  t.equal(bouncer.pid, 0, 'killed');
+  await t.rejects(query(), 'no bouncer after kill');
+  await bouncer.start();
+  t.not(bouncer.pid, first, 'a new process');
+  t.same(await query(), [{ one: 1 }], 'served again on the same port');
   await bouncer.stop();
   t.equal(bouncer.pid, 0, 'stopped');
+  await t.rejects(query(), 'no bouncer after stop');
 });
