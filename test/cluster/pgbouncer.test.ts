@@ -31,6 +31,9 @@ t.test('two instances, metadata through PgBouncer in transaction mode', { skip }
   t.equal(new URL(cluster.metadataUrl!).port, String(bouncer.port), 'the instances reach PostgreSQL through the bouncer');
   const pool = async () => (await bouncer.show('POOLS')).find((p) => p['database'] === database);
   const connections = async (what: 'CLIENTS' | 'SERVERS') => (await bouncer.show(what)).filter((c) => c['database'] === database).length;
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`pgbouncer's log:\n${bouncer.log().split('\n').slice(-40).join('\n')}`);
+  });
 
   await t.test('litmus through the load balancer: 104/104, no warnings', async (t) => {
     t.equal((await cluster.request('MKCOL', '/litmus/')).status, 201);

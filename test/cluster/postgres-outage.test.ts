@@ -71,7 +71,8 @@ async function outage(t: Test, metadata: 'postgres' | 'pgbouncer'): Promise<void
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const health = await Promise.all(origins.map((o) => request(o, 'GET', '/.well-known/fastdav/health')));
   t.same(health.map((h) => h.status), [503, 503, 503], 'every health endpoint answers 503 while the database is away');
-  // Behind a bouncer the health query is held, not refused: the balancer's checks time out (3 s) instead of failing.
+  // Behind a bouncer the health query is held, not refused: the balancer's checks time out (3 s)
+  // instead of failing, so it may take them a few seconds longer to take the instances out.
   let through = await cluster.request('PROPFIND', '/load/', { headers: { depth: '0' } });
   for (const deadline = Date.now() + 10_000; through.status !== 503 && Date.now() < deadline; ) {
     await new Promise((resolve) => setTimeout(resolve, 250));
