@@ -31,9 +31,6 @@ t.test('two instances, metadata through PgBouncer in transaction mode', { skip }
   t.equal(new URL(cluster.metadataUrl!).port, String(bouncer.port), 'the instances reach PostgreSQL through the bouncer');
   const pool = async () => (await bouncer.show('POOLS')).find((p) => p['database'] === database);
   const connections = async (what: 'CLIENTS' | 'SERVERS') => (await bouncer.show(what)).filter((c) => c['database'] === database).length;
-  t.teardown(() => {
-    if (!t.passing()) t.comment(`pgbouncer's log:\n${bouncer.log().split('\n').slice(-40).join('\n')}`);
-  });
 
   await t.test('litmus through the load balancer: 104/104, no warnings', async (t) => {
     t.equal((await cluster.request('MKCOL', '/litmus/')).status, 201);
@@ -85,4 +82,6 @@ t.test('two instances, metadata through PgBouncer in transaction mode', { skip }
     t.equal(propText(multistatus(tag.body)[0]!, TAG_NS, 'tag'), 'after', 'the refused change was never stored, the later one is');
     t.equal((await request(a, 'PUT', '/contended.txt', { body: 'no token' })).status, 423, 'the lock granted before still holds');
   });
+
+  if (!t.passing()) t.comment(`the end of pgbouncer's log:\n${bouncer.log().split('\n').slice(-40).join('\n')}`);
 });
