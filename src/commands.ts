@@ -16,7 +16,7 @@ import { exportTree, importTree, type TransferReport } from './storage/transfer.
 export const COMMANDS: ReadonlySet<string> = new Set(['gc', 'export', 'import']);
 
 function describeTransfer(verb: string, r: TransferReport): string {
-  const lines = [`${verb} ${r.files} files (${r.bytes} bytes) and ${r.collections} folders`];
+  const lines = [`${verb} ${r.files} files (${r.bytes} bytes) and ${r.collections} folders; dead properties of ${r.withProperties} resources`];
   for (const s of r.skipped) lines.push(`skipped ${s}`);
   return lines.join('\n');
 }
@@ -68,9 +68,9 @@ export async function runCommand(command: string, args: readonly string[], out: 
     if (command === 'gc') {
       out.write(`${await sweepOnce(opened.objectStorage!.storage, grace ?? config.gcGrace, out)}\n`);
     } else if (command === 'export') {
-      out.write(`${describeTransfer('exported', await exportTree(opened.storage, dir!))}\n`);
+      out.write(`${describeTransfer('exported', await exportTree(opened.storage, opened.metadata, dir!))}\n`);
     } else {
-      out.write(`${describeTransfer('imported', await importTree(opened.storage, dir!))}\n`);
+      out.write(`${describeTransfer('imported', await importTree(opened.storage, opened.metadata, dir!))}\n`);
     }
   } finally {
     await opened.close();
