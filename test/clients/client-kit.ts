@@ -118,6 +118,12 @@ export function storedThroughHttp(origin: string, prefix: string, quotaBytes: nu
 /** Where a client test checks what is stored on `s`. */
 export const storedTree = (s: ClientTarget): StoredTree => s.stored ?? storedOnDisk(s.root);
 
+/** True when something is stored at `rel` on `s`. */
+export const isStored = (s: ClientTarget, rel: string): Promise<boolean> => storedTree(s).stat(rel).then(() => true, () => false);
+
+/** The port `s` answers on (a balancer's in front of several instances), for replays over raw sockets. */
+export const portOf = (s: ClientTarget): number => Number(new URL(s.origin).port);
+
 export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
 
 /** By default a fresh in-process server; test/cluster/clients-*.test.ts set a cluster behind HAProxy. */
