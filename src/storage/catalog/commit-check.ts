@@ -10,7 +10,7 @@
  * the new content. Same order as the grants (top-down), so no deadlock between the two.
  */
 import { DavPath } from '../../core/paths.js';
-import type { Lock, LockDepth, LockScope } from '../../metadata/store.js';
+import type { Lock } from '../../metadata/store.js';
 import type { Sql } from './sql.js';
 
 /** Keys of the strict ancestors of `path`, top-down ('' first). */
@@ -27,16 +27,8 @@ export async function serializeWithLockGrants(run: Sql, path: DavPath): Promise<
   );
 }
 
-interface LockRow {
-  token: string;
-  root: string;
-  depth: LockDepth;
-  scope: LockScope;
-  owner: string | null;
-  principal: string | null;
-  timeout: number;
-  left_ms: number;
-}
+/** A row of the locks table, with the milliseconds it has left on the database's clock. */
+type LockRow = Omit<Lock, 'expires'> & { left_ms: number };
 
 /**
  * The unexpired locks (by the database's clock) rooted at `path` or at one of its ancestors: every
