@@ -134,6 +134,21 @@ export function useClientTargets(factory: ClientTargetFactory): void {
   targetFactory = factory;
 }
 
+/**
+ * One target per test file instead of one per test, for files whose tests each use names of their
+ * own (the wire replays): made on first use, stopped when `file` (the file's tap) ends. Saves
+ * starting a cluster for every test.
+ */
+export function oneTargetPerFile(file: ServerTapLike, factory: ClientTargetFactory): ClientTargetFactory {
+  const made = new Map<string, Promise<ClientTarget>>();
+  return (_t, options) => {
+    const key = options.prefix ?? '/';
+    let target = made.get(key);
+    if (!target) made.set(key, (target = factory(file, options)));
+    return target;
+  };
+}
+
 /** The server for one client test (a fresh one, served under `prefix` when given). */
 export function clientTarget(t: ServerTapLike, options: { prefix?: string } = {}): Promise<ClientTarget> {
   return targetFactory(t, options);

@@ -4,13 +4,14 @@
  * What was stored is checked through the balancer, since there is no data folder to read.
  */
 import t from 'tap';
-import { useClientTargets } from '../clients/client-kit.js';
+import { oneTargetPerFile, useClientTargets } from '../clients/client-kit.js';
 import { objectStorageClusterForClients, objectStorageClusterUnavailable } from '../helpers/object-storage.js';
 
 const skip = objectStorageClusterUnavailable(t);
 if (skip) {
   t.plan(0, skip);
 } else {
-  useClientTargets(objectStorageClusterForClients);
+  // One cluster for the whole file: each replay uses names of its own.
+  useClientTargets(oneTargetPerFile(t, objectStorageClusterForClients));
   await import('../clients/macos-finder.test.js');
 }
