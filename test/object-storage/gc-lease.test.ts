@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { runCli } from '../helpers/cli.js';
 import { startInstance, until, type Instance } from '../helpers/instances.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
@@ -62,6 +63,16 @@ t.test('the sweep lease', { skip }, async (t) => {
   const command = await runCli(['gc', '--grace', '0', '--root', root, ...storage], env);
   t.equal(command.status, 0, command.output);
   t.match(command.output, /gc: \d+ objects listed; deleted/);
+  // A sweep under way elsewhere (the row as a sweeping holder leaves it): the command says so and waits for it.
+  const db = new pg.Client({ connectionString: s.metadataUrl });
+  await db.connect();
+  t.teardown(() => db.end());
+  await db.query(`UPDATE catalog_gc_lease SET holder = 'elsewhere', until = now() + interval '3 seconds', sweeping = true`);
+  const waited = await runCli(['gc', '--grace', '0', '--root', root, ...storage], env);
+  t.equal(waited.status, 0, waited.output);
+  t.match(waited.output, /gc: waiting for the sweep under way on elsewhere[^\n]*\ngc: \d+ objects listed/, 'it waited, then swept');
+  t.equal((await db.query(`SELECT 1 FROM catalog_gc_lease WHERE holder LIKE 'fastdav gc@%' AND until > now()`)).rowCount, 0, 'and handed the lease back');
+
   const afterCommand = next[0]!;
   const count = sweeps(afterCommand).length;
   await until('the background sweeps resume after the command', () => instances.filter((i) => i.alive()).some((i) => sweeps(i).length > (i === afterCommand ? count : 0)));
