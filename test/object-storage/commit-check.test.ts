@@ -1,7 +1,8 @@
 /**
  * PUT re-checks locks and preconditions where it commits (issue 10): a body that takes its time
  * through instance A while instance B locks or changes the resource ends in 423 or 412, the old
- * content stays, and the refused upload leaves no object in the bucket.
+ * content stays, and the refused upload leaves no object in the bucket. A LOCK asked while the
+ * commit runs waits for it (the same advisory lock as the grant), so none slips in between.
  */
 import t from 'tap';
 import http from 'node:http';
@@ -122,6 +123,37 @@ t.test('a slow PUT meets a LOCK or a change made on another instance', { skip },
     t.equal((await b.request('PUT', '/fresh.txt', { body: 'B was first' })).status, 201);
     t.equal((await put.finish()).status, 412);
     t.equal((await a.request('GET', '/fresh.txt')).body, 'B was first');
+  });
+
+  t.test('a LOCK asked while the PUT commits waits for the commit, then locks the new content', async (t) => {
+    t.equal((await a.request('PUT', '/race.txt', { body: 'old content' })).status, 201);
+    // Holds the commit in the middle: writes to the tree table wait, so the PUT's transaction has
+    // taken its advisory locks and waits at its row (as crash.test.ts does).
+    const holder = new pg.Client({ connectionString: settings.metadataUrl });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE catalog_nodes IN EXCLUSIVE MODE');
+    const waiting = async (type: string) => Number((await db.query(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype = $1`, [type])).rows[0].n);
+    const put = slowPut(a.origin, '/race.txt', {}, db);
+    await put.started;
+    const putAnswer = put.finish();
+    for (const deadline = Date.now() + 20_000; (await waiting('relation')) === 0; ) {
+      if (Date.now() > deadline) throw new Error('the PUT never reached its commit');
+      await sleep(20);
+    }
+    // The grant on B takes the same advisory lock: it must wait for the PUT's transaction.
+    let lockAnswered = false;
+    const lock = b.request('LOCK', '/race.txt', { headers: { timeout: 'Second-600' }, body: lockBody() }).finally(() => (lockAnswered = true));
+    for (const deadline = Date.now() + 20_000; (await waiting('advisory')) === 0; ) {
+      if (Date.now() > deadline || lockAnswered) throw new Error(`the LOCK did not wait for the PUT's commit (answered: ${lockAnswered})`);
+      await sleep(20);
+    }
+    t.notOk(lockAnswered, 'the LOCK waits');
+    await holder.query('ROLLBACK');
+    t.equal((await putAnswer).status, 204, 'the PUT commits: no lock existed when it did');
+    t.equal((await lock).status, 200, 'then the LOCK is granted');
+    t.same((await b.request('GET', '/race.txt')).raw, put.body, 'on the new content');
   });
 
   t.test('no upload left pending', async (t) => {
