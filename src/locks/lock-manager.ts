@@ -85,7 +85,12 @@ export class LockManager {
   async assertCanModify(path: DavPath, who: LockCredentials, options: { membership?: boolean; tree?: boolean } = {}): Promise<void> {
     const parent = options.membership && !path.isRoot ? path.parent() : null;
     // One look covers both: the parent's relevant locks include the path's.
-    const relevant = await this.store.relevantTo(parent ?? path);
+    this.assertHeld(await this.store.relevantTo(parent ?? path), path, who, options);
+  }
+
+  /** assertCanModify against locks already read (`relevant`: those of the path, and of its parent with `membership`). */
+  assertHeld(relevant: readonly Lock[], path: DavPath, who: LockCredentials, options: { membership?: boolean; tree?: boolean } = {}): void {
+    const parent = options.membership && !path.isRoot ? path.parent() : null;
     const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
     const missing = this.missing(locks, who);
     if (missing.length > 0) throw lockedError(missing);

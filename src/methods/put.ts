@@ -2,11 +2,33 @@
  * PUT (RFC 9110 §9.3.4, RFC 4918 §9.7): the body is streamed to a temporary file and renamed
  * over the target when complete (storage/fs-storage.ts), so an aborted or failed upload never
  * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
+ * The conditional headers and the locks are checked before the body is read, and again where
+ * the new content commits (commitCheck): 412 or 423 then, and the old content stays.
  */
 import { DavError } from '../core/errors.js';
 import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 import { crashPoint } from '../core/crash-points.js';
+import { evaluatePreconditions, hasPreconditions } from '../http/conditional.js';
+import type { CommitCheck } from '../storage/storage.js';
+import type { RequestContext } from '../http/context.js';
+
+/**
+ * The checks made before the body was read, made again where the new content commits (a long
+ * upload leaves time for another client, on any instance, to lock or change the resource).
+ */
+function commitCheck(ctx: RequestContext): CommitCheck {
+  const locks = ctx.services.locks;
+  const conditional = hasPreconditions(ctx.request.headers);
+  return {
+    resource: conditional
+      ? (current) => {
+          if (evaluatePreconditions(ctx.request.headers, current, false) !== 'pass') throw new DavError(412, 'Precondition Failed');
+        }
+      : undefined,
+    locks: locks ? (current, created) => locks.assertHeld(current, ctx.path, ctx.credentials(), { membership: created }) : undefined,
+  };
+}
 
 export const put: DavMethod = {
   name: 'PUT',
@@ -34,7 +56,13 @@ export const put: DavMethod = {
     // A resource that is new here must not inherit properties left by one deleted behind our back.
     // Forgotten before the file appears, so that no crash point can attach them to it.
     if (existing === null) await ctx.services.deadProps.clear(ctx.path);
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), {
+      expectedLength,
+      sizeHint: contentLength,
+      maxBytes,
+      mtime,
+      commitCheck: commitCheck(ctx),
+    });
     crashPoint('put-after-storage');
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();
