@@ -24,7 +24,7 @@ import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
 import { replayIntents } from './metadata/intents.js';
 import { type Clock, LockManager, systemClock } from './locks/lock-manager.js';
 import { openStorage } from './storage/open.js';
-import { describeSweep, sweep } from './storage/catalog/gc.js';
+import { BackgroundSweeper } from './storage/catalog/gc.js';
 import { PartialFileReclaimer, staleAfterMs } from './storage/fs/partial-files.js';
 import type { Entry } from './storage/storage.js';
 import { METHODS, type DavMethod } from './methods/index.js';
@@ -224,20 +224,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     else await method.handle(ctx);
   }
 
-  // Object storage: the background sweep (src/storage/catalog/gc.ts), one at a time.
-  let gcTimer: NodeJS.Timeout | undefined;
-  if (opened.objectStorage && config.gcInterval > 0) {
-    const { sql, blobs } = opened.objectStorage.storage;
-    let sweeping = false;
-    gcTimer = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      sweep(sql.run, blobs, config.gcGrace)
-        .then((report) => app.log.info({ gc: report }, describeSweep(report)))
-        .catch((err: unknown) => app.log.warn({ err }, 'gc: sweep failed, trying again later'))
-        .finally(() => (sweeping = false));
-    }, config.gcInterval * 1000).unref();
-  }
+  // Object storage: the background sweep (src/storage/catalog/gc.ts), on one instance at a time.
+  const gc =
+    opened.objectStorage && config.gcInterval > 0
+      ? new BackgroundSweeper(opened.objectStorage.storage.sql.run, opened.objectStorage.storage.blobs, {
+          graceSeconds: config.gcGrace,
+          intervalSeconds: config.gcInterval,
+          log: app.log,
+        }).start()
+      : null;
 
   const running = new Set<Promise<unknown>>();
   app.route({
@@ -343,7 +338,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     clearInterval(sweeper);
     reclaimer?.stop();
     await Promise.race([Promise.allSettled(running), sleep(SETTLE_MS, undefined, { ref: false })]);
-    clearInterval(gcTimer);
+    await gc?.stop();
     await opened.close();
   });
   return app;

@@ -6,17 +6,41 @@
  * Exit codes as for serving: 0 done, 2 configuration error, 1 failure.
  */
 import { ConfigError, loadConfig } from './config.js';
-import { describeSweep, sweep } from './storage/catalog/gc.js';
+import { SweepLease, describeSweep, sweep, sweeperName } from './storage/catalog/gc.js';
 import { openStorage } from './storage/open.js';
 import { systemClock } from './metadata/store.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CatalogStorage } from './storage/catalog/catalog-storage.js';
 import { exportTree, importTree, type TransferReport } from './storage/transfer.js';
 
 export const COMMANDS: ReadonlySet<string> = new Set(['gc', 'export', 'import']);
 
 function describeTransfer(verb: string, r: TransferReport): string {
-  const lines = [`${verb} ${r.files} files (${r.bytes} bytes) and ${r.collections} folders`];
+  const lines = [`${verb} ${r.files} files (${r.bytes} bytes) and ${r.collections} folders; dead properties of ${r.withProperties} resources`];
   for (const s of r.skipped) lines.push(`skipped ${s}`);
   return lines.join('\n');
+}
+
+/** Seconds the command's lease lasts; renewed between listing pages. */
+const COMMAND_LEASE_SECONDS = 60;
+
+/**
+ * `fastdav gc`: one sweep, the only one under way. It takes the lease from a server that holds it
+ * between two sweeps, and waits (saying so) while a sweep runs elsewhere; the servers' background
+ * sweeps resume once it hands the lease back.
+ */
+async function sweepOnce(storage: CatalogStorage, graceSeconds: number, out: NodeJS.WritableStream): Promise<string> {
+  const lease = new SweepLease(storage.sql.run, sweeperName('fastdav gc'));
+  for (let told = false; !(await lease.take(COMMAND_LEASE_SECONDS, true)); told = true) {
+    const other = await lease.other();
+    if (!told && other) out.write(`gc: waiting for the sweep under way on ${other.holder} (lease ends in ${other.leftSeconds} s at the latest)\n`);
+    await sleep(1000);
+  }
+  try {
+    return describeSweep(await sweep(storage.sql.run, storage.blobs, graceSeconds, () => lease.renew(COMMAND_LEASE_SECONDS)));
+  } finally {
+    await lease.done(false);
+  }
 }
 
 /** Runs `command` with its arguments; resolves with the exit code. */
@@ -42,12 +66,11 @@ export async function runCommand(command: string, args: readonly string[], out: 
   const opened = await openStorage(config, { clock: systemClock });
   try {
     if (command === 'gc') {
-      const { sql, blobs } = opened.objectStorage!.storage;
-      out.write(`${describeSweep(await sweep(sql.run, blobs, grace ?? config.gcGrace))}\n`);
+      out.write(`${await sweepOnce(opened.objectStorage!.storage, grace ?? config.gcGrace, out)}\n`);
     } else if (command === 'export') {
-      out.write(`${describeTransfer('exported', await exportTree(opened.storage, dir!))}\n`);
+      out.write(`${describeTransfer('exported', await exportTree(opened.storage, opened.metadata, dir!))}\n`);
     } else {
-      out.write(`${describeTransfer('imported', await importTree(opened.storage, dir!))}\n`);
+      out.write(`${describeTransfer('imported', await importTree(opened.storage, opened.metadata, dir!))}\n`);
     }
   } finally {
     await opened.close();

@@ -110,12 +110,18 @@ export class LockManager {
       paths: [path],
       ...(parent ? { roots: [parent] } : {}),
       decide: (relevant) => {
-        const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
-        const missing = this.missing(locks, who);
-        if (missing.length > 0) throw lockedError(missing);
+        this.assertHeld(relevant, path, who, options);
         accepted?.(relevant);
       },
     };
+  }
+
+  /** assertCanModify against locks already read (`relevant`: those of the path, and of its parent with `membership`). */
+  assertHeld(relevant: readonly Lock[], path: DavPath, who: LockCredentials, options: ModifyOptions = {}): void {
+    const parent = options.membership && !path.isRoot ? path.parent() : null;
+    const locks = relevant.filter((l) => lockCovers(l, path) || (parent !== null && lockCovers(l, parent)) || (options.tree === true && lockWithin(l, path)));
+    const missing = this.missing(locks, who);
+    if (missing.length > 0) throw lockedError(missing);
   }
 
   /** Creates a lock, or throws 423 (conflict at or above the path) / MemberLockConflict. */

@@ -2,11 +2,33 @@
  * PUT (RFC 9110 §9.3.4, RFC 4918 §9.7): the body is streamed to a temporary file and renamed
  * over the target when complete (storage/fs-storage.ts), so an aborted or failed upload never
  * truncates or replaces the old content. 201 for a new resource, 204 for a replaced one.
+ * The conditional headers and the locks are checked before the body is read, and again where
+ * the new content commits (commitCheck): 412 or 423 then, and the old content stays.
  */
 import { DavError } from '../core/errors.js';
 import { parseLength, parseOcMtime } from '../http/headers.js';
 import type { DavMethod } from './method.js';
 import { crashPoint } from '../core/crash-points.js';
+import { evaluatePreconditions, hasPreconditions } from '../http/conditional.js';
+import type { CommitCheck } from '../storage/storage.js';
+import type { RequestContext } from '../http/context.js';
+
+/**
+ * The checks made before the body was read, made again where the new content commits (a long
+ * upload leaves time for another client, on any instance, to lock or change the resource).
+ */
+function commitCheck(ctx: RequestContext): CommitCheck {
+  const locks = ctx.services.locks;
+  const conditional = hasPreconditions(ctx.request.headers);
+  return {
+    resource: conditional
+      ? (current) => {
+          if (evaluatePreconditions(ctx.request.headers, current, false) !== 'pass') throw new DavError(412, 'Precondition Failed');
+        }
+      : undefined,
+    locks: locks ? (current, created) => locks.assertHeld(current, ctx.path, ctx.credentials(), { membership: created }) : undefined,
+  };
+}
 
 export const put: DavMethod = {
   name: 'PUT',
@@ -38,7 +60,13 @@ export const put: DavMethod = {
     if (maxBytes !== undefined && announced > maxBytes) throw new DavError(413, `upload larger than the limit of ${maxBytes} bytes`);
     // ownCloud and rclone send the source's modification time along.
     const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
-    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), { expectedLength, sizeHint: contentLength, maxBytes, mtime });
+    const result = await ctx.storage.writeFile(ctx.path, ctx.bodyStream(), {
+      expectedLength,
+      sizeHint: contentLength,
+      maxBytes,
+      mtime,
+      commitCheck: commitCheck(ctx),
+    });
     crashPoint('put-after-storage');
     if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
     ctx.reply.code(result.created ? 201 : 204).header('etag', result.entry.etag).send();

@@ -11,6 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DavPath } from '../core/paths.js';
+import type { Lock } from '../metadata/store.js';
 
 export interface Entry {
   readonly path: DavPath;
@@ -58,6 +59,25 @@ export interface WriteOptions {
   readonly maxBytes?: number | undefined;
   /** Modification time to give the file (X-OC-Mtime), seconds since the epoch. */
   readonly mtime?: number | undefined;
+  /** Checked once more where the new content replaces the old (see CommitCheck). */
+  readonly commitCheck?: CommitCheck | undefined;
+}
+
+/**
+ * What a write must still satisfy at the moment it commits, after a body that may have taken
+ * minutes: the protocol layer's rules, asked by the backend against the resource as it is then.
+ * Each throws a DavError (412, 423) to refuse; the old content then stays and the upload is dropped.
+ */
+export interface CommitCheck {
+  /** RFC 9110 §13.2: the conditional headers, against the resource as it is now (null: none). */
+  readonly resource?: (current: Entry | null) => void;
+  /**
+   * RFC 4918 §7.5: the locks rooted at the resource or at any ancestor, unexpired now; `created`
+   * when the write adds a member to the parent. Asked only by a backend that reads the locks in
+   * the transaction that commits the write, serialized with lock grants (object storage); the
+   * others rely on the check made before the upload.
+   */
+  readonly locks?: (current: readonly Lock[], created: boolean) => void;
 }
 
 export interface WriteResult {

@@ -118,6 +118,12 @@ export function storedThroughHttp(origin: string, prefix: string, quotaBytes: nu
 /** Where a client test checks what is stored on `s`. */
 export const storedTree = (s: ClientTarget): StoredTree => s.stored ?? storedOnDisk(s.root);
 
+/** True when something is stored at `rel` on `s`. */
+export const isStored = (s: ClientTarget, rel: string): Promise<boolean> => storedTree(s).stat(rel).then(() => true, () => false);
+
+/** The port `s` answers on (a balancer's in front of several instances), for replays over raw sockets. */
+export const portOf = (s: ClientTarget): number => Number(new URL(s.origin).port);
+
 export type ClientTargetFactory = (t: ServerTapLike, options: { prefix?: string }) => Promise<ClientTarget>;
 
 /** By default a fresh in-process server; test/cluster/clients-*.test.ts set a cluster behind HAProxy. */
@@ -126,6 +132,21 @@ let targetFactory: ClientTargetFactory = (t, options) => startServer(t, options 
 /** Makes the client tests imported afterwards run against servers made by `factory`. */
 export function useClientTargets(factory: ClientTargetFactory): void {
   targetFactory = factory;
+}
+
+/**
+ * One target per test file instead of one per test, for files whose tests each use names of their
+ * own (the wire replays): made on first use, stopped when `file` (the file's tap) ends. Saves
+ * starting a cluster for every test.
+ */
+export function oneTargetPerFile(file: ServerTapLike, factory: ClientTargetFactory): ClientTargetFactory {
+  const made = new Map<string, Promise<ClientTarget>>();
+  return (_t, options) => {
+    const key = options.prefix ?? '/';
+    let target = made.get(key);
+    if (!target) made.set(key, (target = factory(file, options)));
+    return target;
+  };
 }
 
 /** The server for one client test (a fresh one, served under `prefix` when given). */

@@ -1,21 +1,20 @@
 /**
  * Replays of macOS Finder (webdavfs, mount_webdav) as it talks on the wire: exact headers and
  * bodies from webdavfs' webdav_network.c (../shared/design/CLIENT-QUIRKS.md §2), each step's
- * status checked, then what ended up on disk.
+ * status checked, then what the server stored (on disk, or through HTTP in object-storage mode).
  */
 import t, { type Test } from 'tap';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { findProp, multistatus, propText, rawRequest, responseFor, startServer, type RawResponse, type TestServer } from '../helpers/server.js';
+import { findProp, multistatus, propText, rawRequest, responseFor, type RawResponse } from '../helpers/server.js';
+import { clientTarget, isStored, portOf, storedTree, type ClientTarget } from './client-kit.js';
 
 const UA = 'WebDAVFS/3.0.0 (03008000) Darwin/16.4.0 (x86_64)';
 
 /** CFNetwork's own headers, then webdavfs' (User-Agent, Accept), then the request's. */
-function finder(s: TestServer, method: string, url: string, headers: string[], body: string | Buffer = ''): Promise<RawResponse> {
-  const lines = [`${method} ${url} HTTP/1.1`, `Host: 127.0.0.1:${s.port}`, `User-Agent: ${UA}`, 'Accept: */*', 'Accept-Language: en-us', 'Accept-Encoding: gzip, deflate', 'Connection: keep-alive', ...headers];
+function finder(s: ClientTarget, method: string, url: string, headers: string[], body: string | Buffer = ''): Promise<RawResponse> {
+  const lines = [`${method} ${url} HTTP/1.1`, `Host: 127.0.0.1:${portOf(s)}`, `User-Agent: ${UA}`, 'Accept: */*', 'Accept-Language: en-us', 'Accept-Encoding: gzip, deflate', 'Connection: keep-alive', ...headers];
   const chunkedBody = headers.some((h) => /^transfer-encoding: chunked/i.test(h));
   if (!chunkedBody && !headers.some((h) => /^content-length:/i.test(h)) && body.length > 0) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  return rawRequest(s.port, Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), Buffer.from(body)]));
+  return rawRequest(portOf(s), Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), Buffer.from(body)]));
 }
 
 /** A chunked body as CFNetwork streams it. */
@@ -85,9 +84,9 @@ const lockBody = (scope: 'exclusive' | 'shared') => `<?xml version="1.0" encodin
 </D:lockinfo>
 `;
 
-const propfind = (s: TestServer, url: string, depth: '0' | '1', body: string) => finder(s, 'PROPFIND', url, ['Content-Type: text/xml', `Depth: ${depth}`], body);
+const propfind = (s: ClientTarget, url: string, depth: '0' | '1', body: string) => finder(s, 'PROPFIND', url, ['Content-Type: text/xml', `Depth: ${depth}`], body);
 
-async function finderLock(t: Test, s: TestServer, url: string, scope: 'exclusive' | 'shared' = 'exclusive'): Promise<{ res: RawResponse; token: string }> {
+async function finderLock(t: Test, s: ClientTarget, url: string, scope: 'exclusive' | 'shared' = 'exclusive'): Promise<{ res: RawResponse; token: string }> {
   const res = await finder(s, 'LOCK', url, ['Depth: 0', 'Timeout: Second-600', 'Content-Type: text/xml; charset="utf-8"'], lockBody(scope));
   const m = /^<([^>]+)>$/.exec(res.headers['lock-token'] ?? '');
   t.ok(m, `LOCK ${url} answers a Lock-Token (${res.status})`);
@@ -95,8 +94,8 @@ async function finderLock(t: Test, s: TestServer, url: string, scope: 'exclusive
 }
 
 t.test('mount: OPTIONS says class 2 (read-write), then the stat and readdir PROPFINDs', async (t) => {
-  const s = await startServer(t);
-  writeFileSync(path.join(s.root, 'hello.txt'), 'hello');
+  const s = await clientTarget(t);
+  await storedTree(s).writeFile('hello.txt', 'hello');
   const options = await finder(s, 'OPTIONS', '/', []);
   t.equal(options.status, 200);
   t.ok(options.headers['dav']?.split(',').map((x) => x.trim()).includes('2'), `DAV: ${options.headers['dav']}`);
@@ -122,7 +121,7 @@ t.test('mount: OPTIONS says class 2 (read-write), then the stat and readdir PROP
 });
 
 t.test('a collection URL without its trailing slash is answered, never redirected', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   await finder(s, 'MKCOL', '/folder', []);
   const res = await propfind(s, '/folder', '0', STAT);
   t.equal(res.status, 207);
@@ -130,28 +129,28 @@ t.test('a collection URL without its trailing slash is answered, never redirecte
 });
 
 t.test('Finder probes are plain 404s', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   for (const name of ['._.', '.hidden', '.DS_Store', '._hello.txt', '.metadata_never_index', '.Spotlight-V100', 'Backups.backupdb', 'mach_kernel', 'Contents', '.localized', '.ql_disablethumbnails']) {
     t.equal((await propfind(s, `/${name}`, '0', STAT)).status, 404, name);
   }
 });
 
 t.test('new file: LOCK (Depth 0, Second-600) → chunked PUT with X-Expected-Entity-Length → refresh → UNLOCK', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   const content = Buffer.from('Finder wrote this.\n'.repeat(500));
   const url = '/Report%20%E2%80%93%20final.txt';
-  const onDisk = path.join(s.root, 'Report – final.txt');
+  const onDisk = 'Report – final.txt';
 
   const { res: lock, token } = await finderLock(t, s, url);
   t.equal(lock.status, 201, 'LOCK on the unmapped URL creates the file');
-  t.equal(statSync(onDisk).size, 0);
+  t.equal((await storedTree(s).readFile(onDisk)).length, 0);
   t.match(lock.body, '<D:timeout>Second-600</D:timeout>', 'the timeout is echoed');
   t.match(lock.body, '<D:depth>0</D:depth>');
 
   const put = await finder(s, 'PUT', url, [`If: (<${token}>)`, `X-Expected-Entity-Length: ${content.length}`, 'Transfer-Encoding: chunked'],
     chunked(content.subarray(0, 1000), content.subarray(1000, 7000), content.subarray(7000)));
   t.equal(put.status, 204, 'the chunked PUT replaces the empty file');
-  t.ok(readFileSync(onDisk).equals(content));
+  t.ok((await storedTree(s).readFile(onDisk)).equals(content));
 
   const fsync = multistatus((await propfind(s, url, '0', FSYNC)).body)[0]!;
   t.match(propText(fsync, 'DAV:', 'getetag'), /^"/);
@@ -169,22 +168,22 @@ t.test('new file: LOCK (Depth 0, Second-600) → chunked PUT with X-Expected-Ent
 });
 
 t.test('a chunked PUT of known length whose body is shorter is refused and creates nothing', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   const empty = await finder(s, 'PUT', '/empty.bin', ['X-Expected-Entity-Length: 4096', 'Transfer-Encoding: chunked'], chunked());
   t.ok(empty.status >= 400 && empty.status < 500, `refused: ${empty.status}`);
-  t.notOk(existsSync(path.join(s.root, 'empty.bin')), 'no 0-byte file');
-  writeFileSync(path.join(s.root, 'kept.bin'), 'old bytes');
+  t.notOk(await isStored(s, 'empty.bin'), 'no 0-byte file');
+  await storedTree(s).writeFile('kept.bin', 'old bytes');
   const short = await finder(s, 'PUT', '/kept.bin', ['X-Expected-Entity-Length: 4096', 'Transfer-Encoding: chunked'], chunked('only this'));
   t.ok(short.status >= 400 && short.status < 500, `short body refused: ${short.status}`);
-  t.equal(readFileSync(path.join(s.root, 'kept.bin'), 'utf8'), 'old bytes', 'the old content stays');
-  t.same(readdirSync(s.root).filter((n) => n.startsWith('.fastdav-part-')), []);
+  t.equal(String(await storedTree(s).readFile('kept.bin')), 'old bytes', 'the old content stays');
+  t.same((await storedTree(s).readdir('')).filter((n) => n.startsWith('.fastdav-part-')), []);
   const ok = await finder(s, 'PUT', '/kept.bin', ['X-Expected-Entity-Length: 9', 'Transfer-Encoding: chunked'], chunked('new ', 'bytes'));
   t.equal(ok.status, 204);
-  t.equal(readFileSync(path.join(s.root, 'kept.bin'), 'utf8'), 'new bytes');
+  t.equal(String(await storedTree(s).readFile('kept.bin')), 'new bytes');
 });
 
 t.test('AppleDouble ._ files and .DS_Store are ordinary files', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   const appleDouble = Buffer.alloc(4096);
   appleDouble.writeUInt32BE(0x00051607, 0); // AppleDouble magic
   appleDouble.writeUInt32BE(0x00020000, 4);
@@ -203,16 +202,16 @@ t.test('AppleDouble ._ files and .DS_Store are ordinary files', async (t) => {
     const get = await finder(s, 'GET', url, []);
     t.equal(get.status, 200);
     t.equal(get.headers['content-length'], String(bytes.length));
-    t.ok(readFileSync(path.join(s.root, decodeURIComponent(url))).equals(bytes), `${url} stored byte for byte`);
+    t.ok((await storedTree(s).readFile(decodeURIComponent(url))).equals(bytes), `${url} stored byte for byte`);
   }
   t.equal((await finder(s, 'DELETE', '/Photos/._IMG_0001.JPG', [])).status, 204);
   t.equal((await finder(s, 'DELETE', '/Photos/.DS_Store', [])).status, 204);
-  t.same(readdirSync(path.join(s.root, 'Photos')), []);
+  t.same(await storedTree(s).readdir('Photos'), []);
 });
 
 t.test('a shared lock, conditional GET and a Range', async (t) => {
-  const s = await startServer(t);
-  writeFileSync(path.join(s.root, 'movie.bin'), Buffer.alloc(100_000, 1));
+  const s = await clientTarget(t);
+  await storedTree(s).writeFile('movie.bin', Buffer.alloc(100_000, 1));
   const { res, token } = await finderLock(t, s, '/movie.bin', 'shared');
   t.equal(res.status, 200);
   t.match(res.body, '<D:shared/>');
@@ -226,15 +225,15 @@ t.test('a shared lock, conditional GET and a Range', async (t) => {
 });
 
 t.test('MOVE of a locked file with its token; the lock stays behind', async (t) => {
-  const s = await startServer(t);
+  const s = await clientTarget(t);
   await finder(s, 'MKCOL', '/target', []);
   const { token } = await finderLock(t, s, '/untitled.txt');
   await finder(s, 'PUT', '/untitled.txt', [`If: (<${token}>)`, 'X-Expected-Entity-Length: 5', 'Transfer-Encoding: chunked'], chunked('draft'));
   // webdavfs checks that a directory is empty before it moves anything onto it.
   t.equal((await propfind(s, '/target/', '1', DIR_IS_EMPTY)).status, 207);
-  const move = await finder(s, 'MOVE', '/untitled.txt', [`Destination: http://127.0.0.1:${s.port}/target/named.txt`, `If: (<${token}>)`]);
+  const move = await finder(s, 'MOVE', '/untitled.txt', [`Destination: http://127.0.0.1:${portOf(s)}/target/named.txt`, `If: (<${token}>)`]);
   t.equal(move.status, 201);
-  t.equal(readFileSync(path.join(s.root, 'target', 'named.txt'), 'utf8'), 'draft');
-  t.notOk(existsSync(path.join(s.root, 'untitled.txt')));
+  t.equal(String(await storedTree(s).readFile('target/named.txt')), 'draft');
+  t.notOk(await isStored(s, 'untitled.txt'));
   t.equal((await finder(s, 'PUT', '/target/named.txt', ['Content-Length: 4'], 'edit')).status, 204, 'the moved file is not locked');
 });

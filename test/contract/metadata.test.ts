@@ -1,9 +1,10 @@
 /**
  * The contract of the metadata seam (src/metadata/store.ts), run against every implementation:
- * the embedded SQLite store and PostgreSQL (a private cluster from test/helpers/postgres.ts, one
- * fresh database per test). Dead properties: set/remove in order and atomically, listings, subtree
- * copy/move/delete with names that sort around '/' and look like LIKE wildcards ('%', '_'),
- * unicode. Locks through the LockManager (the protocol rules): conflicts, shared, depth, refresh,
+ * the embedded SQLite store, PostgreSQL (a private cluster from test/helpers/postgres.ts, one
+ * fresh schema per test) and the same PostgreSQL behind PgBouncer in transaction mode
+ * (test/helpers/pgbouncer.ts, one fresh database per test). Dead properties: set/remove in order
+ * and atomically, listings, subtree copy/move/delete with names that sort around '/' and look like
+ * LIKE wildcards ('%', '_'), unicode. Locks through the LockManager (the protocol rules): conflicts, shared, depth, refresh,
  * expiry, unlock, removal, and grants raced from two store instances on one database.
  *
  * The PostgreSQL stores run with a clock 25 years behind: the database's clock alone must decide
@@ -20,6 +21,7 @@ import { SqliteMetadataStore } from '../../src/metadata/sqlite/store.js';
 import { PostgresMetadataStore } from '../../src/metadata/postgres/store.js';
 import { FakeClock, tempDir, type TapLike } from '../helpers/server.js';
 import { postgresSkipReason, sharedPostgres } from '../helpers/postgres.js';
+import { pgbouncerSkipReason, sharedPgBouncer } from '../helpers/pgbouncer.js';
 
 interface Opened {
   store: MetadataStore;
@@ -51,11 +53,19 @@ const backends: Backend[] = [
       return { store: await make(), second: make, clock, pass: async (s) => clock.advance(s) };
     },
   },
-  {
-    name: 'postgres',
-    skip: postgresSkipReason(),
+  postgresBackend('postgres', postgresSkipReason(), async () => (await sharedPostgres()).createSchema()),
+  // The same cluster behind PgBouncer in transaction mode: consecutive statements of a store may
+  // reach different server connections, so session state of any kind would show up here.
+  postgresBackend('pgbouncer', pgbouncerSkipReason(), async () => (await sharedPgBouncer()).createDatabase()),
+];
+
+/** PostgreSQL stores on a fresh database or schema from `freshUrl`. */
+function postgresBackend(name: string, skip: string | false, freshUrl: () => Promise<string>): Backend {
+  return {
+    name,
+    skip,
     async open(t) {
-      const url = await (await sharedPostgres()).createSchema();
+      const url = await freshUrl();
       // Years behind the database: whatever this clock says must not change expiry.
       const clock = new FakeClock(Date.UTC(2001, 0, 1));
       const make = async () => {
@@ -65,8 +75,8 @@ const backends: Backend[] = [
       };
       return { store: await make(), second: make, clock, pass: (s) => sleep(s * 1000 + 50) };
     },
-  },
-];
+  };
+}
 
 const p = (...segments: string[]) => DavPath.of(segments);
 const k = (key: string) => DavPath.fromKey(key);

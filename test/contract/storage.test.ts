@@ -91,6 +91,32 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     t.equal(await s.stat(p('new')), null, 'nothing where a refused upload would have gone');
   });
 
+  t.test('the commit check sees the resource as it is when the write commits', async (t) => {
+    const s = await open(t);
+    const first = await s.writeFile(p('checked'), body('version 1'), {});
+    // A body that lets another write replace the file while it is being received.
+    async function* racing() {
+      yield Buffer.from('slow ');
+      await s.writeFile(p('checked'), body('version 2'), {});
+      yield Buffer.from('upload');
+    }
+    const seen: (string | null)[] = [];
+    const ifMatch = (etag: string) => ({
+      resource: (current: Entry | null) => {
+        seen.push(current?.etag ?? null);
+        if (current?.etag !== etag) throw new DavError(412, 'Precondition Failed');
+      },
+    });
+    t.equal(await statusOf(s.writeFile(p('checked'), Readable.from(racing()), { commitCheck: ifMatch(first.entry.etag) })), 412);
+    t.not(seen[0], first.entry.etag, 'the check got the entry written meanwhile');
+    t.equal((await read(s, p('checked'))).toString(), 'version 2', 'the refused write changed nothing');
+    const current = (await s.stat(p('checked')))!.etag;
+    t.equal((await s.writeFile(p('checked'), body('version 3'), { commitCheck: ifMatch(current) })).created, false, 'a check that holds lets it commit');
+    t.equal(await statusOf(s.writeFile(p('brand-new'), body('x'), { commitCheck: ifMatch(current) })), 412);
+    t.equal(seen.at(-1), null, 'a new resource is checked as none');
+    t.equal(await s.stat(p('brand-new')), null);
+  });
+
   t.test('empty files for LOCK on unmapped URLs', async (t) => {
     const s = await open(t);
     t.equal(await s.createEmptyFile(p('locked')), true);

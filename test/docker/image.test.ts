@@ -1,11 +1,11 @@
 /**
- * The container image, as an operator runs it: build it (../shared/docker/make-node-base.sh for
- * the base image, ../shared/docker/podman to build), run it on a named volume with a users file,
- * check the HEALTHCHECK, run all five litmus suites against it with credentials, check that files
+ * The container image, as an operator runs it: build it (test/docker/node-base.sh makes sure the
+ * base image is there, test/docker/podman.sh runs podman without a daemon or systemd), run it on
+ * a named volume with a users file, check the HEALTHCHECK, run all five litmus suites against it with credentials, check that files
  * land in the volume owned by the container user, and that `podman stop` ends it gracefully
  * (exit code 0 rather than a SIGKILL's 137, and the "stopped" log line).
  *
- * Needs root, podman (the shared script installs it) and litmus: skips locally without them,
+ * Needs root, podman with runc and litmus: skips locally without them,
  * fails under CI=true. The image build reuses podman's layer cache.
  */
 import t from 'tap';
@@ -22,19 +22,19 @@ import { basic, writeUsers } from '../security/support.js';
 t.setTimeout(20 * 60_000);
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-/** The shared tools beside the checkout (../shared), or where the machines keep them for clones elsewhere. */
-const SHARED = [path.resolve(REPO, '..', 'shared', 'docker'), '/work/shared/docker'].find((d) => existsSync(path.join(d, 'podman')));
+/** The project's podman front and base-image script (test/docker/). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const onPath = (tool: string): boolean => !!process.env['PATH']?.split(':').some((d) => existsSync(path.join(d, tool)));
 const IMAGE = 'localhost/fastdav:test';
 const NAME = `fastdav-test-${process.pid}`;
 const PASSWORD = 'litmus-pw';
 
 const exec = promisify(execFile);
-const podman = (...args: string[]) => exec(path.join(SHARED!, 'podman'), args, { maxBuffer: 64 * 1024 * 1024 });
+const podman = (...args: string[]) => exec(path.join(HERE, 'podman.sh'), args, { maxBuffer: 64 * 1024 * 1024 });
 
 function whyNot(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (podman)';
-  if (!SHARED) return 'shared/docker/podman not found';
-  if (!process.env['PATH']?.split(':').some((d) => existsSync(path.join(d, 'litmus')))) return 'litmus not installed';
+  for (const tool of ['podman', 'runc', 'litmus']) if (!onPath(tool)) return `${tool} not installed`;
   return null;
 }
 
@@ -74,7 +74,7 @@ t.test('the image builds, serves a volume, passes litmus and stops gracefully', 
     rmSync(work, { recursive: true, force: true });
   });
 
-  await exec('bash', [path.join(SHARED!, 'make-node-base.sh')], { maxBuffer: 16 * 1024 * 1024 });
+  await exec('bash', [path.join(HERE, 'node-base.sh')], { maxBuffer: 16 * 1024 * 1024 });
   // --format docker: the OCI format has no HEALTHCHECK.
   await podman('build', '--network=host', '--format', 'docker', '-t', IMAGE, REPO);
 

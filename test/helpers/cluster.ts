@@ -9,6 +9,7 @@ import { lockTokenOf, multistatus, propText, request, tempDir, type RequestOptio
 import { haproxyBinary, startHaproxy, type Balancer } from './haproxy.js';
 import { freePort, startInstance, type Instance } from './instances.js';
 import { postgresSkipReason, sharedPostgres, type PostgresServer } from './postgres.js';
+import { sharedPgBouncer, type PgBouncer } from './pgbouncer.js';
 
 export interface ClusterOptions {
   /** How many instances (default 3). */
@@ -19,8 +20,11 @@ export interface ClusterOptions {
   readonly args?: readonly string[];
   /** Environment every instance gets, e.g. an S3 endpoint's (test/helpers/rgw.ts `env`). */
   readonly env?: NodeJS.ProcessEnv;
-  /** Where locks and dead properties live: one PostgreSQL database (default), or SQLite in the shared folder. */
-  readonly metadata?: 'postgres' | 'sqlite';
+  /**
+   * Where locks and dead properties live: one PostgreSQL database (default), the same reached through
+   * PgBouncer in transaction mode (test/helpers/pgbouncer.ts), or SQLite in the shared folder.
+   */
+  readonly metadata?: 'postgres' | 'pgbouncer' | 'sqlite';
   /** Flags or environment for one instance only (by index), e.g. a clock that disagrees. */
   readonly perInstance?: (index: number) => { args?: readonly string[]; env?: NodeJS.ProcessEnv };
 }
@@ -34,6 +38,8 @@ export interface Cluster {
   readonly instances: readonly Instance[];
   /** The PostgreSQL server holding the metadata (null with SQLite). */
   readonly postgres: PostgresServer | null;
+  /** The PgBouncer between the instances and PostgreSQL (only with metadata 'pgbouncer'). */
+  readonly pgbouncer: PgBouncer | null;
   /** --metadata-url of the instances (null with SQLite). */
   readonly metadataUrl: string | null;
   /** A request through the balancer. */
@@ -44,8 +50,9 @@ export interface Cluster {
 export async function startCluster(t: TapLike, options: ClusterOptions = {}, root = tempDir(t, 'fastdav-cluster-')): Promise<Cluster> {
   const count = options.instances ?? 3;
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const postgres = options.metadata === 'sqlite' ? null : await sharedPostgres();
-  const metadataUrl = postgres ? await postgres.createDatabase() : null;
+  const pgbouncer = options.metadata === 'pgbouncer' ? await sharedPgBouncer() : null;
+  const postgres = options.metadata === 'sqlite' ? null : (pgbouncer?.postgres ?? (await sharedPostgres()));
+  const metadataUrl = (await pgbouncer?.createDatabase()) ?? (await postgres?.createDatabase()) ?? null;
   const common = [...(options.prefix ? ['--prefix', options.prefix] : []), ...(metadataUrl ? ['--metadata-url', metadataUrl] : []), ...(options.args ?? [])];
   // One after the other: the first creates the metadata store (or migrates the database).
   const instances: Instance[] = [];
@@ -61,6 +68,7 @@ export async function startCluster(t: TapLike, options: ClusterOptions = {}, roo
     origin: balancer.origin,
     instances,
     postgres,
+    pgbouncer,
     metadataUrl,
     request: (method, urlPath, o) => request(balancer.origin, method, urlPath, o),
   };

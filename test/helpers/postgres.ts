@@ -350,7 +350,8 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 }
 
 let postgresIds: { uid: number; gid: number } | undefined;
-function postgresUser(): { uid: number; gid: number } {
+/** uid and gid of the `postgres` system user (the servers run as it when the tests run as root). */
+export function postgresUser(): { uid: number; gid: number } {
   if (!postgresIds) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());

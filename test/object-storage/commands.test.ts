@@ -1,7 +1,7 @@
 /**
  * Object storage as an operator runs it (the built command): start-up refusals in one line with
- * exit 2, `fastdav import` and `fastdav export` giving back the same bytes, names and
- * modification times, and `fastdav gc --grace 0` leaving no object under the prefix once
+ * exit 2, `fastdav import` and `fastdav export` giving back the same bytes, names,
+ * modification times and dead properties, and `fastdav gc --grace 0` leaving no object under the prefix once
  * everything was deleted through WebDAV.
  */
 import t from 'tap';
@@ -92,6 +92,64 @@ t.test('object storage commands', { skip }, async (t) => {
     const server = await serve(t, args, env);
     const r = await request(server.origin, 'GET', `/docs/${encodeURIComponent('naïve café.md')}`);
     t.equal(r.body, 'ünïcödé', 'served from the store');
+  });
+
+  t.test('export and import carry the dead properties', async (t) => {
+    const propfind = async (origin: string, href: string) =>
+      (
+        await request(origin, 'PROPFIND', href, {
+          headers: { depth: '0' },
+          body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><Z:color xmlns:Z="urn:z"/><Z:tags xmlns:Z="urn:z"/></D:prop></D:propfind>',
+        })
+      ).body;
+    const proppatch = (origin: string, href: string, inner: string) =>
+      request(origin, 'PROPPATCH', href, {
+        body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>${inner}</D:prop></D:set></D:propertyupdate>`,
+      });
+    const PROPS: [string, string][] = [
+      ['/', '<Z:color>root green</Z:color>'],
+      ['/docs/', '<Z:color>folder blue</Z:color>'],
+      [`/docs/${encodeURIComponent('naïve café.md')}`, '<Z:color>file red</Z:color><Z:tags><Z:tag xml:lang="fr">été</Z:tag><Z:tag/></Z:tags>'],
+    ];
+    const shown = /<Z:color[^>]*>[^<]*<\/Z:color>|<Z:tags[^>]*>.*<\/Z:tags>/g;
+
+    // A tree with properties in object storage, written through WebDAV.
+    const first = await argsFor('props-a/');
+    const server = await serve(t, first, env);
+    t.equal((await request(server.origin, 'MKCOL', '/docs/')).status, 201);
+    t.equal((await request(server.origin, 'PUT', PROPS[2]![0], { body: 'ünïcödé' })).status, 201);
+    t.equal((await request(server.origin, 'PUT', '/docs/plain.txt', { body: 'no properties' })).status, 201);
+    for (const [href, inner] of PROPS) t.equal((await proppatch(server.origin, href, inner)).status, 207, `PROPPATCH ${href}`);
+    const before = new Map<string, string[]>();
+    for (const [href] of PROPS) before.set(href, (await propfind(server.origin, href)).match(shown) ?? []);
+    t.equal(before.get(PROPS[2]![0])!.length, 2, 'both properties of the file are shown');
+    server.child.kill('SIGTERM');
+    await server.exit;
+
+    const out = path.join(tempDir(t), 'out');
+    const exported = await runCli(['export', out, ...first], env);
+    t.equal(exported.status, 0, exported.output);
+    t.match(exported.output, /dead properties of 3 resources/);
+    t.ok(statSync(path.join(out, '.fastdav', 'metadata.sqlite')).isFile(), 'kept where the filesystem backend keeps them');
+
+    // Into a fresh database and prefix: the same properties, bytes, names and times.
+    const second = await argsFor('props-b/');
+    const imported = await runCli(['import', out, ...second], env);
+    t.equal(imported.status, 0, imported.output);
+    t.match(imported.output, /imported 2 files \(\d+ bytes\) and 1 folders; dead properties of 3 resources/);
+    const again = await serve(t, second, env);
+    for (const [href] of PROPS) t.same((await propfind(again.origin, href)).match(shown) ?? [], before.get(href), `the same properties on ${href}`);
+    t.equal((await request(again.origin, 'PROPFIND', '/.fastdav', { headers: { depth: '0' } })).status, 404, 'the properties store is not imported as a folder');
+    again.child.kill('SIGTERM');
+    await again.exit;
+    const out2 = path.join(tempDir(t), 'out2');
+    t.equal((await runCli(['export', out2, ...second], env)).status, 0);
+    const files = (dir: string) => new Map([...snapshot(dir)].filter(([name]) => !name.startsWith('.fastdav')));
+    t.same(files(out2), files(out), 'bytes, names and modification times as before');
+
+    // The filesystem backend serves the export with its properties.
+    const folder = await serve(t, ['--root', out, '--log-level', 'warn'], env);
+    for (const [href] of PROPS) t.same((await propfind(folder.origin, href)).match(shown) ?? [], before.get(href), `fastdav --root DIR: ${href}`);
   });
 
   t.test('gc --grace 0 after deleting everything: no object left under the prefix', async (t) => {

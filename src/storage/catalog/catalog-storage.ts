@@ -4,8 +4,9 @@
  * - PROPFIND and every stat read only the catalog: no object store call at all.
  * - MOVE is one UPDATE of the moved node's parent and name, whatever the size of the tree.
  * - COPY makes nodes that share the blobs (reference counted): no object is copied.
- * - PUT streams to a new random key, then one transaction points the node at it: a failed or
- *   cut upload leaves nothing visible, and a live object is never overwritten.
+ * - PUT streams to a new random key, then one transaction re-checks the locks and preconditions
+ *   (commit-check.ts) and points the node at it: a failed, cut or refused upload leaves nothing
+ *   visible, and a live object is never overwritten.
  * - DELETE drops the nodes and releases their blobs in one transaction; the sweep (gc.ts)
  *   deletes released objects after a grace period.
  */
@@ -17,6 +18,7 @@ import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK } from './walk.js';
+import { locksAbove, serializeWithLockGrants } from './commit-check.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -175,6 +177,9 @@ export class CatalogStorage implements Storage {
     try {
       const created = await this.retryOnRace(() =>
         this.sql.transaction(async (run) => {
+          // Queued behind any lock grant on the path first, then the locks read as they are now.
+          const check = options.commitCheck;
+          if (check?.locks) await serializeWithLockGrants(run, path);
           if (blob !== null) {
             const live = await run(`UPDATE catalog_blobs SET state = 'live', refs = 1, size = $2 WHERE key = $1 AND state = 'pending' RETURNING key`, [blob, size]);
             // The sweep took it for abandoned (an upload longer than the grace period).
@@ -184,6 +189,8 @@ export class CatalogStorage implements Storage {
           await this.assertRoom(size, run);
           const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name]))[0];
           if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
+          check?.resource?.(old ? this.entry(path, old) : null);
+          if (check?.locks) check.locks(await locksAbove(run, path), old === undefined);
           if (old) {
             await run(
               `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)

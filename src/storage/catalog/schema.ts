@@ -55,6 +55,21 @@ INSERT INTO catalog_nodes (parent, name, is_collection, etag, mtime_ms, created_
   VALUES (NULL, '', true, '', (extract(epoch FROM now()) * 1000)::bigint, (extract(epoch FROM now()) * 1000)::bigint);
 `,
   },
+  {
+    version: 101,
+    name: 'catalog: the background sweep lease',
+    // One row: which instance runs the sweeps, until when (database clock), and whether one is
+    // under way (gc.ts).
+    sql: `
+CREATE TABLE catalog_gc_lease (
+  one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+  holder    text NOT NULL,
+  until     timestamptz NOT NULL,
+  sweeping  boolean NOT NULL DEFAULT false
+);
+INSERT INTO catalog_gc_lease (holder, until) VALUES ('', '-infinity');
+`,
+  },
 ];
 
 /** Everything a PostgreSQL database holds in object-storage mode: the metadata store's steps and the catalog's. */

@@ -1,0 +1,16 @@
+/**
+ * The gvfs test of test/clients/ unchanged, in object-storage mode: three instances on one
+ * PostgreSQL database and one radosgw bucket behind HAProxy (every request balanced on its own).
+ * What gvfs stored is checked through the balancer, since there is no data folder to read.
+ */
+import t from 'tap';
+import { useClientTargets } from '../clients/client-kit.js';
+import { objectStorageClusterForClients, objectStorageClusterUnavailable } from '../helpers/object-storage.js';
+
+const skip = objectStorageClusterUnavailable(t);
+if (skip) {
+  t.plan(0, skip);
+} else {
+  useClientTargets(objectStorageClusterForClients);
+  await import('../clients/gvfs.test.js');
+}
