@@ -102,6 +102,12 @@ t.test('object storage costs and failures', { skip }, async (t) => {
   t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {
     const s = await startObjectStorageServer(t, engines);
     t.equal((await s.request('PUT', '/file', { body: 'content' })).status, 201);
+    // A file streamed from S3 (larger than what is read whole): whole and by range.
+    const big = Buffer.alloc(1024 * 1024 + 5, 'abcdefgh');
+    t.equal((await s.request('PUT', '/big', { body: big })).status, 201);
+    t.ok((await s.request('GET', '/big')).raw.equals(big), 'a streamed GET: every byte');
+    const range = await s.request('GET', '/big', { headers: { range: 'bytes=1048570-1048576' } });
+    t.same([range.status, range.body], [206, big.subarray(1048570, 1048577).toString()], 'a range of it');
     await engines.s3.stopGateway();
     let restarted = false;
     t.teardown(async () => {
@@ -110,6 +116,8 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     const get = await s.request('GET', '/file');
     t.equal(get.status, 503, 'GET: 503');
     t.ok(Number(get.headers['retry-after']) > 0, 'with Retry-After');
+    const streamed = await s.request('GET', '/big');
+    t.same([streamed.status, Number(streamed.headers['retry-after']) > 0], [503, true], 'GET of a streamed file: 503 with Retry-After, not a cut connection');
     const put = await s.request('PUT', '/other', { body: 'x'.repeat(1000) });
     t.equal(put.status, 503, 'PUT: 503');
     t.ok(Number(put.headers['retry-after']) > 0);
