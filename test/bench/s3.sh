@@ -44,4 +44,5 @@ mkdir -p "$OUT"
 echo "s3.sh: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); report in $OUT" >&2
 # No time limit: a 1 GiB round on a busy machine takes minutes. The full TAP output stays beside the report.
 BENCH_OUT=$OUT npx tap --timeout=0 --reporter=tap test/bench/object-storage.ts >"$OUT/tap.txt" 2>&1 || { tail -40 "$OUT/tap.txt" >&2; exit 1; }
+printf '\nBuild: %s%s\n' "$(git rev-parse --short HEAD)" "$(git diff --quiet HEAD -- src || echo ' with uncommitted changes in src/')" >>"$OUT/report.md"
 cat "$OUT/report.md"

@@ -31,8 +31,13 @@ const MiB = 1024 * 1024;
 const MIN_PART = 8 * MiB;
 /** Parts for a body of unknown length (chunked): up to 10,000 × 16 MiB ≈ 156 GiB. */
 const UNKNOWN_LENGTH_PART = 16 * MiB;
-/** Parts on their way to S3 per upload at most (one more fills meanwhile); 4 × 8 MiB for most files. */
-const PART_BUFFER_BUDGET = 32 * MiB;
+/**
+ * Bytes of parts on their way to S3 per upload (one more part fills meanwhile): three 8 MiB parts
+ * for most files, two 16 MiB ones for a body of unknown length, one part past that. Each upload
+ * allocates its own buffers, and a finished upload's wait for the garbage collector, so this
+ * budget is what a PUT adds to the server's memory (RSS goal: < 64 MiB per 1 GiB PUT).
+ */
+const PART_BUFFER_BUDGET = 24 * MiB;
 /** What a client is told to wait before retrying when the store fails (RFC 9110 §10.2.3). */
 const RETRY_AFTER_SECONDS = '5';
 
@@ -95,7 +100,7 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, body: Readable, options: BlobPutOptions): Promise<number> {
     const guarded = guardBody(body, options);
     const partSize = partSizeFor(options.expectedLength);
-    const queueSize = Math.max(1, Math.floor(PART_BUFFER_BUDGET / partSize));
+    const queueSize = Math.max(partSize <= UNKNOWN_LENGTH_PART ? 2 : 1, Math.floor(PART_BUFFER_BUDGET / partSize));
     try {
       await uploadStream({ client: this.client, bucket: this.bucket, key: this.prefix + key }, guarded.stream, partSize, queueSize);
     } catch (err) {
