@@ -1,9 +1,9 @@
 /**
  * Streaming a body into one S3 object with bounded, reused memory: the body is copied into a
  * fixed set of part buffers (`queueSize` parts on their way to S3 and one filling), each given
- * back once S3 has its part. @aws-sdk/lib-storage's Upload, used before, concatenated every part
- * into a fresh buffer: during a 1 GiB PUT the spent parts waited for the garbage collector and
- * the server's RSS grew by 80 MiB; with reused buffers it stays near the buffers' own size.
+ * back once S3 has its part. @aws-sdk/lib-storage's Upload, used before, copied every part
+ * into a fresh buffer and left the spent ones to the garbage collector, so that a PUT's memory
+ * depended on when the collector ran; reused buffers bound it to their own size.
  *
  * A body that fits in one part is one PutObject; anything longer is a multipart upload (S3: at
  * most 10,000 parts, all but the last at least 5 MiB), aborted when anything fails, so that a
