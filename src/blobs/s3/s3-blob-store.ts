@@ -34,8 +34,8 @@ const UNKNOWN_LENGTH_PART = 16 * MiB;
 /**
  * Bytes of parts on their way to S3 per upload (one more part fills meanwhile): three 8 MiB parts
  * for most files, two 16 MiB ones for a body of unknown length, one part past that. Each upload
- * allocates its own buffers, and a finished upload's wait for the garbage collector, so this
- * budget is what a PUT adds to the server's memory (RSS goal: < 64 MiB per 1 GiB PUT).
+ * allocates its own buffers (a finished upload's are left to the garbage collector), so this
+ * budget is about what a PUT adds to the server's memory (goal: < 64 MiB during a 1 GiB PUT).
  */
 const PART_BUFFER_BUDGET = 24 * MiB;
 /** What a client is told to wait before retrying when the store fails (RFC 9110 §10.2.3). */
