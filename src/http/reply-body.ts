@@ -6,6 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyReply } from 'fastify';
 import type { OpenFile } from '../storage/storage.js';
 import type { TextSink } from '../xml/multistatus.js';
@@ -109,6 +110,7 @@ const FILE_BUFFERS = 2;
  * A read failure mid-body can only cut the connection (the length was promised).
  */
 export async function sendFileBody(reply: FastifyReply, file: OpenFile, start: number, end: number): Promise<void> {
+  if (file.stream) return pipeFileBody(reply, file, start, end);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
@@ -141,6 +143,32 @@ export async function sendFileBody(reply: FastifyReply, file: OpenFile, start: n
     res.destroy();
   } finally {
     res.removeListener('close', onClose);
+    await file.close();
+  }
+}
+
+/**
+ * sendFileBody for a file that streams itself (OpenFile.stream): piped on, with backpressure.
+ * The stream is opened before anything is sent, so that a store that cannot serve it gets its
+ * own status (503 with Retry-After) rather than a cut connection.
+ */
+async function pipeFileBody(reply: FastifyReply, file: OpenFile, start: number, end: number): Promise<void> {
+  let body: Readable;
+  try {
+    body = await file.stream!(start, end);
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  try {
+    await pipeline(body, reply.raw);
+  } catch (err) {
+    // A client that left is no news; anything else cut a body whose length was promised.
+    if ((err as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') reply.log.warn({ err }, 'file body cut short');
+    reply.raw.destroy();
+  } finally {
     await file.close();
   }
 }

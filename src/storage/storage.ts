@@ -47,6 +47,11 @@ export interface OpenFile {
   readAll(): Promise<Buffer>;
   /** Reads up to `length` bytes at `position` into the start of `buffer`; resolves with the count (0 at the end). */
   read(buffer: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * Bytes `start`..`end` (inclusive) as one stream, for a backend whose reads come from the
+   * network (object storage): sent on as they arrive, with no copy into the reader's buffers.
+   */
+  stream?(start: number, end: number): Promise<Readable>;
   close(): Promise<void>;
 }
 

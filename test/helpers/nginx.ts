@@ -24,15 +24,16 @@ export function freePort(): Promise<number> {
 
 /**
  * Runs nginx with `serverBlock` (the inside of a `server {}`) listening on 127.0.0.1:port;
- * resolves once it accepts connections.
+ * resolves once it accepts connections. `mainBlock`: lines for the main context (load_module…).
  */
-export async function startNginx(t: TapLike, serverBlock: string): Promise<{ port: number; origin: string }> {
+export async function startNginx(t: TapLike, serverBlock: string, mainBlock = ''): Promise<{ port: number; origin: string }> {
   const dir = tempDir(t, 'fastdav-nginx-');
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(
     conf,
-    `daemon off;
+    `${mainBlock}
+daemon off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config.js';
 import { storedThroughHttp, type ClientTarget } from '../clients/client-kit.js';
 import { clusterPrerequisites, startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 import { postgresSkipReason, sharedPostgres } from './postgres.js';
-import { rgwUnavailable, startRgw, type S3Endpoint } from './rgw.js';
+import { rgwUnavailable, startRgw, type RgwOptions, type S3Endpoint } from './rgw.js';
 import { startServer, type TapLike, type TestServer } from './server.js';
 
 export interface ObjectStorageEngines {
@@ -29,8 +29,8 @@ export function objectStorageUnavailable(t: TapLike & { fail(message: string): v
 let prefixes = 0;
 
 /** Starts radosgw for this test (PostgreSQL is shared by the test process) and points the AWS variables at it. */
-export async function startEngines(t: TapLike & { fail(message: string): void }): Promise<ObjectStorageEngines> {
-  const [s3, pg] = await Promise.all([startRgw(t), sharedPostgres()]);
+export async function startEngines(t: TapLike & { fail(message: string): void }, rgw: RgwOptions = {}): Promise<ObjectStorageEngines> {
+  const [s3, pg] = await Promise.all([startRgw(t, rgw), sharedPostgres()]);
   // The server takes credentials and region from the standard AWS variables, as in production.
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region });
   const database = () => pg.createDatabase();

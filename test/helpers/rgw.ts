@@ -114,11 +114,18 @@ async function stopDaemons(daemons: ChildProcess[], state: string): Promise<void
   rmSync(state, { recursive: true, force: true });
 }
 
+export interface RgwOptions {
+  /** RAM the memstore OSD may fill (default 2 GiB); full, it blocks writes. */
+  readonly memstoreBytes?: number;
+  /** Free the RADOS space of deleted objects within seconds (radosgw's own gc waits 2 h): for benchmarks that write GiBs. */
+  readonly quickGc?: boolean;
+}
+
 /**
  * Starts Ceph + radosgw, creates a user and a bucket, and registers the stop with `t`.
  * Call only when rgwUnavailable(t) is false.
  */
-export async function startRgw(t: Pick<TapLike, 'teardown'>): Promise<S3Endpoint> {
+export async function startRgw(t: Pick<TapLike, 'teardown'>, options: RgwOptions = {}): Promise<S3Endpoint> {
   const state = mkdtempSync(path.join(os.tmpdir(), 'fastdav-rgw-'));
   const daemons: ChildProcess[] = [];
   const logs = path.join(state, 'log');
@@ -168,7 +175,7 @@ mon warn on pool no redundancy = false
 mon data avail warn = 1
 mon data avail crit = 0
 osd objectstore = memstore
-memstore device bytes = ${2 << 30}
+memstore device bytes = ${options.memstoreBytes ?? 2 * 1024 ** 3}
 osd memory target = 939524096
 osd mon shutdown timeout = 1
 paxos propose interval = 0.05
@@ -177,7 +184,7 @@ paxos min wait = 0.01
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw data = ${state}/rgw
 rgw thread pool size = 32
-`,
+${options.quickGc ? 'rgw gc obj min wait = 0\nrgw gc processor period = 2\n' : ''}`,
   );
   const c = ['-c', conf];
   const tail = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '');

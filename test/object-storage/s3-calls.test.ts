@@ -1,7 +1,7 @@
 /**
  * What object storage costs and how it fails:
- * - MOVE of a folder of 10,000 files costs the same SQL statements and S3 calls as one of 10
- *   (counted, not timed): none of either per file, no S3 call at all.
+ * - MOVE, COPY and DELETE of a folder of 10,000 files cost the same SQL statements and S3 calls
+ *   as of 10 (counted, not timed): one statement each, no S3 call at all.
  * - PROPFIND and MOVE through HTTP make no S3 request (radosgw's own request counter).
  * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
  *   which need only the catalog, go on; all is well again once S3 is back. PostgreSQL
@@ -16,12 +16,14 @@ import { sharedPostgres } from '../helpers/postgres.js';
 
 
 const skip = objectStorageUnavailable(t);
+/** The status of the DavError a storage call fails with (0 when it succeeds). */
+const statusOf = (step: Promise<unknown>): Promise<number> => step.then(() => 0, (err: { statusCode?: number }) => err.statusCode ?? -1);
 const p = (s: string): DavPath => DavPath.of(s.split('/').filter(Boolean));
 
 t.test('object storage costs and failures', { skip }, async (t) => {
   const engines = await startEngines(t);
 
-  t.test('MOVE of 10,000 files costs what MOVE of 10 costs', async (t) => {
+  t.test('MOVE, COPY and DELETE of 10,000 files cost what they cost for 10', async (t) => {
     const settings = await engines.settings();
     const opened = await openObjectStorage({ ...settings, quotaBytes: 0 } as Parameters<typeof openObjectStorage>[0]);
     t.teardown(() => opened.close());
@@ -40,19 +42,46 @@ t.test('object storage costs and failures', { skip }, async (t) => {
       );
     }
     t.equal((await storage.members(p('big'), 'infinity')).count, 10_001, '10,000 files and a folder');
-    const cost = async (from: string, to: string) => {
+    const cost = async (step: () => Promise<unknown>) => {
       const [statements, requests] = [sql.statements, blobs.requests];
-      await storage.moveTree(p(from), p(to));
+      await step();
       return { statements: sql.statements - statements, s3: blobs.requests - requests };
     };
-    const small = await cost('small', 'small-moved');
-    const big = await cost('big', 'big-moved');
-    t.same(big, small, `same cost: ${JSON.stringify(big)}`);
-    t.equal(big.s3, 0, 'no S3 call');
-    t.ok(big.statements <= 8, 'a handful of statements');
+    const refs = async (folder: string) =>
+      Number((await sql.run<{ refs: number }>(`SELECT refs FROM catalog_blobs b JOIN catalog_nodes n ON n.blob = b.key WHERE n.id = $1`, [(await storage.node(p(`${folder}/sub/real`)))!.id]))[0]!.refs);
+    const steps = {
+      MOVE: (folder: string) => storage.moveTree(p(folder), p(`${folder}-moved`)),
+      COPY: (folder: string) => storage.copyTree(p(`${folder}-moved`), p(`${folder}-copy`), 'infinity'),
+      DELETE: (folder: string) => storage.deleteTree(p(`${folder}-copy`), []),
+    };
+    for (const [method, step] of Object.entries(steps)) {
+      const small = await cost(() => step('small'));
+      const big = await cost(() => step('big'));
+      t.same(big, { statements: 1, s3: 0 }, `${method}: one statement and no S3 call for 10,000 files`);
+      t.same(small, big, `${method}: as for 10 files`);
+      if (method === 'COPY') t.equal(await refs('big-copy'), 2, 'the copy shares the blob (two references)');
+    }
     t.equal((await storage.members(p('big-moved'), 'infinity')).count, 10_001, 'everything moved');
-    t.equal(await storage.stat(p('big')), null);
+    t.equal(await storage.stat(p('big')), null, 'nothing left at the source');
     t.equal((await storage.list(p('big-moved/sub'))).length, 10_000);
+    t.equal(await storage.stat(p('big-copy')), null, 'the copy is deleted');
+    t.equal(await refs('big-moved'), 1, 'its blob reference is given back');
+    t.equal((await sql.run(`SELECT 1 FROM catalog_nodes n WHERE NOT EXISTS (SELECT 1 FROM catalog_nodes m WHERE m.id = n.parent) AND n.parent IS NOT NULL`)).length, 0, 'no orphan rows');
+    t.equal((await storage.list(p('/'))).map((e) => e.path.name).sort().join(' '), 'big-moved small-moved');
+
+    // The rarer ways take a transaction: a file replacing a file, a DELETE that keeps a locked member.
+    await storage.writeFile(p('small-moved/other'), Readable.from([Buffer.from('other bytes')]), {});
+    await storage.moveTree(p('small-moved/other'), p('small-moved/sub/real'));
+    t.equal((await (await storage.openFile(p('small-moved/sub/real'))).readAll()).toString(), 'other bytes', 'MOVE over a file replaces it');
+    await storage.copyTree(p('small-moved/sub/f1'), p('small-moved/sub/real'), 'infinity');
+    t.equal((await storage.stat(p('small-moved/sub/real')))?.size, 0, 'COPY over a file replaces it');
+    await storage.deleteTree(p('small-moved'), [p('small-moved/sub/f2')]);
+    t.same((await storage.members(p('small-moved'), 'infinity')).count, 2, 'DELETE keeps a member and its ancestors');
+    t.equal(await statusOf(storage.moveTree(p('nothing'), p('there'))), 404);
+    t.equal(await statusOf(storage.moveTree(p('big-moved'), p('no/there'))), 409);
+    t.equal(await statusOf(storage.copyTree(p('nothing'), p('there'), 'infinity')), 404);
+    t.equal(await statusOf(storage.copyTree(p('big-moved/sub/f1'), p('big-moved/sub/f2/x'), 0)), 409);
+    t.equal(await statusOf(storage.deleteTree(p('nothing'), [])), 404);
   });
 
   t.test('PROPFIND and MOVE through HTTP make no S3 request', async (t) => {
@@ -73,6 +102,12 @@ t.test('object storage costs and failures', { skip }, async (t) => {
   t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {
     const s = await startObjectStorageServer(t, engines);
     t.equal((await s.request('PUT', '/file', { body: 'content' })).status, 201);
+    // A file streamed from S3 (larger than what is read whole): whole and by range.
+    const big = Buffer.alloc(1024 * 1024 + 5, 'abcdefgh');
+    t.equal((await s.request('PUT', '/big', { body: big })).status, 201);
+    t.ok((await s.request('GET', '/big')).raw.equals(big), 'a streamed GET: every byte');
+    const range = await s.request('GET', '/big', { headers: { range: 'bytes=1048570-1048576' } });
+    t.same([range.status, range.body], [206, big.subarray(1048570, 1048577).toString()], 'a range of it');
     await engines.s3.stopGateway();
     let restarted = false;
     t.teardown(async () => {
@@ -81,6 +116,8 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     const get = await s.request('GET', '/file');
     t.equal(get.status, 503, 'GET: 503');
     t.ok(Number(get.headers['retry-after']) > 0, 'with Retry-After');
+    const streamed = await s.request('GET', '/big');
+    t.same([streamed.status, Number(streamed.headers['retry-after']) > 0], [503, true], 'GET of a streamed file: 503 with Retry-After, not a cut connection');
     const put = await s.request('PUT', '/other', { body: 'x'.repeat(1000) });
     t.equal(put.status, 503, 'PUT: 503');
     t.ok(Number(put.headers['retry-after']) > 0);

@@ -1,9 +1,9 @@
 /**
  * Blobs as objects in an S3 bucket (AWS S3, Ceph radosgw, MinIO, R2, …) through the AWS SDK v3,
- * one object per blob at `<prefix><key>`. Uploads go through @aws-sdk/lib-storage: one PutObject
- * when the body fits in one part, else a multipart upload whose part size follows the announced
- * length (S3 allows 10,000 parts of at most 5 GiB: a 5 TiB file needs parts of ≥ 525 MiB) and
- * which is aborted when anything fails. Memory per upload: about (queue + 1) parts.
+ * one object per blob at `<prefix><key>`. Uploads (multipart.ts): one PutObject when the body fits
+ * in one part, else a multipart upload whose part size follows the announced length (S3 allows
+ * 10,000 parts of at most 5 GiB: a 5 TiB file needs parts of ≥ 525 MiB) and which is aborted
+ * when anything fails. Memory per upload: (queue + 1) part buffers, reused.
  *
  * Compatibility: path-style addressing with a custom endpoint (radosgw, MinIO), and checksums
  * only where the API requires them (radosgw 16 answers 411 to the SDK's default streamed
@@ -21,19 +21,23 @@ import {
   type S3ClientConfig,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ClientGoneError, DavError } from '../../core/errors.js';
 import type { BlobInfo, BlobPutOptions, BlobStore } from '../blob-store.js';
 import { guardBody } from '../guarded-body.js';
+import { MAX_PARTS, uploadStream } from './multipart.js';
 
 const MiB = 1024 * 1024;
 /** Smallest part (S3's minimum is 5 MiB); also the size below which one PutObject is used. */
 const MIN_PART = 8 * MiB;
 /** Parts for a body of unknown length (chunked): up to 10,000 × 16 MiB ≈ 156 GiB. */
 const UNKNOWN_LENGTH_PART = 16 * MiB;
-const MAX_PARTS = 10_000;
-/** Parts held in memory per upload at most (about; lib-storage buffers queue + 1 parts). */
-const PART_BUFFER_BUDGET = 32 * MiB;
+/**
+ * Bytes of parts on their way to S3 per upload (one more part fills meanwhile): three 8 MiB parts
+ * for most files, two 16 MiB ones for a body of unknown length, one part past that. Each upload
+ * allocates its own buffers (a finished upload's are left to the garbage collector), so this
+ * budget is about what a PUT adds to the server's memory (goal: < 64 MiB during a 1 GiB PUT).
+ */
+const PART_BUFFER_BUDGET = 24 * MiB;
 /** What a client is told to wait before retrying when the store fails (RFC 9110 §10.2.3). */
 const RETRY_AFTER_SECONDS = '5';
 
@@ -96,17 +100,13 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, body: Readable, options: BlobPutOptions): Promise<number> {
     const guarded = guardBody(body, options);
     const partSize = partSizeFor(options.expectedLength);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: this.prefix + key, Body: guarded.stream },
-      partSize,
-      queueSize: Math.max(1, Math.floor(PART_BUFFER_BUDGET / partSize)),
-      leavePartsOnError: false,
-    });
+    const queueSize = Math.max(partSize <= UNKNOWN_LENGTH_PART ? 2 : 1, Math.floor(PART_BUFFER_BUDGET / partSize));
     try {
-      await upload.done();
+      await uploadStream({ client: this.client, bucket: this.bucket, key: this.prefix + key }, guarded.stream, partSize, queueSize);
     } catch (err) {
-      throw s3Failure(guarded.failure() ?? err);
+      // The body's own trouble (too long, too short, the client gone) wins over what it caused.
+      const failure = guarded.failure();
+      throw s3Failure(failure instanceof DavError || failure instanceof ClientGoneError ? failure : err);
     }
     // The body may have failed after the last part went out: the blob exists, so remove it.
     const failure = guarded.failure();

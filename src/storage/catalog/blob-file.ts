@@ -2,11 +2,17 @@
  * An opened file whose content is a blob: the Storage seam's positional reads served from one
  * ranged GET that is followed forward as long as the reads are sequential (a GET body reads
  * 1 MiB at a time from `start`), and reopened at the new offset when a read jumps.
- * Memory: what the object store's stream buffers, plus the chunk being copied.
+ * Memory: up to READ_AHEAD bytes read ahead, plus the chunk being copied.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable, pipeline } from 'node:stream';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, OpenFile } from '../storage.js';
+
+/**
+ * Bytes taken from the object store ahead of the reads: its connection keeps flowing while the
+ * client's takes the previous chunk (without it, a 1 GiB GET ran at half the plain client's rate).
+ */
+const READ_AHEAD = 4 * 1024 * 1024;
 
 /** Resolves when `stream` has data to read, has ended, or failed. */
 function readable(stream: Readable): Promise<void> {
@@ -22,7 +28,7 @@ function readable(stream: Readable): Promise<void> {
 }
 
 class BlobFile implements OpenFile {
-  private stream: Readable | undefined;
+  private source: Readable | undefined;
   /** Offset in the blob of the stream's next byte. */
   private position = 0;
   private leftover: Buffer | null = null;
@@ -40,12 +46,14 @@ class BlobFile implements OpenFile {
 
   async read(buffer: Buffer, length: number, position: number): Promise<number> {
     if (this.key === null || position >= this.entry.size) return 0;
-    if (!this.stream || this.position !== position) {
+    if (!this.source || this.position !== position) {
       this.drop();
-      this.stream = await this.blobs.get(this.key, position, this.entry.size - 1);
+      const source = await this.blobs.get(this.key, position, this.entry.size - 1);
+      // A failure of either ends both; the reads see it as the stream's error.
+      this.source = pipeline(source, new PassThrough({ highWaterMark: READ_AHEAD }), () => undefined);
       this.position = position;
     }
-    const stream = this.stream;
+    const stream = this.source;
     let filled = 0;
     while (filled < length) {
       const chunk: Buffer | null = this.leftover ?? (stream.read() as Buffer | null);
@@ -64,9 +72,17 @@ class BlobFile implements OpenFile {
     return filled;
   }
 
+  async stream(start: number, end: number): Promise<Readable> {
+    if (this.key === null || end < start) return Readable.from([]);
+    this.drop();
+    this.source = await this.blobs.get(this.key, start, end);
+    this.position = -1; // a later read() opens its own
+    return this.source;
+  }
+
   private drop(): void {
-    this.stream?.destroy();
-    this.stream = undefined;
+    this.source?.destroy();
+    this.source = undefined;
     this.leftover = null;
   }
 

@@ -17,7 +17,7 @@ import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
-import { WALK } from './walk.js';
+import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { locksAbove, serializeWithLockGrants } from './commit-check.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
@@ -49,6 +49,104 @@ UPDATE catalog_blobs b SET refs = b.refs - g.n,
   state = CASE WHEN b.refs - g.n <= 0 THEN 'released' ELSE b.state END,
   released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
 FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob`;
+
+/** RELEASE_GONE as a CTE `released`, for a statement whose main query reports something else. */
+const RELEASED = `released AS (${RELEASE_GONE} RETURNING b.key)`;
+
+/**
+ * Where a MOVE or COPY goes, resolved in the statement that does it ($1: the source's segments,
+ * $2: the destination parent's, $3: the destination's name): `source (id)`, `parent (id,
+ * is_collection)` and `taken (is_collection)`, whatever is at the destination already.
+ */
+const ENDPOINTS = `WITH RECURSIVE ${walkCte('src', 1)}, ${walkCte('dst', 2)},
+source AS (SELECT ${walkTarget('src', 1)} AS id),
+parent AS (SELECT id, is_collection FROM catalog_nodes WHERE id = ${walkTarget('dst', 2)}),
+taken AS (SELECT n.is_collection FROM catalog_nodes n JOIN parent p ON n.parent = p.id WHERE n.name = $3)`;
+
+/** What a MOVE or COPY statement found, and how many nodes it moved or made. */
+interface TreeStep {
+  source: string | null;
+  parent: boolean | null;
+  taken: boolean | null;
+  done: number;
+}
+const STEP_REPORT = `SELECT (SELECT id FROM source) AS source, (SELECT is_collection FROM parent) AS parent, (SELECT is_collection FROM taken) AS taken`;
+
+/**
+ * MOVE in one statement, when nothing is at the destination (RFC 4918 §9.9): the top node gets
+ * its new parent and name, and the whole tree moves with it; nothing below it is touched.
+ */
+const MOVE_NODE = `${ENDPOINTS},
+moved AS (
+  UPDATE catalog_nodes n SET parent = p.id, name = $3 FROM source s, parent p
+  WHERE n.id = s.id AND p.is_collection AND NOT EXISTS (SELECT 1 FROM taken)
+  RETURNING n.id
+) ${STEP_REPORT}, (SELECT count(*) FROM moved)::int AS done`;
+
+/**
+ * COPY in one statement, when nothing is at the destination ($4: depth infinity, $5: now): the
+ * copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and name, and the
+ * dead properties of their originals; their blobs gain one reference per copy. No object is copied.
+ */
+const COPY_TREE = `${ENDPOINTS},
+sub AS (
+  SELECT n.id, n.parent, 0 AS depth FROM catalog_nodes n JOIN source s ON n.id = s.id
+  WHERE (SELECT is_collection FROM parent) AND NOT EXISTS (SELECT 1 FROM taken)
+  UNION ALL
+  SELECT n.id, n.parent, s.depth + 1 FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE $4::boolean
+), mapped AS MATERIALIZED (
+  SELECT id AS old, nextval('catalog_nodes_id_seq') AS new, parent, depth FROM sub
+), ins AS (
+  INSERT INTO catalog_nodes (id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms)
+  SELECT m.new, CASE WHEN m.depth = 0 THEN (SELECT id FROM parent) ELSE p.new END, CASE WHEN m.depth = 0 THEN $3 ELSE n.name END,
+         n.is_collection, n.blob, n.size, n.etag, $5, $5
+  FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
+  RETURNING blob
+), props AS (
+  INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
+), shared AS (
+  UPDATE catalog_blobs b SET refs = b.refs + c.n
+  FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob
+  RETURNING b.key
+) ${STEP_REPORT}, (SELECT count(*) FROM ins)::int AS done`;
+
+/** Deletes the file (not a collection) named $2 in the collection at $1, releasing its blob. */
+const DELETE_FILE_AT = `WITH RECURSIVE ${walkCte('dst', 1)},
+gone AS (DELETE FROM catalog_nodes WHERE parent = ${walkTarget('dst', 1)} AND name = $2 AND NOT is_collection RETURNING blob),
+${RELEASED} SELECT count(*)::int AS n FROM gone`;
+
+/**
+ * DELETE of the tree at $1 in one statement, except the nodes in $2 (ids), their members and
+ * their ancestors; the parent references are checked at its end. `found` is 0 when nothing is at $1.
+ */
+const DELETE_TREE = `${WALK}, sub AS (
+  SELECT id FROM catalog_nodes WHERE id = ${TARGET}
+  UNION ALL
+  SELECT n.id FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE NOT (n.id = ANY($2::bigint[]))
+), up AS (
+  SELECT parent AS id FROM catalog_nodes WHERE id = ANY($2::bigint[])
+  UNION
+  SELECT n.parent FROM catalog_nodes n JOIN up ON n.id = up.id WHERE n.parent IS NOT NULL
+), gone AS (
+  DELETE FROM catalog_nodes WHERE id IN (SELECT id FROM sub) AND NOT (id = ANY($2::bigint[]))
+    AND id NOT IN (SELECT id FROM up WHERE id IS NOT NULL)
+  RETURNING blob
+), ${RELEASED} SELECT count(*)::int AS found FROM sub`;
+
+/**
+ * Judges a MOVE or COPY statement: true when it did the work, false when a file is in the way
+ * (the caller replaces it in a transaction); throws for what RFC 4918 §9.8.5/§9.9.4 answer.
+ */
+function stepDone(step: TreeStep): boolean {
+  if (step.source === null) throw new DavError(404, 'Not Found');
+  if (step.parent !== true) throw new DavError(409, 'the parent collection does not exist');
+  // Only a file replacing a file reaches storage with an existing target (storage.ts); a
+  // collection there now was made meanwhile.
+  if (step.taken === true) throw new DavError(412, 'destination exists');
+  if (step.taken === false) return false;
+  if (step.done === 0) throw new DavError(404, 'Not Found'); // the source went meanwhile
+  return true;
+}
 
 /** A new random blob key: 128 bits, hex, spread over 256 key prefixes ("ab/abcdef…"). */
 export function newBlobKey(): string {
@@ -278,100 +376,67 @@ export class CatalogStorage implements Storage {
   }
 
   async deleteTree(path: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]> {
-    await this.sql.transaction(async (run) => {
-      const top = await this.node(path, run);
-      if (!top) throw new DavError(404, 'Not Found');
-      const kept: string[] = [];
-      for (const k of keep) {
-        const row = await this.node(k, run);
-        if (row && path.contains(k)) kept.push(row.id);
-      }
-      // Everything below `path` except the kept nodes, their members and their ancestors, in
-      // one statement (the parent references are checked at its end).
-      await run(
-        `WITH RECURSIVE sub AS (
-           SELECT id FROM catalog_nodes WHERE id = $1
-           UNION ALL
-           SELECT n.id FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE NOT (n.id = ANY($2::bigint[]))
-         ), up AS (
-           SELECT parent AS id FROM catalog_nodes WHERE id = ANY($2::bigint[])
-           UNION
-           SELECT n.parent FROM catalog_nodes n JOIN up ON n.id = up.id WHERE n.parent IS NOT NULL
-         ), gone AS (
-           DELETE FROM catalog_nodes WHERE id IN (SELECT id FROM sub) AND NOT (id = ANY($2::bigint[]))
-             AND id NOT IN (SELECT id FROM up WHERE id IS NOT NULL)
-           RETURNING blob
-         ) ${RELEASE_GONE}`,
-        [top.id, kept],
-      );
-    });
+    const remove = async (run: Sql, kept: readonly string[]): Promise<void> => {
+      const [row] = await run<{ found: number }>(DELETE_TREE, [path.segments, kept]);
+      if (!row || row.found === 0) throw new DavError(404, 'Not Found');
+    };
+    const inside = keep.filter((k) => path.contains(k));
+    // The usual case, nothing kept: one statement, whatever the size of the tree.
+    if (inside.length === 0) await remove(this.sql.run, []);
+    else {
+      await this.sql.transaction(async (run) => {
+        const kept: string[] = [];
+        for (const k of inside) {
+          const row = await this.node(k, run);
+          if (row) kept.push(row.id);
+        }
+        await remove(run, kept);
+      });
+    }
     return [];
   }
 
   async copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]> {
-    await this.retryOnRace(() =>
-      this.sql.transaction(async (run) => {
+    const copy = async (run: Sql): Promise<boolean> =>
+      stepDone((await run<TreeStep>(COPY_TREE, [from.segments, to.parent().segments, to.name, depth === 'infinity', Date.now()]))[0]!);
+    await this.retryOnRace(async () => {
+      if (await copy(this.sql.run)) return;
+      // A file in the way: replaced in one transaction (the old content stays until then).
+      await this.sql.transaction(async (run) => {
         const source = await this.node(from, run);
         if (!source) throw new DavError(404, 'Not Found');
         const parent = await this.parentOf(to, run);
-        const now = Date.now();
         const target = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, to.name]))[0];
-        if (target) {
-          // Only a file replacing a file reaches storage with an existing target (storage.ts).
-          if (target.is_collection || source.is_collection) throw new DavError(412, 'destination exists');
-          await run(`UPDATE catalog_blobs SET refs = refs + 1 WHERE key = $1`, [source.blob]);
-          await run(
-            `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
-             ${RELEASE_GONE}`,
-            [target.blob, source.blob, source.size, source.etag, now, target.id],
-          );
-          // The copy's dead properties are the source's (RFC 4918 §9.8.2).
-          await run(`DELETE FROM catalog_props WHERE node = $1`, [target.id]);
-          await run(`INSERT INTO catalog_props (node, ns, name, xml) SELECT $1, ns, name, xml FROM catalog_props WHERE node = $2`, [target.id, source.id]);
+        if (!target) {
+          if (!(await copy(run))) throw new DavError(412, 'destination exists');
           return;
         }
-        // The copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and
-        // name, and the dead properties of their originals; their blobs gain one reference per
-        // copy. No object is copied.
+        if (target.is_collection || source.is_collection) throw new DavError(412, 'destination exists');
+        await run(`UPDATE catalog_blobs SET refs = refs + 1 WHERE key = $1`, [source.blob]);
         await run(
-          `WITH RECURSIVE sub AS (
-             SELECT id, parent, 0 AS depth FROM catalog_nodes WHERE id = $1
-             UNION ALL
-             SELECT n.id, n.parent, s.depth + 1 FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE $4::boolean
-           ), mapped AS MATERIALIZED (
-             SELECT id AS old, nextval('catalog_nodes_id_seq') AS new, parent, depth FROM sub
-           ), ins AS (
-             INSERT INTO catalog_nodes (id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms)
-             SELECT m.new, CASE WHEN m.depth = 0 THEN $2::bigint ELSE p.new END, CASE WHEN m.depth = 0 THEN $3 ELSE n.name END,
-                    n.is_collection, n.blob, n.size, n.etag, $5, $5
-             FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
-             RETURNING blob
-           ), props AS (
-             INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
-           )
-           UPDATE catalog_blobs b SET refs = b.refs + c.n
-           FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob`,
-          [source.id, parent.id, to.name, depth === 'infinity', now],
+          `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
+           ${RELEASE_GONE}`,
+          [target.blob, source.blob, source.size, source.etag, Date.now(), target.id],
         );
-      }),
-    );
+        // The copy's dead properties are the source's (RFC 4918 §9.8.2).
+        await run(`DELETE FROM catalog_props WHERE node = $1`, [target.id]);
+        await run(`INSERT INTO catalog_props (node, ns, name, xml) SELECT $1, ns, name, xml FROM catalog_props WHERE node = $2`, [target.id, source.id]);
+      });
+    });
     return [];
   }
 
   async moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]> {
-    await this.retryOnRace(() =>
-      this.sql.transaction(async (run) => {
-        const source = await this.node(from, run);
-        if (!source) throw new DavError(404, 'Not Found');
-        const parent = await this.parentOf(to, run);
-        await run(
-          `WITH gone AS (DELETE FROM catalog_nodes WHERE parent = $1 AND name = $2 AND NOT is_collection RETURNING blob) ${RELEASE_GONE}`,
-          [parent.id, to.name],
-        );
-        // RFC 4918 §9.9: the whole tree moves with its top node; nothing below it is touched.
-        await run(`UPDATE catalog_nodes SET parent = $2, name = $3 WHERE id = $1`, [source.id, parent.id, to.name]);
-      }),
-    );
+    const move = async (run: Sql): Promise<boolean> => stepDone((await run<TreeStep>(MOVE_NODE, [from.segments, to.parent().segments, to.name]))[0]!);
+    await this.retryOnRace(async () => {
+      // The usual case, nothing at the destination: one statement, whatever the size of the tree.
+      if (await move(this.sql.run)) return;
+      // A file in the way: it goes (its blob released) and the source takes its place, in one transaction.
+      await this.sql.transaction(async (run) => {
+        await run(DELETE_FILE_AT, [to.parent().segments, to.name]);
+        if (!(await move(run))) throw new DavError(412, 'destination exists');
+      });
+    });
     return [];
   }
 
