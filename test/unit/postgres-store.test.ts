@@ -71,6 +71,45 @@ t.test('postgres store', { skip }, async (t) => {
     t.same((await rows(url, 'SELECT max(version) AS v FROM schema_migrations'))[0], { v: 100 });
   });
 
+  t.test('a guarded write holds LOCK grants on its paths until it commits, and only those', async (t) => {
+    const url = await server.createDatabase();
+    const store = await PostgresMetadataStore.open(url);
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    t.teardown(async () => {
+      await writer.end().catch(() => undefined);
+      await store.close();
+    });
+    // The write of a PROPPATCH on /d/f, as locks.ts guarded() sends it, left open in a transaction.
+    await writer.query('BEGIN');
+    const [written] = (await writer.query(`SELECT fastdav_guarded(ARRAY['/d/f'], ARRAY['', '/d'], '{}', '{}', $1::jsonb, NULL) AS r`, [
+      JSON.stringify([{ op: 'set', path: '/d/f', parent: '/d', ns: 'urn:x', name: 'a', xml: '<a xmlns="urn:x">1</a>' }]),
+    ])).rows;
+    t.same(written.r, { ok: true, intent: null }, 'the write passed its check');
+    const grant = (root: string, depth: '0' | 'infinity') =>
+      store.locks.grant({ root, depth, scope: 'exclusive', owner: null, principal: null, timeout: 60 }, () => undefined);
+    const waiting = async (n: number): Promise<boolean> => {
+      for (let i = 0; i < 100; i++) {
+        const [{ w }] = (await writer.query(`SELECT count(*)::int AS w FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows as [{ w: number }];
+        if (w >= n) return true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    };
+    let settled = 0;
+    const onFile = grant('/d/f', '0').finally(() => settled++);
+    const onFolder = grant('/d', 'infinity').finally(() => settled++);
+    t.ok(await waiting(2), 'a LOCK of the file and a depth-infinity LOCK of its folder wait for the write');
+    const unrelated = await grant('/e', '0');
+    t.equal(unrelated.root, '/e', 'a LOCK elsewhere does not wait');
+    t.equal(settled, 0, 'the two LOCKs are still waiting');
+    await writer.query('COMMIT');
+    const [a, b] = await Promise.allSettled([onFile, onFolder]);
+    // Granted in turn after the write: whichever came first holds it, the other conflicts in the lock manager (not here).
+    t.equal([a, b].filter((r) => r.status === 'fulfilled').length, 2, 'both are granted once the write has committed (the store grants; conflicts are the lock manager\'s)');
+    t.same((await store.deadProps.get(DavPath.fromKey('/d/f'))).map((p) => p.name), ['a'], 'the write is there');
+  });
+
   t.test('a failing migration leaves nothing behind', async (t) => {
     const url = await server.createDatabase();
     const broken = [...MIGRATIONS, { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function()' }];

@@ -160,7 +160,8 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     // locks.ts guarded(): a write with its lock check (RFC 4918 §7.5) in one statement. The writes
     // (and the intent, whose id is returned) happen only if the relevant locks are the ones the lock
-    // manager approved (p_expected); otherwise the current ones go back and nothing is written.
+    // manager approved (p_expected); otherwise the current ones go back and nothing is written. The
+    // advisory locks make a concurrent LOCK on the same paths wait until this write has committed.
     version: 22,
     name: 'writes with their lock check in one statement (fastdav_guarded)',
     sql: `
@@ -179,6 +180,17 @@ export const MIGRATIONS: readonly Migration[] = [
         tokens text[];
         recorded bigint;
       BEGIN
+        -- Queue behind lock grants as a grant does (fastdav_grant): shared on the ancestors, exclusive
+        -- on the written paths, so that no LOCK is granted between this check and this write. All
+        -- keys in one order (by key: an ancestor sorts before its descendants, the grant's order
+        -- too), so writers and grants never wait for each other in a circle.
+        PERFORM CASE WHEN x.mine THEN pg_advisory_xact_lock(hashtextextended(x.k, 0))
+                     ELSE pg_advisory_xact_lock_shared(hashtextextended(x.k, 0)) END
+          FROM (SELECT u.k, bool_or(u.mine) AS mine
+                  FROM (SELECT k, true AS mine FROM unnest(p_keys) AS k
+                        UNION ALL SELECT k, false FROM unnest(p_ancestors) AS k) AS u
+                 GROUP BY u.k) AS x
+         ORDER BY x.k COLLATE "C";
         SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
           INTO relevant, tokens
           FROM fastdav_relevant_locks(p_keys, p_ancestors, p_roots) AS l;
