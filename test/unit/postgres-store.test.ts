@@ -110,6 +110,34 @@ t.test('postgres store', { skip }, async (t) => {
     t.same((await store.deadProps.get(DavPath.fromKey('/d/f'))).map((p) => p.name), ['a'], 'the write is there');
   });
 
+  t.test('many grants and writes on one path at once: every one done, none turned away', async (t) => {
+    const url = await server.createDatabase();
+    // Few connections, as behind a busy pool: the contended tries queue for them too.
+    const store = await PostgresMetadataStore.open(url, { maxConnections: 4 });
+    t.teardown(() => store.close());
+    const path = DavPath.fromKey('/f');
+    let decisions = 0;
+    // Shared locks are compatible with each other (the lock manager's rule, reduced to what this needs).
+    const sharedOnly = (current: readonly { scope: string }[]) => {
+      decisions++;
+      if (current.some((l) => l.scope === 'exclusive')) throw new Error('conflict');
+    };
+    const grants = Array.from({ length: 30 }, () =>
+      store.locks.grant({ root: '/f', depth: '0', scope: 'shared', owner: null, principal: null, timeout: 60 }, sharedOnly),
+    );
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      store.transaction((tx) => tx.deadProps.apply(path, [{ op: 'set', prop: { ns: 'urn:x', name: `p${i}`, xml: `<p${i} xmlns="urn:x"/>` } }]), {
+        paths: [path],
+        decide: () => void decisions++,
+      }),
+    );
+    const results = await Promise.allSettled([...grants, ...writes]);
+    t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'nothing refused, nothing unavailable');
+    t.equal((await store.locks.relevantTo(path)).length, 30, 'thirty shared locks');
+    t.equal((await store.deadProps.get(path)).length, 10, 'ten properties');
+    t.ok(decisions >= 40, `every grant and write decided at least once (${decisions} decisions)`);
+  });
+
   t.test('a failing migration leaves nothing behind', async (t) => {
     const url = await server.createDatabase();
     const broken = [...MIGRATIONS, { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function()' }];

@@ -33,8 +33,14 @@ interface Row {
   left_ms: number;
 }
 
-/** Tries of one grant or guarded write whose relevant locks change between tries (each try is one round trip). */
-const MAX_ATTEMPTS = 8;
+/**
+ * Tries, each one statement, of a grant or guarded write whose relevant locks changed between its
+ * reading and its try (other grants on the same paths at the same moment). After these it goes on
+ * in a transaction that holds the advisory locks across the decision (untilAccepted).
+ */
+const OPTIMISTIC_TRIES = 2;
+/** Most tries inside that transaction (each after a decision on locks that only UNLOCK can still change). */
+const TRANSACTION_TRIES = 5;
 
 const COLUMNS = `token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms`;
 
@@ -56,8 +62,14 @@ function relevantParams(key: string): unknown[] {
   return [key, ancestorKeys(key), lo, hi];
 }
 
+/** Runs `fn` in one transaction (store.ts withTransaction) with the transaction's Sql. */
+export type InTransaction = <T>(fn: (sql: Sql) => Promise<T>) => Promise<T>;
+
 export class PostgresLocks {
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly inTransaction: InTransaction,
+  ) {}
 
   private toLock(r: Row): Lock {
     return {
@@ -85,12 +97,12 @@ export class PostgresLocks {
    * One round trip when nothing relevant is locked: fastdav_grant (migration 21) takes the advisory
    * locks, reads the relevant locks and inserts the new one only if they are the ones `decide` was
    * shown (none at first); otherwise it hands back the current ones, `decide` judges them (it throws
-   * to refuse) and the grant is tried again with them. Each try is its own transaction.
+   * to refuse) and the grant is tried again with them (untilAccepted). `sql` is the pool.
    */
   async grant(sql: Sql, grant: LockGrant, decide: (current: readonly Lock[]) => void): Promise<Lock> {
     const token = `urn:uuid:${randomUUID()}`;
-    const locks = await this.untilAccepted(decide, async (expected) => {
-      const [row] = await sql<{ result: { granted: boolean; locks: Row[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
+    const locks = await this.untilAccepted(sql, decide, async (run, expected) => {
+      const [row] = await run<{ result: { granted: boolean; locks: Row[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
         grant.root, ancestorKeys(grant.root), grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout, token, expected,
       ]);
       return { done: row!.result.granted, locks: row!.result.locks };
@@ -101,14 +113,14 @@ export class PostgresLocks {
   /**
    * A write with its lock check (store.ts LockGuard) in one statement, fastdav_guarded (migration 22):
    * `ops` are written and `intent` recorded only when the relevant locks are those `guard` accepted.
-   * Resolves with the recorded intent's id (null without an intent).
+   * Resolves with the recorded intent's id (null without an intent). `sql` is the pool.
    */
   async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null, onlyWithMetadata = false): Promise<number | null> {
     const keys = guard.paths.map((p) => p.key);
     const ancestors = [...new Set(keys.flatMap(ancestorKeys))];
     let recorded: number | null = null;
-    await this.untilAccepted(guard.decide, async (expected) => {
-      const [row] = await sql<{ result: { ok: boolean; locks?: Row[]; intent: string | number | null } }>(
+    await this.untilAccepted(sql, guard.decide, async (run, expected) => {
+      const [row] = await run<{ result: { ok: boolean; locks?: Row[]; intent: string | number | null } }>(
         'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) AS result',
         [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent), onlyWithMetadata],
       ).catch(intentGone);
@@ -122,23 +134,42 @@ export class PostgresLocks {
    * Tries `attempt` with the expected relevant tokens until it is done: each refusal hands back the
    * current relevant locks, which `decide` judges (it throws to refuse) before the next try.
    * Resolves with the rows of the try that was done.
+   *
+   * The tries are single statements while they succeed quickly. When other grants on the same paths
+   * keep changing the relevant locks (ten clients taking shared locks on one file at once), the
+   * next tries run inside one transaction: the function's advisory locks are then held until COMMIT,
+   * across `decide`, and now() stands still in a transaction, so the try after the next decision
+   * sees the locks decided on (or fewer, if an UNLOCK came in between) and is done. No client is
+   * turned away for being unlucky.
    */
   private async untilAccepted(
+    pool: Sql,
     decide: (current: readonly Lock[]) => void,
-    attempt: (expected: readonly string[]) => Promise<{ done: boolean; locks: Row[] }>,
+    attempt: (sql: Sql, expected: readonly string[]) => Promise<{ done: boolean; locks: Row[] }>,
   ): Promise<Row[]> {
     // The first try expects no relevant lock: `decide` must accept that too before anything is written.
     decide([]);
     let expected: readonly string[] = [];
-    for (let tries = 1; ; tries++) {
-      const { done, locks } = await attempt(expected);
-      if (done) return locks;
+    const refused = (locks: Row[]): void => {
       const current = locks.map((r) => this.toLock(r));
       decide(current);
-      // The relevant locks keep changing under us (shared locks coming and going): give up for now.
-      if (tries >= MAX_ATTEMPTS) throw new MetadataUnavailableError();
       expected = current.map((l) => l.token);
+    };
+    for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
+      const { done, locks } = await attempt(pool, expected);
+      if (done) return locks;
+      refused(locks);
     }
+    return this.inTransaction(async (tx) => {
+      for (let tries = 0; ; tries++) {
+        const { done, locks } = await attempt(tx, expected);
+        if (done) return locks;
+        // The advisory locks are held since the first try in this transaction: no grant can add a
+        // lock any more, only UNLOCKs remove some, so the set settles within a few tries.
+        if (tries >= TRANSACTION_TRIES) throw new MetadataUnavailableError();
+        refused(locks);
+      }
+    });
   }
 
   async refresh(sql: Sql, token: string, timeout: number): Promise<Lock | undefined> {

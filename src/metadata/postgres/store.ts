@@ -87,7 +87,7 @@ export class PostgresMetadataStore implements MetadataStore {
     this.pool.on('error', onError);
     this.sql = sqlOf(this.pool);
     const sql = this.sql;
-    const lockRows = (this.lockRows = new PostgresLocks(options.clock ?? systemClock));
+    const lockRows = (this.lockRows = new PostgresLocks(options.clock ?? systemClock, (fn) => this.withTransaction((client) => fn(sqlOf(client)))));
     // A write outside a transaction is a transaction of one write: one statement (batch.ts).
     const alone = (write: (tx: MetadataWriter) => Promise<void>) => this.transaction(write);
 
