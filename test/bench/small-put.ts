@@ -9,6 +9,9 @@
  * Each HTTP client keeps its connections alive (as real WebDAV clients do). Also reported: the
  * fastdav process's CPU time per PUT (/proc/PID/stat) and the load average. Asserts only that the
  * work was done; on a shared machine compare the ratios of one run.
+ * BENCH_BASELINE_CLI=EXECUTABLE: one more object-storage server in the same rounds (its own
+ * database and prefix), run by that executable (say a wrapper of an older build's dist/cli.js):
+ * an A/B of a change in one run.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +19,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { serve } from '../helpers/cli.js';
+import { serve, startCli } from '../helpers/cli.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -67,6 +70,11 @@ t.test('small PUTs: fastdav object storage, plain S3 client, filesystem', { skip
   const awsEnv = { AWS_ACCESS_KEY_ID: engines.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: engines.s3.secretAccessKey, AWS_REGION: engines.s3.region, NODE_ENV: 'production' };
   const quiet = ['--log-level', 'warn'];
   const s3 = await serve(t, ['--metadata-url', settings.metadataUrl!, '--s3-bucket', settings.s3Bucket!, '--s3-endpoint', settings.s3Endpoint!, '--s3-prefix', 'small/', '--gc-interval', '0', ...quiet], awsEnv);
+  const baselineCli = process.env['BENCH_BASELINE_CLI'];
+  const baselineSettings = baselineCli ? await engines.settings(undefined, 'small-baseline/') : undefined;
+  const baseline = baselineCli
+    ? await startCli(t, ['--port', '0', '--metadata-url', baselineSettings!.metadataUrl!, '--s3-bucket', baselineSettings!.s3Bucket!, '--s3-endpoint', baselineSettings!.s3Endpoint!, '--s3-prefix', 'small-baseline/', '--gc-interval', '0', ...quiet], { env: awsEnv, command: baselineCli })
+    : undefined;
   const work = tempDir(t, 'fastdav-bench-small-');
   const root = path.join(work, 'root');
   mkdirSync(root);
@@ -84,15 +92,16 @@ t.test('small PUTs: fastdav object storage, plain S3 client, filesystem', { skip
   const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
   t.teardown(() => agent.destroy());
 
-  const rates: Record<string, number[]> = { plain: [], s3: [], fs: [] };
-  const cpuPerPut: Record<string, number[]> = { s3: [], fs: [] };
+  const servers = { ...(baseline ? { baseline } : {}), s3, fs };
+  const rates: Record<string, number[]> = { plain: [], ...Object.fromEntries(Object.keys(servers).map((k) => [k, []])) };
+  const cpuPerPut: Record<string, number[]> = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
   const loads: string[] = [loadAverage()];
   t.comment(`${COUNT} PUTs of 4 KiB, ${IN_FLIGHT} in flight; load average at the start: ${loads[0]}`);
   for (let rep = 0; rep < REPS; rep++) {
     rates['plain']!.push(await rate(COUNT, IN_FLIGHT, async (i) => {
       await plain.send(new PutObjectCommand({ Bucket: engines.s3.bucket, Key: `plain/r${rep}/f${i}`, Body: body, ContentLength: body.length }));
     }));
-    for (const [server, running] of Object.entries({ s3, fs })) {
+    for (const [server, running] of Object.entries(servers)) {
       const folder = `/r${rep}/`;
       const made = await new Promise<number>((resolve, reject) => {
         http.request(`${running.origin}${folder}`, { method: 'MKCOL', agent }, (res) => resolve((res.resume(), res.statusCode ?? 0))).on('error', reject).end();
@@ -107,7 +116,8 @@ t.test('small PUTs: fastdav object storage, plain S3 client, filesystem', { skip
       t.equal(failed, 0, `${server}: ${COUNT} PUTs answered 201`);
     }
     loads.push(loadAverage());
-    t.comment(`round ${rep + 1}: plain S3 ${rates['plain']!.at(-1)!.toFixed(0)}, fastdav S3 ${rates['s3']!.at(-1)!.toFixed(0)}, fastdav fs ${rates['fs']!.at(-1)!.toFixed(0)} PUT/s; fastdav CPU per PUT: S3 ${cpuPerPut['s3']!.at(-1)!.toFixed(2)} ms, fs ${cpuPerPut['fs']!.at(-1)!.toFixed(2)} ms (load ${loadAverage()})`);
+    const last = (by: Record<string, number[]>, digits: number) => Object.entries(by).map(([k, v]) => `${k} ${v.at(-1)!.toFixed(digits)}`).join(', ');
+    t.comment(`round ${rep + 1}: ${last(rates, 0)} PUT/s; fastdav CPU per PUT (ms): ${last(cpuPerPut, 2)} (load ${loadAverage()})`);
   }
   const report = [
     `# Small PUTs: ${COUNT} × 4 KiB, ${IN_FLIGHT} in flight, median of ${REPS} (${new Date().toISOString()})`,
@@ -115,6 +125,7 @@ t.test('small PUTs: fastdav object storage, plain S3 client, filesystem', { skip
     '| client | PUT/s | rounds | fastdav CPU per PUT (ms) |',
     '|---|---|---|---|',
     `| plain S3 client (PutObject) on the same radosgw | ${median(rates['plain']!).toFixed(0)} | ${rates['plain']!.map((x) => x.toFixed(0)).join(', ')} | |`,
+    ...(baseline ? [`| fastdav, object storage, baseline (${baselineCli}) | ${median(rates['baseline']!).toFixed(0)} | ${rates['baseline']!.map((x) => x.toFixed(0)).join(', ')} | ${median(cpuPerPut['baseline']!).toFixed(2)} |`] : []),
     `| fastdav, object storage | ${median(rates['s3']!).toFixed(0)} | ${rates['s3']!.map((x) => x.toFixed(0)).join(', ')} | ${median(cpuPerPut['s3']!).toFixed(2)} |`,
     `| fastdav, filesystem | ${median(rates['fs']!).toFixed(0)} | ${rates['fs']!.map((x) => x.toFixed(0)).join(', ')} | ${median(cpuPerPut['fs']!).toFixed(2)} |`,
     '',
