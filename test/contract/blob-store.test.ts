@@ -1,7 +1,8 @@
 /**
  * The BlobStore contract (src/blobs/blob-store.ts), run against S3 on a private radosgw.
- * Every implementation must pass it: whole and ranged reads, multipart above the threshold, no
- * trace of a failed upload (short, oversized or cut body), deletes, listing, start-up checks.
+ * Every implementation must pass it: whole and ranged reads, multipart above the threshold, a body
+ * longer than announced stored whole, no trace of a failed upload (short, oversized or cut body),
+ * deletes, listing, start-up checks.
  */
 import t from 'tap';
 import { Readable } from 'node:stream';
@@ -80,6 +81,17 @@ t.test('S3 blob store', { skip }, async (t) => {
     const mid = await readAll(await store.get('chunked', 8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 5));
     t.ok(mid.equals(data.subarray(8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 6)), 'range across a part boundary');
     t.same(await pendingUploads(), [], 'no multipart upload left open');
+  });
+
+  t.test('a body longer than announced is stored whole (a small first buffer grows)', async (t) => {
+    // 100 bytes announced as 10 (one part); 9 MiB announced as 4 KiB (past one part: multipart).
+    for (const [bytes, announced] of [[100, 10], [9 * 1024 * 1024, 4096]] as const) {
+      const data = randomBytes(bytes);
+      const key = `longer-${bytes}`;
+      t.equal(await store.put(key, Readable.from([data.subarray(0, 7), data.subarray(7)]), { expectedLength: announced }), bytes, `${bytes} bytes announced as ${announced}: all counted`);
+      t.ok((await store.getAll(key)).equals(data), `${bytes} bytes announced as ${announced}: every byte stored`);
+      await store.deleteMany([key]);
+    }
   });
 
   t.test('a failed upload leaves nothing', async (t) => {

@@ -4,8 +4,7 @@
  *   as of 10 (counted, not timed): one statement each, no S3 call at all.
  * - PROPFIND and MOVE through HTTP make no S3 request (radosgw's own request counter).
  * - A small PUT through HTTP (new file, replaced file, under a lock) costs a bounded number of
- *   PostgreSQL statements (every one this process sends, counted) and one S3 request; a body
- *   longer than announced is still stored whole.
+ *   PostgreSQL statements (every one this process sends, counted) and one S3 request.
  * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
  *   which need only the catalog, go on; all is well again once S3 is back. PostgreSQL
  *   unreachable: 503 with Retry-After, and service resumes by itself.
@@ -138,23 +137,6 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.ok(replaced.statements <= MOST_STATEMENTS.replaced, `replaced file: ${replaced.statements} statements (at most ${MOST_STATEMENTS.replaced})`);
     t.ok(locked.statements <= MOST_STATEMENTS.locked, `under a lock: ${locked.statements} statements (at most ${MOST_STATEMENTS.locked})`);
     t.equal((await s.request('GET', '/small/a.bin')).raw.length, 4096, 'the bytes are there');
-  });
-
-  t.test('a body longer than announced outgrows its small first buffer and is stored whole', async (t) => {
-    const opened = await openObjectStorage({ ...(await engines.settings()), quotaBytes: 0 } as Parameters<typeof openObjectStorage>[0]);
-    t.teardown(() => opened.close());
-    const { blobs } = opened;
-    // 100 bytes announced as 10; 9 MiB (past one 8 MiB part: multipart) announced as 4 KiB.
-    for (const [bytes, announced] of [[100, 10], [9 * 1024 * 1024, 4096]] as const) {
-      const data = Buffer.alloc(bytes);
-      for (let i = 0; i < bytes; i += 4) data.writeUInt32BE(i, i);
-      const key = `longer-${bytes}`;
-      const requests = blobs.requests;
-      t.equal(await blobs.put(key, Readable.from([data.subarray(0, 7), data.subarray(7)]), { expectedLength: announced }), bytes, `${bytes} bytes announced as ${announced}: all counted`);
-      t.ok((await blobs.getAll(key)).equals(data), `${bytes} bytes announced as ${announced}: every byte in S3`);
-      t.equal(blobs.requests - requests, bytes < 8 * 1024 * 1024 ? 2 : 5, bytes < 8 * 1024 * 1024 ? 'one PutObject' : 'a multipart upload of two parts');
-      await blobs.deleteMany([key]);
-    }
   });
 
   t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {
