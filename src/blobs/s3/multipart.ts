@@ -101,7 +101,8 @@ export interface MultipartTarget {
 
 /**
  * Uploads `body` to `target`, `queueSize` parts of `partSize` bytes at a time; resolves when the
- * object is complete. `announced`: the body's length when known (a smaller first buffer). On failure the multipart upload is aborted and the body stream destroyed.
+ * object is complete. `announced`: the body's length when known (a smaller first buffer). On
+ * failure the multipart upload is aborted and the body stream destroyed.
  */
 export async function uploadStream(target: MultipartTarget, body: Readable, partSize: number, queueSize: number, announced?: number): Promise<void> {
   const { client, bucket: Bucket, key: Key } = target;
