@@ -1,11 +1,12 @@
 /**
  * The BlobStore contract (src/blobs/blob-store.ts), run against S3 on a private radosgw.
  * Every implementation must pass it: whole and ranged reads, multipart above the threshold, a body
- * longer than announced stored whole, no trace of a failed upload (short, oversized or cut body),
- * deletes, listing, start-up checks.
+ * longer than announced stored whole, small uploads holding memory by their size (not a whole
+ * part), no trace of a failed upload (short, oversized or cut body), deletes, listing, start-up
+ * checks.
  */
 import t from 'tap';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ClientGoneError, DavError } from '../../src/core/errors.js';
@@ -92,6 +93,21 @@ t.test('S3 blob store', { skip }, async (t) => {
       t.ok((await store.getAll(key)).equals(data), `${bytes} bytes announced as ${announced}: every byte stored`);
       await store.deleteMany([key]);
     }
+  });
+
+  t.test('small uploads in flight hold memory for their announced size, not a whole part', async (t) => {
+    // 16 uploads of 4 KiB announced, each body sent but not ended: every upload has its buffer.
+    const bodies = Array.from({ length: 16 }, () => new PassThrough());
+    const before = process.memoryUsage().arrayBuffers;
+    const uploads = bodies.map((b, i) => store.put(`inflight-${i}`, b, { expectedLength: 4096 }));
+    for (const b of bodies) b.write(Buffer.alloc(4096, 1));
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    const held = process.memoryUsage().arrayBuffers - before;
+    for (const b of bodies) b.end();
+    t.same(await Promise.all(uploads), bodies.map(() => 4096), 'every upload done');
+    // An 8 MiB part buffer each would be 128 MiB.
+    t.ok(held < 8 * 1024 * 1024, `16 uploads of 4 KiB in flight hold ${(held / 1024).toFixed(0)} KiB of buffers (less than 8 MiB)`);
+    await store.deleteMany(bodies.map((_, i) => `inflight-${i}`));
   });
 
   t.test('a failed upload leaves nothing', async (t) => {
