@@ -1,10 +1,12 @@
 /**
  * The BlobStore contract (src/blobs/blob-store.ts), run against S3 on a private radosgw.
- * Every implementation must pass it: whole and ranged reads, multipart above the threshold, no
- * trace of a failed upload (short, oversized or cut body), deletes, listing, start-up checks.
+ * Every implementation must pass it: whole and ranged reads, multipart above the threshold, a body
+ * longer than announced stored whole, small uploads holding memory by their size (not a whole
+ * part), no trace of a failed upload (short, oversized or cut body), deletes, listing, start-up
+ * checks.
  */
 import t from 'tap';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ClientGoneError, DavError } from '../../src/core/errors.js';
@@ -80,6 +82,32 @@ t.test('S3 blob store', { skip }, async (t) => {
     const mid = await readAll(await store.get('chunked', 8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 5));
     t.ok(mid.equals(data.subarray(8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 6)), 'range across a part boundary');
     t.same(await pendingUploads(), [], 'no multipart upload left open');
+  });
+
+  t.test('a body longer than announced is stored whole (a small first buffer grows)', async (t) => {
+    // 100 bytes announced as 10 (one part); 9 MiB announced as 4 KiB (past one part: multipart).
+    for (const [bytes, announced] of [[100, 10], [9 * 1024 * 1024, 4096]] as const) {
+      const data = randomBytes(bytes);
+      const key = `longer-${bytes}`;
+      t.equal(await store.put(key, Readable.from([data.subarray(0, 7), data.subarray(7)]), { expectedLength: announced }), bytes, `${bytes} bytes announced as ${announced}: all counted`);
+      t.ok((await store.getAll(key)).equals(data), `${bytes} bytes announced as ${announced}: every byte stored`);
+      await store.deleteMany([key]);
+    }
+  });
+
+  t.test('small uploads in flight hold memory for their announced size, not a whole part', async (t) => {
+    // 16 uploads of 4 KiB announced, each body sent but not ended: every upload has its buffer.
+    const bodies = Array.from({ length: 16 }, () => new PassThrough());
+    const before = process.memoryUsage().arrayBuffers;
+    const uploads = bodies.map((b, i) => store.put(`inflight-${i}`, b, { expectedLength: 4096 }));
+    for (const b of bodies) b.write(Buffer.alloc(4096, 1));
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    const held = process.memoryUsage().arrayBuffers - before;
+    for (const b of bodies) b.end();
+    t.same(await Promise.all(uploads), bodies.map(() => 4096), 'every upload done');
+    // An 8 MiB part buffer each would be 128 MiB.
+    t.ok(held < 8 * 1024 * 1024, `16 uploads of 4 KiB in flight hold ${(held / 1024).toFixed(0)} KiB of buffers (less than 8 MiB)`);
+    await store.deleteMany(bodies.map((_, i) => `inflight-${i}`));
   });
 
   t.test('a failed upload leaves nothing', async (t) => {

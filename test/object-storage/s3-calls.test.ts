@@ -3,17 +3,32 @@
  * - MOVE, COPY and DELETE of a folder of 10,000 files cost the same SQL statements and S3 calls
  *   as of 10 (counted, not timed): one statement each, no S3 call at all.
  * - PROPFIND and MOVE through HTTP make no S3 request (radosgw's own request counter).
+ * - A small PUT through HTTP (new file, replaced file, under a lock) costs a bounded number of
+ *   PostgreSQL statements (every one this process sends, counted) and one S3 request.
  * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
  *   which need only the catalog, go on; all is well again once S3 is back. PostgreSQL
  *   unreachable: 503 with Retry-After, and service resumes by itself.
  */
 import t from 'tap';
 import { Readable } from 'node:stream';
+import pg from 'pg';
 import { DavPath } from '../../src/core/paths.js';
 import { openObjectStorage } from '../../src/storage/catalog/open.js';
 import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
 import { sharedPostgres } from '../helpers/postgres.js';
+import { lockBody, lockTokenOf } from '../helpers/server.js';
 
+/** Statements node-postgres has sent from this process (the pool and every checked-out client; BEGIN and COMMIT count). */
+let statementsSent = 0;
+const query = pg.Client.prototype.query;
+// pg's query() is overloaded (text or config object, callback or promise); only counting here.
+pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
+  statementsSent++;
+  return (query as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof query;
+
+/** Statements a 4 KiB PUT may cost (README, "Object storage speed"): more is a regression. */
+const MOST_STATEMENTS = { created: 9, replaced: 8, locked: 10 };
 
 const skip = objectStorageUnavailable(t);
 /** The status of the DavError a storage call fails with (0 when it succeeds). */
@@ -97,6 +112,31 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('COPY', '/moved/', { headers: { destination: `${s.origin}/copy/` } })).status, 201);
     t.equal(await engines.s3.requests(), before, 'radosgw served no request');
     t.equal((await s.request('GET', '/copy/f7.txt')).body, 'file 7', 'the copy reads the shared blob');
+  });
+
+  t.test('a small PUT: a bounded number of statements and one S3 request', async (t) => {
+    const s = await startObjectStorageServer(t, engines);
+    t.equal((await s.request('MKCOL', '/small/')).status, 201);
+    const body = Buffer.alloc(4096, 'x');
+    const cost = async (step: () => Promise<{ status: number }>, status: number) => {
+      const [statements, requests] = [statementsSent, await engines.s3.requests()];
+      t.equal((await step()).status, status);
+      return { statements: statementsSent - statements, s3: (await engines.s3.requests()) - requests };
+    };
+    const created = await cost(() => s.request('PUT', '/small/a.bin', { body }), 201);
+    const replaced = await cost(() => s.request('PUT', '/small/a.bin', { body }), 204);
+    const lock = await s.request('LOCK', '/small/', { headers: { 'content-type': 'application/xml', depth: 'infinity' }, body: lockBody() });
+    t.equal(lock.status, 200);
+    const token = lockTokenOf(lock);
+    const locked = await cost(() => s.request('PUT', '/small/b.bin', { body, headers: { if: `(<${token}>)` } }), 201);
+    t.comment(`statements and S3 requests per 4 KiB PUT: new ${JSON.stringify(created)}, replacing ${JSON.stringify(replaced)}, under a lock ${JSON.stringify(locked)}`);
+    t.equal(created.s3, 1, 'new file: one S3 request (PutObject)');
+    t.equal(replaced.s3, 1, 'replaced file: one S3 request');
+    t.equal(locked.s3, 1, 'under a lock: one S3 request');
+    t.ok(created.statements <= MOST_STATEMENTS.created, `new file: ${created.statements} statements (at most ${MOST_STATEMENTS.created})`);
+    t.ok(replaced.statements <= MOST_STATEMENTS.replaced, `replaced file: ${replaced.statements} statements (at most ${MOST_STATEMENTS.replaced})`);
+    t.ok(locked.statements <= MOST_STATEMENTS.locked, `under a lock: ${locked.statements} statements (at most ${MOST_STATEMENTS.locked})`);
+    t.equal((await s.request('GET', '/small/a.bin')).raw.length, 4096, 'the bytes are there');
   });
 
   t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {

@@ -57,16 +57,28 @@ class PartBuffers {
   }
 }
 
-/** Cuts `body` into parts of `partSize` bytes (the last one shorter), copied into the pool's buffers. */
-async function* partsOf(body: Readable, partSize: number, buffers: PartBuffers): AsyncGenerator<Part> {
+/**
+ * Cuts `body` into parts of `partSize` bytes (the last one shorter), copied into the pool's buffers.
+ * A body announced shorter than a part starts in a buffer of its own size (a 4 KiB PUT then
+ * allocates 4 KiB, not a whole part: issue 10, small PUTs); should it grow past that, it moves
+ * into a buffer of the pool.
+ */
+async function* partsOf(body: Readable, partSize: number, buffers: PartBuffers, announced: number | undefined): AsyncGenerator<Part> {
   let number = 1;
-  let buffer = await buffers.take();
+  // One byte more than announced: a body of exactly that length never fills it.
+  let buffer = announced !== undefined && announced + 1 < partSize ? Buffer.allocUnsafe(announced + 1) : await buffers.take();
   let filled = 0;
   const tooMany = () => new DavError(413, `upload larger than ${MAX_PARTS} parts of ${partSize} bytes`);
   for await (const chunk of body as AsyncIterable<Buffer>) {
     for (let offset = 0; offset < chunk.length; ) {
       if (number > MAX_PARTS) throw tooMany();
-      const n = Math.min(partSize - filled, chunk.length - offset);
+      if (filled === buffer.length) {
+        // Longer than announced (only a smaller first buffer is ever full here).
+        const whole = await buffers.take();
+        buffer.copy(whole, 0, 0, filled);
+        buffer = whole;
+      }
+      const n = Math.min(buffer.length - filled, chunk.length - offset);
       chunk.copy(buffer, filled, offset, offset + n);
       filled += n;
       offset += n;
@@ -89,12 +101,13 @@ export interface MultipartTarget {
 
 /**
  * Uploads `body` to `target`, `queueSize` parts of `partSize` bytes at a time; resolves when the
- * object is complete. On failure the multipart upload is aborted and the body stream destroyed.
+ * object is complete. `announced`: the body's length when known (a smaller first buffer). On
+ * failure the multipart upload is aborted and the body stream destroyed.
  */
-export async function uploadStream(target: MultipartTarget, body: Readable, partSize: number, queueSize: number): Promise<void> {
+export async function uploadStream(target: MultipartTarget, body: Readable, partSize: number, queueSize: number, announced?: number): Promise<void> {
   const { client, bucket: Bucket, key: Key } = target;
   const buffers = new PartBuffers(partSize, queueSize + 1);
-  const parts = partsOf(body, partSize, buffers);
+  const parts = partsOf(body, partSize, buffers, announced);
   try {
     const first = await parts.next();
     if (first.done || first.value.length < partSize) {

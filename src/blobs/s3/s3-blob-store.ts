@@ -102,7 +102,7 @@ export class S3BlobStore implements BlobStore {
     const partSize = partSizeFor(options.expectedLength);
     const queueSize = Math.max(partSize <= UNKNOWN_LENGTH_PART ? 2 : 1, Math.floor(PART_BUFFER_BUDGET / partSize));
     try {
-      await uploadStream({ client: this.client, bucket: this.bucket, key: this.prefix + key }, guarded.stream, partSize, queueSize);
+      await uploadStream({ client: this.client, bucket: this.bucket, key: this.prefix + key }, guarded.stream, partSize, queueSize, options.expectedLength);
     } catch (err) {
       // The body's own trouble (too long, too short, the client gone) wins over what it caused.
       const failure = guarded.failure();

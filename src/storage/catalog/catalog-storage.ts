@@ -18,7 +18,7 @@ import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
-import { locksAbove, serializeWithLockGrants } from './commit-check.js';
+import { ancestorKeys, type LockRow, locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -148,6 +148,39 @@ function stepDone(step: TreeStep): boolean {
   return true;
 }
 
+/** PUT, before the upload: the new blob recorded as pending ($2) if the parent ($1, segments) is a collection. */
+const RECORD_PENDING = `${WALK}
+INSERT INTO catalog_blobs (key, state) SELECT $2, 'pending'
+WHERE EXISTS (SELECT 1 FROM catalog_nodes WHERE id = ${TARGET} AND is_collection) RETURNING key`;
+
+/** What PUT's commit reads, in one statement (COMMIT_READ). */
+interface CommitRead {
+  /** The new blob is live now (false: the sweep took it, or there is none). */
+  live: boolean;
+  /** The parent collection's id, or null when there is none. */
+  parent: string | null;
+  /** The node at the path now, row-locked until the commit, or null. */
+  old: NodeRow | null;
+  /** The locks that can cover the resource (when asked for). */
+  locks: LockRow[] | null;
+}
+
+/**
+ * PUT's commit, read in one statement after serializeWithLockGrants ($1: the parent's segments,
+ * $2: the new blob or null, $3: its size, $4: the name, $5/$6: the path's and its ancestors' keys
+ * for the locks, $7: whether to read them): the pending blob made live (refs 1), the parent
+ * collection, the node at the path FOR UPDATE (a concurrent PUT of the same name waits here) and
+ * the locks as they are now (locksAboveJson).
+ */
+const COMMIT_READ = `WITH RECURSIVE ${walkCte('walk', 1)},
+live AS (UPDATE catalog_blobs SET state = 'live', refs = 1, size = $3 WHERE key = $2::text AND state = 'pending' RETURNING key),
+parent AS (SELECT id FROM catalog_nodes WHERE id = ${walkTarget('walk', 1)} AND is_collection),
+old AS (SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')} FROM catalog_nodes n JOIN parent p ON n.parent = p.id WHERE n.name = $4 FOR UPDATE OF n)
+SELECT EXISTS (SELECT 1 FROM live) AS live, (SELECT id FROM parent) AS parent,
+  -- bigint columns as text, as node-postgres gives them in rows (NodeRow)
+  (SELECT row_to_json(o) FROM (SELECT id::text, parent::text, name, is_collection, blob, size::text, etag, mtime_ms::text, created_ms::text FROM old) o) AS old,
+  CASE WHEN $7::boolean THEN ${locksAboveJson(5, 6)} END AS locks`;
+
 /** A new random blob key: 128 bits, hex, spread over 256 key prefixes ("ab/abcdef…"). */
 export function newBlobKey(): string {
   const hex = randomBytes(16).toString('hex');
@@ -248,10 +281,10 @@ export class CatalogStorage implements Storage {
   }
 
   async writeFile(path: DavPath, body: Readable, options: WriteOptions): Promise<WriteResult> {
-    await this.parentOf(path);
     const key = newBlobKey();
     let size = 0;
     const announced = options.expectedLength ?? options.sizeHint;
+    if (announced === 0) await this.parentOf(path);
     // Refused before a byte is read when the announced size cannot fit.
     if (announced !== undefined) await this.assertRoom(announced, this.sql.run);
     if (announced === 0) {
@@ -260,7 +293,9 @@ export class CatalogStorage implements Storage {
       if (size > 0) throw new DavError(400, `body has ${size} bytes, 0 were announced`);
     } else {
       // Recorded first: should this process die during the upload, the sweep finds the object.
-      await this.sql.run(`INSERT INTO catalog_blobs (key, state) VALUES ($1, 'pending')`, [key]);
+      // Only under an existing collection (409 before a byte is read), in the same statement.
+      const pending = await this.sql.run(RECORD_PENDING, [path.parent().segments, key]);
+      if (pending.length !== 1) throw new DavError(409, 'the parent collection does not exist');
       try {
         size = await this.blobs.put(key, body, { expectedLength: announced, maxBytes: options.maxBytes });
       } catch (err) {
@@ -278,17 +313,19 @@ export class CatalogStorage implements Storage {
           // Queued behind any lock grant on the path first, then the locks read as they are now.
           const check = options.commitCheck;
           if (check?.locks) await serializeWithLockGrants(run, path);
-          if (blob !== null) {
-            const live = await run(`UPDATE catalog_blobs SET state = 'live', refs = 1, size = $2 WHERE key = $1 AND state = 'pending' RETURNING key`, [blob, size]);
-            // The sweep took it for abandoned (an upload longer than the grace period).
-            if (live.length !== 1) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
-          }
-          const parent = await this.parentOf(path, run);
+          // One statement: the blob made live, the parent, the node there now (row-locked) and the locks.
+          const found = (
+            await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path), check?.locks !== undefined])
+          )[0]!;
+          // The sweep took it for abandoned (an upload longer than the grace period).
+          if (blob !== null && !found.live) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
+          if (found.parent === null) throw new DavError(409, 'the parent collection does not exist');
+          const parent = found.parent;
           await this.assertRoom(size, run);
-          const old = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, path.name]))[0];
+          const old = found.old ?? undefined;
           if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
           check?.resource?.(old ? this.entry(path, old) : null);
-          if (check?.locks) check.locks(await locksAbove(run, path), old === undefined);
+          if (check?.locks) check.locks(locksOf(found.locks ?? []), old === undefined);
           if (old) {
             await run(
               `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
@@ -298,7 +335,7 @@ export class CatalogStorage implements Storage {
           } else {
             await run(
               `INSERT INTO catalog_nodes (parent, name, is_collection, blob, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, $3, $4, $5, $6, $7)`,
-              [parent.id, path.name, blob, size, etag, mtimeMs, now],
+              [parent, path.name, blob, size, etag, mtimeMs, now],
             );
           }
           return old === undefined;

@@ -14,7 +14,7 @@ import type { Lock } from '../../metadata/store.js';
 import type { Sql } from './sql.js';
 
 /** Keys of the strict ancestors of `path`, top-down ('' first). */
-function ancestorKeys(path: DavPath): string[] {
+export function ancestorKeys(path: DavPath): string[] {
   return path.segments.map((_, i) => DavPath.of(path.segments.slice(0, i)).key);
 }
 
@@ -28,19 +28,23 @@ export async function serializeWithLockGrants(run: Sql, path: DavPath): Promise<
 }
 
 /** A row of the locks table, with the milliseconds it has left on the database's clock. */
-type LockRow = Omit<Lock, 'expires'> & { left_ms: number };
+export type LockRow = Omit<Lock, 'expires'> & { left_ms: number };
 
 /**
- * The unexpired locks (by the database's clock) rooted at `path` or at one of its ancestors: every
- * lock that can cover the resource or its parent. A statement of its own, after
- * serializeWithLockGrants: its snapshot then includes a grant that was waited for.
+ * The unexpired locks (by the database's clock) rooted at the resource or at one of its
+ * ancestors (every lock that can cover the resource or its parent), as one JSON array: a
+ * subquery for the commit's read (catalog-storage.ts), with the resource's key in parameter
+ * `$keyParam` and its ancestors (ancestorKeys) in `$ancestorsParam`. It must run in a statement
+ * after serializeWithLockGrants: that statement's snapshot then includes a grant waited for.
  */
-export async function locksAbove(run: Sql, path: DavPath): Promise<Lock[]> {
-  const rows = await run<LockRow>(
-    `SELECT token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms
-     FROM locks WHERE expires > now() AND (root = $1 OR root = ANY($2::text[]))`,
-    [path.key, ancestorKeys(path)],
-  );
+export function locksAboveJson(keyParam: number, ancestorsParam: number): string {
+  return `(SELECT coalesce(json_agg(json_build_object('token', token, 'root', root, 'depth', depth, 'scope', scope, 'owner', owner,
+      'principal', principal, 'timeout', timeout, 'left_ms', (extract(epoch FROM expires - now()) * 1000)::float8)), '[]'::json)
+    FROM locks WHERE expires > now() AND (root = $${keyParam}::text OR root = ANY($${ancestorsParam}::text[])))`;
+}
+
+/** The rows of locksAboveJson as locks. */
+export function locksOf(rows: readonly LockRow[]): Lock[] {
   // `expires` only places the time left on this machine's clock; expiry itself was judged above.
   return rows.map(({ left_ms, ...lock }) => ({ ...lock, expires: Date.now() + Math.max(0, left_ms) }));
 }
