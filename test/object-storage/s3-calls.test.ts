@@ -185,6 +185,7 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal(over.status, 507, 'beyond the quota: 507');
     t.match(over.body, /quota-not-exceeded/);
     t.equal((await s.request('GET', '/b')).status, 404, 'nothing stored');
+    t.equal((await s.request('PUT', '/no-such-folder/b', { body: 'y'.repeat(600) })).status, 409, 'a missing parent is a 409 before the quota (RFC 4918 §9.7.1)');
     t.equal((await s.request('PUT', '/c', { body: 'z'.repeat(400) })).status, 201, 'up to the quota: fine');
   });
 

@@ -285,8 +285,6 @@ export class CatalogStorage implements Storage {
     let size = 0;
     const announced = options.expectedLength ?? options.sizeHint;
     if (announced === 0) await this.parentOf(path);
-    // Refused before a byte is read when the announced size cannot fit.
-    if (announced !== undefined) await this.assertRoom(announced, this.sql.run);
     if (announced === 0) {
       // Nothing to store: an empty file has no blob. The body is still read to its end.
       for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) size += chunk.length;
@@ -297,6 +295,8 @@ export class CatalogStorage implements Storage {
       const pending = await this.sql.run(RECORD_PENDING, [path.parent().segments, key]);
       if (pending.length !== 1) throw new DavError(409, 'the parent collection does not exist');
       try {
+        // Refused before a byte is read when the announced size cannot fit (a missing parent is a 409 first).
+        if (announced !== undefined) await this.assertRoom(announced, this.sql.run);
         size = await this.blobs.put(key, body, { expectedLength: announced, maxBytes: options.maxBytes });
       } catch (err) {
         await this.forget(key);
