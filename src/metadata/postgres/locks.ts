@@ -4,15 +4,16 @@
  * - Expiry is judged by the database's clock (`now()`), never an instance's: every query keeps only
  *   `expires > now()`, and a lock is handed back with the time it has left, placed on the instance's
  *   own clock (Lock.expires = clock.now() + left) only for rendering DAV:timeout.
- * - A grant is one statement, fastdav_grant (migration 21), so one transaction: transaction-scoped
- *   advisory locks are taken top-down on the lock root's ancestors (shared) and on the root itself
- *   (exclusive); then the relevant locks are read and the new row is inserted if they are the ones
- *   the lock manager approved (see grant below). Two grants whose roots are equal or one
- *   above the other therefore run one after the other, with no window between check and insert;
- *   grants on unrelated paths do not wait for each other. Taking the locks in one fixed order
- *   (root first) rules out deadlock; a hash collision only makes two grants wait for each other.
- *   The keys are one bigint (hashtextextended of the path key), a key space apart from the
- *   two-int key that migrations use.
+ * - A grant is one statement, fastdav_grant (migration 21), so one transaction: it first takes
+ *   transaction-scoped advisory locks (fastdav_queue_behind_grants: shared on the lock root's
+ *   ancestors, exclusive on the root itself); then the relevant locks are read and the new row is
+ *   inserted if they are the ones the lock manager approved (see grant below). Two grants whose
+ *   roots are equal or one above the other therefore run one after the other, with no window
+ *   between check and insert; grants on unrelated paths do not wait for each other. Guarded writes
+ *   (fastdav_guarded) and object storage's PUT commit take the same locks for the paths they write.
+ *   Every caller takes its keys in one order (by key: an ancestor first), which rules out
+ *   deadlock; a hash collision only makes two of them wait for each other. The keys are one bigint
+ *   (hashtextextended of the path key), a key space apart from the two-int key that migrations use.
  * - No cache: each check is one query, so a write never trusts a copy another instance outdated.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,7 +22,8 @@ import { type Clock, type Intent, type Lock, type LockDepth, type LockGrant, typ
 import { type BatchOp, intentGone } from './batch.js';
 import type { Sql } from './sql.js';
 
-interface Row {
+/** A lock as the database hands it back: the milliseconds it has left on the database's clock, not its expiry. */
+export interface LockRow {
   token: string;
   root: string;
   depth: LockDepth;
@@ -45,7 +47,7 @@ const TRANSACTION_TRIES = 5;
 const COLUMNS = `token, root, depth, scope, owner, principal, timeout, (extract(epoch FROM expires - now()) * 1000)::float8 AS left_ms`;
 
 /** Keys of the strict ancestors of `key`, top-down ('' first). */
-function ancestorKeys(key: string): string[] {
+export function ancestorKeys(key: string): string[] {
   const out: string[] = [];
   for (let k = key; k !== ''; ) {
     k = parentKey(k);
@@ -65,31 +67,29 @@ function relevantParams(key: string): unknown[] {
 /** Runs `fn` in one transaction (store.ts withTransaction) with the transaction's Sql. */
 export type InTransaction = <T>(fn: (sql: Sql) => Promise<T>) => Promise<T>;
 
+/** A lock row as a Lock, its time left placed on a clock that reads `now` (only for rendering DAV:timeout). */
+export function lockOfRow(r: LockRow, now: number): Lock {
+  const { left_ms, ...lock } = r;
+  return { ...lock, expires: now + Math.max(0, left_ms) };
+}
+
 export class PostgresLocks {
   constructor(
     private readonly clock: Clock,
     private readonly inTransaction: InTransaction,
   ) {}
 
-  private toLock(r: Row): Lock {
-    return {
-      token: r.token,
-      root: r.root,
-      depth: r.depth,
-      scope: r.scope,
-      owner: r.owner,
-      principal: r.principal,
-      timeout: r.timeout,
-      expires: this.clock.now() + Math.max(0, r.left_ms),
-    };
+  private toLock(r: LockRow): Lock {
+    return lockOfRow(r, this.clock.now());
   }
 
+
   async relevantTo(sql: Sql, path: DavPath): Promise<Lock[]> {
-    return (await sql<Row>(RELEVANT, relevantParams(path.key))).map((r) => this.toLock(r));
+    return (await sql<LockRow>(RELEVANT, relevantParams(path.key))).map((r) => this.toLock(r));
   }
 
   async byToken(sql: Sql, token: string): Promise<Lock | undefined> {
-    const [row] = await sql<Row>(`SELECT ${COLUMNS} FROM locks WHERE token = $1 AND expires > now()`, [token]);
+    const [row] = await sql<LockRow>(`SELECT ${COLUMNS} FROM locks WHERE token = $1 AND expires > now()`, [token]);
     return row && this.toLock(row);
   }
 
@@ -102,7 +102,7 @@ export class PostgresLocks {
   async grant(sql: Sql, grant: LockGrant, decide: (current: readonly Lock[]) => void): Promise<Lock> {
     const token = `urn:uuid:${randomUUID()}`;
     const locks = await this.untilAccepted(sql, decide, async (run, expected) => {
-      const [row] = await run<{ result: { granted: boolean; locks: Row[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
+      const [row] = await run<{ result: { granted: boolean; locks: LockRow[] } }>('SELECT fastdav_grant($1, $2, $3, $4, $5, $6, $7, $8, $9) AS result', [
         grant.root, ancestorKeys(grant.root), grant.depth, grant.scope, grant.owner, grant.principal, grant.timeout, token, expected,
       ]);
       return { done: row!.result.granted, locks: row!.result.locks };
@@ -120,7 +120,7 @@ export class PostgresLocks {
     const ancestors = [...new Set(keys.flatMap(ancestorKeys))];
     let recorded: number | null = null;
     await this.untilAccepted(sql, guard.decide, async (run, expected) => {
-      const [row] = await run<{ result: { ok: boolean; locks?: Row[]; intent: string | number | null } }>(
+      const [row] = await run<{ result: { ok: boolean; locks?: LockRow[]; intent: string | number | null } }>(
         'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) AS result',
         [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent), onlyWithMetadata],
       ).catch(intentGone);
@@ -145,12 +145,12 @@ export class PostgresLocks {
   private async untilAccepted(
     pool: Sql,
     decide: (current: readonly Lock[]) => void,
-    attempt: (sql: Sql, expected: readonly string[]) => Promise<{ done: boolean; locks: Row[] }>,
-  ): Promise<Row[]> {
+    attempt: (sql: Sql, expected: readonly string[]) => Promise<{ done: boolean; locks: LockRow[] }>,
+  ): Promise<LockRow[]> {
     // The first try expects no relevant lock: `decide` must accept that too before anything is written.
     decide([]);
     let expected: readonly string[] = [];
-    const refused = (locks: Row[]): void => {
+    const refused = (locks: LockRow[]): void => {
       const current = locks.map((r) => this.toLock(r));
       decide(current);
       expected = current.map((l) => l.token);
@@ -173,7 +173,7 @@ export class PostgresLocks {
   }
 
   async refresh(sql: Sql, token: string, timeout: number): Promise<Lock | undefined> {
-    const [row] = await sql<Row>(
+    const [row] = await sql<LockRow>(
       `UPDATE locks SET timeout = $2::integer, expires = now() + make_interval(secs => $2::integer) WHERE token = $1 AND expires > now() RETURNING ${COLUMNS}`,
       [token, timeout],
     );

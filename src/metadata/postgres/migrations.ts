@@ -129,6 +129,22 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT jsonb_build_object('token', l.token, 'root', l.root, 'depth', l.depth, 'scope', l.scope, 'owner', l.owner,
           'principal', l.principal, 'timeout', l.timeout, 'left_ms', extract(epoch FROM l.expires - now()) * 1000)
       $fn$;
+      -- The advisory locks that order lock grants and the writes they guard (locks.ts): exclusive on
+      -- p_exclusive, shared on p_shared (a key in both: exclusive), held to the end of the
+      -- transaction. All keys in one order, by key (an ancestor sorts before its descendants), so
+      -- two callers never wait for each other in a circle.
+      CREATE FUNCTION fastdav_queue_behind_grants(p_exclusive text[], p_shared text[]) RETURNS void
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      BEGIN
+        PERFORM CASE WHEN x.excl THEN pg_advisory_xact_lock(hashtextextended(x.k, 0))
+                     ELSE pg_advisory_xact_lock_shared(hashtextextended(x.k, 0)) END
+          FROM (SELECT u.k, bool_or(u.excl) AS excl
+                  FROM (SELECT k, true AS excl FROM unnest(p_exclusive) AS k
+                        UNION ALL SELECT k, false FROM unnest(p_shared) AS k) AS u
+                 GROUP BY u.k) AS x
+         ORDER BY x.k COLLATE "C";
+      END
+      $fn$;
       CREATE FUNCTION fastdav_grant(
         p_root text, p_ancestors text[], p_depth text, p_scope text, p_owner text, p_principal text,
         p_timeout integer, p_token text, p_expected text[]
@@ -138,9 +154,8 @@ export const MIGRATIONS: readonly Migration[] = [
         tokens text[];
         granted locks;
       BEGIN
-        -- Shared on the ancestors top-down, then exclusive on the root (locks.ts explains the order).
-        PERFORM pg_advisory_xact_lock_shared(hashtextextended(a.k, 0)) FROM unnest(p_ancestors) WITH ORDINALITY AS a(k, i) ORDER BY a.i;
-        PERFORM pg_advisory_xact_lock(hashtextextended(p_root, 0));
+        -- Shared on the ancestors, exclusive on the root (locks.ts explains why).
+        PERFORM fastdav_queue_behind_grants(ARRAY[p_root], p_ancestors);
         SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
           INTO relevant, tokens
           FROM fastdav_relevant_locks(ARRAY[p_root], p_ancestors) AS l;
@@ -180,17 +195,9 @@ export const MIGRATIONS: readonly Migration[] = [
         tokens text[];
         recorded bigint;
       BEGIN
-        -- Queue behind lock grants as a grant does (fastdav_grant): shared on the ancestors, exclusive
-        -- on the written paths, so that no LOCK is granted between this check and this write. All
-        -- keys in one order (by key: an ancestor sorts before its descendants, the grant's order
-        -- too), so writers and grants never wait for each other in a circle.
-        PERFORM CASE WHEN x.mine THEN pg_advisory_xact_lock(hashtextextended(x.k, 0))
-                     ELSE pg_advisory_xact_lock_shared(hashtextextended(x.k, 0)) END
-          FROM (SELECT u.k, bool_or(u.mine) AS mine
-                  FROM (SELECT k, true AS mine FROM unnest(p_keys) AS k
-                        UNION ALL SELECT k, false FROM unnest(p_ancestors) AS k) AS u
-                 GROUP BY u.k) AS x
-         ORDER BY x.k COLLATE "C";
+        -- Queue behind lock grants as a grant does: shared on the ancestors, exclusive on the
+        -- written paths, so that no LOCK is granted between this check and this write.
+        PERFORM fastdav_queue_behind_grants(p_keys, p_ancestors);
         SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
           INTO relevant, tokens
           FROM fastdav_relevant_locks(p_keys, p_ancestors, p_roots) AS l;

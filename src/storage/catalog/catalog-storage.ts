@@ -18,7 +18,8 @@ import type { BlobStore } from '../../blobs/blob-store.js';
 import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
-import { ancestorKeys, type LockRow, locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
+import { locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
+import { ancestorKeys, type LockRow } from '../../metadata/postgres/locks.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -315,7 +316,7 @@ export class CatalogStorage implements Storage {
           if (check?.locks) await serializeWithLockGrants(run, path);
           // One statement: the blob made live, the parent, the node there now (row-locked) and the locks.
           const found = (
-            await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path), check?.locks !== undefined])
+            await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path.key), check?.locks !== undefined])
           )[0]!;
           // The sweep took it for abandoned (an upload longer than the grace period).
           if (blob !== null && !found.live) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });

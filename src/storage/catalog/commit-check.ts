@@ -3,48 +3,36 @@
  * queues behind any lock grant on the resource, then reads the locks as they are now, so a LOCK
  * granted on another instance during a long upload is never ignored (RFC 4918 §7.5).
  *
- * It takes the transaction-scoped advisory locks a grant takes (src/metadata/postgres/locks.ts):
- * shared on the ancestors top-down, exclusive on the resource itself, keyed by
- * hashtextextended(path key, 0). A grant rooted at the resource or at an ancestor therefore runs
- * entirely before or entirely after this transaction: either its row is read below, or it sees
- * the new content. Same order as the grants (top-down), so no deadlock between the two.
+ * It takes the transaction-scoped advisory locks a grant takes (fastdav_queue_behind_grants,
+ * src/metadata/postgres/migrations.ts and locks.ts): shared on the ancestors, exclusive on the
+ * resource itself. A grant rooted at the resource or at an ancestor therefore runs entirely before
+ * or entirely after this transaction: either its row is read below, or it sees the new content.
  */
-import { DavPath } from '../../core/paths.js';
+import type { DavPath } from '../../core/paths.js';
 import type { Lock } from '../../metadata/store.js';
+import { ancestorKeys, type LockRow, lockOfRow } from '../../metadata/postgres/locks.js';
 import type { Sql } from './sql.js';
-
-/** Keys of the strict ancestors of `path`, top-down ('' first). */
-export function ancestorKeys(path: DavPath): string[] {
-  return path.segments.map((_, i) => DavPath.of(path.segments.slice(0, i)).key);
-}
 
 /** Waits for (and then holds until the end of the transaction) the advisory locks a lock grant on `path` takes. */
 export async function serializeWithLockGrants(run: Sql, path: DavPath): Promise<void> {
-  await run(
-    `SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k
-     UNION ALL SELECT pg_advisory_xact_lock(hashtextextended($2::text, 0))`,
-    [ancestorKeys(path), path.key],
-  );
+  await run('SELECT fastdav_queue_behind_grants(ARRAY[$1::text], $2::text[])', [path.key, ancestorKeys(path.key)]);
 }
-
-/** A row of the locks table, with the milliseconds it has left on the database's clock. */
-export type LockRow = Omit<Lock, 'expires'> & { left_ms: number };
 
 /**
  * The unexpired locks (by the database's clock) rooted at the resource or at one of its
- * ancestors (every lock that can cover the resource or its parent), as one JSON array: a
- * subquery for the commit's read (catalog-storage.ts), with the resource's key in parameter
- * `$keyParam` and its ancestors (ancestorKeys) in `$ancestorsParam`. It must run in a statement
- * after serializeWithLockGrants: that statement's snapshot then includes a grant waited for.
+ * ancestors (every lock that can cover the resource or its parent), as one JSON array of
+ * LockRow (fastdav_lock_json): a subquery for the commit's read (catalog-storage.ts), with the
+ * resource's key in parameter `$keyParam` and its ancestors (ancestorKeys) in `$ancestorsParam`.
+ * It must run in a statement after serializeWithLockGrants: that statement's snapshot then
+ * includes a grant waited for.
  */
 export function locksAboveJson(keyParam: number, ancestorsParam: number): string {
-  return `(SELECT coalesce(json_agg(json_build_object('token', token, 'root', root, 'depth', depth, 'scope', scope, 'owner', owner,
-      'principal', principal, 'timeout', timeout, 'left_ms', (extract(epoch FROM expires - now()) * 1000)::float8)), '[]'::json)
-    FROM locks WHERE expires > now() AND (root = $${keyParam}::text OR root = ANY($${ancestorsParam}::text[])))`;
+  return `(SELECT coalesce(jsonb_agg(fastdav_lock_json(l)), '[]'::jsonb)
+    FROM locks l WHERE l.expires > now() AND (l.root = $${keyParam}::text OR l.root = ANY($${ancestorsParam}::text[])))`;
 }
 
-/** The rows of locksAboveJson as locks. */
+/** The rows of locksAboveJson as locks (expiry itself was judged there, by the database). */
 export function locksOf(rows: readonly LockRow[]): Lock[] {
-  // `expires` only places the time left on this machine's clock; expiry itself was judged above.
-  return rows.map(({ left_ms, ...lock }) => ({ ...lock, expires: Date.now() + Math.max(0, left_ms) }));
+  const now = Date.now();
+  return rows.map((r) => lockOfRow(r, now));
 }
