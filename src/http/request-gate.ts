@@ -12,6 +12,11 @@
  * then passes on while that request goes on outside the gate. Without this bound, a handful of
  * clients that never read their answers would stop every listing on the server until their
  * connections time out.
+ *
+ * Nor does it let listings hold the event loop: heavy requests start one after another only for
+ * about a millisecond (`turnBudgetMs`); then the loop turns (accepts a connection, reads requests,
+ * writes answers, runs timers) before the next one starts. A listing on a fast disk never yields
+ * by itself, so without this bound one turn ran every queued listing back to back.
  */
 import { availableParallelism } from 'node:os';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -38,26 +43,44 @@ export function isHeavy(method: string, headers: IncomingHttpHeaders): boolean {
 /** Longest time one request keeps its slot by default. */
 export const DEFAULT_MAX_HOLD_MS = 2000;
 
+/**
+ * Most time heavy requests may start one after another without letting the event loop turn.
+ * Node accepts one new connection per turn of its loop (libuv since 1.45, libuv/libuv#3696), and
+ * a listing on a fast disk runs to its end without yielding: 64 clients listing a folder each made
+ * one turn last ~45 ms, so the 64th connection waited 64 turns (~2.9 s) for its first answer. With
+ * this budget a turn ends after about a millisecond of listings plus the one that overran it.
+ */
+export const DEFAULT_TURN_BUDGET_MS = 1;
+
 export class RequestGate {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  /** When the current run of starts began (the last time the loop turned for the gate). */
+  private turnStart = -Infinity;
+  private turnScheduled = false;
 
   constructor(
     private readonly limit = defaultHeavyLimit(),
     private readonly maxHoldMs = DEFAULT_MAX_HOLD_MS,
+    private readonly turnBudgetMs = DEFAULT_TURN_BUDGET_MS,
   ) {}
 
   /** Runs `work` when its turn comes (first come, first served). */
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
+    // Nobody may overtake a waiting request; and past the turn's budget even the first waits.
+    if (this.running < this.limit && this.waiting.length === 0 && this.withinTurn()) this.running++;
+    else {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        this.nextTurn();
+      });
+    }
     let held = true;
     const release = (): void => {
       if (!held) return;
       held = false;
-      const next = this.waiting.shift();
-      if (next) next(); // the slot passes on directly
-      else this.running--;
+      this.running--;
+      this.startNext();
     };
     const timer = setTimeout(release, this.maxHoldMs);
     try {
@@ -66,5 +89,35 @@ export class RequestGate {
       clearTimeout(timer);
       release();
     }
+  }
+
+  private withinTurn(): boolean {
+    return performance.now() - this.turnStart < this.turnBudgetMs;
+  }
+
+  /** A freed slot goes to the first waiting request: now if the turn has time left, else next turn. */
+  private startNext(): void {
+    if (this.waiting.length === 0 || this.running >= this.limit) return;
+    if (!this.withinTurn()) return this.nextTurn();
+    this.running++;
+    this.waiting.shift()!(); // the slot passes on directly (counted already)
+  }
+
+  /**
+   * Starts the first waiting request after the loop has turned (accepted connections, read and
+   * written sockets, run timers): setImmediate runs after the current poll phase, or in the next
+   * turn when called from an immediate.
+   */
+  private nextTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      this.turnStart = performance.now();
+      this.startNext();
+      // More room and more waiting: they start as the started ones finish within the budget,
+      // or next turn (a started request that waits for I/O frees no slot now).
+      if (this.waiting.length > 0 && this.running < this.limit) this.nextTurn();
+    });
   }
 }

@@ -66,6 +66,35 @@ t.test('a request that holds its slot too long (a client that stops reading) pas
   await Promise.all([r3, r4]);
 });
 
+t.test('listings that never yield let the event loop turn once the budget is spent', async (t) => {
+  // A listing on a fast disk runs to its end without awaiting anything that takes time; without
+  // the budget every queued one ran in the same turn of the loop, and Node accepts one connection
+  // per turn. Here each piece of work holds the thread for 2 ms; the budget is 5 ms.
+  const gate = new RequestGate(4, 60_000, 5);
+  const log: string[] = [];
+  const busy = (name: string) => async (): Promise<string> => {
+    log.push(name);
+    const end = performance.now() + 2;
+    while (performance.now() < end);
+    return name;
+  };
+  const names = Array.from({ length: 12 }, (_, i) => `w${i}`);
+  const runs = Promise.all(names.map((n) => gate.run(busy(n))));
+  let finished = false;
+  const ticker = (): void => {
+    if (finished) return;
+    log.push('turn');
+    setImmediate(ticker);
+  };
+  setImmediate(ticker);
+  t.same(await runs, names, 'every result comes back');
+  finished = true;
+  t.same(log.filter((e) => e !== 'turn'), names, 'first come, first served');
+  const perTurn = log.join(' ').split('turn').map((s) => s.trim().split(' ').filter(Boolean).length);
+  t.ok(Math.max(...perTurn) <= 3, `at most 3 pieces of 2 ms per turn with a 5 ms budget (per turn: ${perTurn.join(', ')})`);
+  t.ok(perTurn.filter((n) => n > 0).length >= 4, 'the work was spread over several turns');
+});
+
 t.test('which requests are heavy', async (t) => {
   t.equal(isHeavy('PROPFIND', { depth: '0' }), false);
   t.equal(isHeavy('PROPFIND', { depth: '1' }), true);
