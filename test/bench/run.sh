@@ -28,6 +28,10 @@
 #   --fastdav-arg A   extra argument for fastdav (repeatable), e.g. --fastdav-arg --log-level=info
 #   --pg-conf LINE    extra postgresql.conf line for the benchmark's PostgreSQL (repeatable),
 #                     e.g. --pg-conf synchronous_commit=off to see what waiting for the WAL flush costs
+#   --pg-cpu N        PostgreSQL alone on CPU N, everything else (servers, load generators, this
+#                     script) on the other CPUs: the database on a host of its own, as in production,
+#                     so that the rows compare what a round trip costs the server, not the CPU time
+#                     PostgreSQL takes from it (on a 2-core box use it with --workers 1)
 #
 # Root: fs-up/fs-down (mount, losetup) and the peers (Apache and nginx switch to www-data) need it,
 # as they do for bench.sh. Without root the run uses a folder under /tmp and measures fastdav alone.
@@ -44,7 +48,7 @@ AB_PORT=18461
 TARGETS=fastdav,fastdav-pg,fastdav-cluster,apache,nginx-dav,rclone,nginx-static
 PG_BIN=/usr/lib/postgresql/15/bin PG_PORT=18470 PG_PORT_FASTDAV=18462 CLUSTER_PORTS=(18463 18464 18465) HAPROXY_PORT=18466
 WORKERS=${FASTDAV_WORKERS:-2}
-AB_REF="" AB_WORKERS="" KEEP_FS=0
+AB_REF="" AB_WORKERS="" KEEP_FS=0 PG_CPU=""
 FASTDAV_ARGS=() PG_CONF=() PASS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -55,10 +59,17 @@ while [[ $# -gt 0 ]]; do
     --keep-fs) KEEP_FS=1; shift ;;
     --fastdav-arg) FASTDAV_ARGS+=("$2"); shift 2 ;;
     --pg-conf) PG_CONF+=("$2"); shift 2 ;;
+    --pg-cpu) PG_CPU=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
+if [[ -n $PG_CPU ]]; then
+  # This script and everything it starts stay off PostgreSQL's CPU (children inherit the affinity).
+  OTHER_CPUS=$(seq 0 $(($(nproc) - 1)) | grep -vx "$PG_CPU" | paste -sd, -)
+  [[ -n $OTHER_CPUS ]] || { echo "run.sh: --pg-cpu needs a machine with more than one CPU" >&2; exit 2; }
+  taskset -pc "$OTHER_CPUS" $$ >/dev/null
+fi
 want() { [[ ,$TARGETS, == *",$1,"* ]]; }
 log() { printf '%s run.sh: %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -172,7 +183,7 @@ pg_up() {
   runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_STATE/data" -U postgres -E UTF8 --locale=C --auth-local=trust --auth-host=trust >"$PG_STATE/initdb.log"
   printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $PG_PORT" "unix_socket_directories = '$PG_STATE'" \
     "max_connections = 100" "log_line_prefix = '%d '" "${PG_CONF[@]}" >>"$PG_STATE/data/postgresql.conf"
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_STATE/data" -l "$PG_STATE/postgres.log" -w start >/dev/null
+  ${PG_CPU:+taskset -c "$PG_CPU"} runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_STATE/data" -l "$PG_STATE/postgres.log" -w start >/dev/null
   local db
   for db in fastdav_pg fastdav_cluster; do
     runuser -u postgres -- "$PG_BIN/psql" -h "$PG_STATE" -p $PG_PORT -U postgres -qAt -c "CREATE DATABASE $db" >/dev/null
@@ -219,7 +230,7 @@ fi
 ID=$(date +%Y%m%d-%H%M%S)
 OUT=$REPO/test/bench/results/run-$ID
 log "bench.sh run ${PASS[*]} -> $OUT"
-"$BENCH" run -f "$TARGETS_FILE" --out "$OUT" --title "fastdav $(git -C "$REPO" describe --always --dirty) vs peers" "${PASS[@]}"
+"$BENCH" run -f "$TARGETS_FILE" --out "$OUT" --title "fastdav $(git -C "$REPO" describe --always --dirty) vs peers${PG_CPU:+ (PostgreSQL alone on CPU $PG_CPU, the rest on CPU $OTHER_CPUS)}" "${PASS[@]}"
 log "report: $OUT/report.md"
 
 if want fastdav-pg; then
