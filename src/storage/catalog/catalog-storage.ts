@@ -202,12 +202,15 @@ function memberEntry(parent: DavPath, [id, name, isCollection, size, etag, mtime
   return { path: parent.child(name!), isCollection: collection, size: Number(size), mtimeMs: Number(mtime), birthtimeMs, etag: collection ? collectionEtag(id!, birthtimeMs) : etag! };
 }
 
-/** Entries already read, handed out LISTING_BATCH at a time. */
-function batched(entries: readonly Entry[]): Listing {
+/**
+ * Rows already read, handed out as entries LISTING_BATCH at a time: made batch by batch, the
+ * entries of a 10,000-row listing do not all live through the collections of the rendering.
+ */
+function batched<R>(rows: readonly R[], entryOf: (row: R) => Entry): Listing {
   return {
-    count: entries.length,
+    count: rows.length,
     async *batches() {
-      for (let i = 0; i < entries.length; i += LISTING_BATCH) yield entries.slice(i, i + LISTING_BATCH);
+      for (let i = 0; i < rows.length; i += LISTING_BATCH) yield rows.slice(i, i + LISTING_BATCH).map(entryOf);
     },
   };
 }
@@ -279,7 +282,10 @@ export class CatalogStorage implements Storage {
   async members(path: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
     const top = await this.existing(path);
     const limit = Number.isFinite(max) ? max + 1 : null;
-    if (depth === 1) return batched((await this.sql.raw(MEMBERS, [top.id, limit])).map((r) => memberEntry(path, r)));
+    if (depth === 1) {
+      const rows = await this.sql.raw(MEMBERS, [top.id, limit]);
+      return batched(rows, (r) => memberEntry(path, r));
+    }
     const rows = await this.sql.run<NodeRow & { rel: string[] }>(
       // Ordered by the path below `path`: every collection comes before its members.
       `WITH RECURSIVE tree AS (
@@ -290,7 +296,7 @@ export class CatalogStorage implements Storage {
        ) SELECT * FROM tree ORDER BY rel LIMIT $2`,
       [top.id, limit],
     );
-    return batched(rows.map((r) => this.entry(path.concat(DavPath.of(r.rel)), r)));
+    return batched(rows, (r) => this.entry(path.concat(DavPath.of(r.rel)), r));
   }
 
   async openFile(path: DavPath): Promise<OpenFile> {
