@@ -189,11 +189,13 @@ SELECT EXISTS (SELECT 1 FROM live) AS live, (SELECT id FROM parent) AS parent,
 const collectionEtag = (id: string, birthtimeMs: number): string => `"c${Number(id).toString(16)}-${birthtimeMs.toString(16)}"`;
 
 /**
- * The members of the collection $1 (at most $2, null: all), in the order of their names' bytes,
- * with only what an Entry needs, read as texts (CatalogSql.raw: decoding the rows of a 10,000-file
- * folder as objects with parsed bigints took longer than PostgreSQL's query).
+ * The members of the collection at $1 (segments; at most $2, null: all), found in the same
+ * statement, in the order of their names' bytes, with only what an Entry needs, read as texts
+ * (CatalogSql.raw: decoding the rows of a 10,000-file folder as objects with parsed bigints took
+ * longer than PostgreSQL's query).
  */
-const MEMBERS = `SELECT id, name, is_collection, size, etag, mtime_ms, created_ms FROM catalog_nodes WHERE parent = $1 ORDER BY name COLLATE "C" LIMIT $2`;
+const MEMBERS = `${WALK}
+SELECT id, name, is_collection, size, etag, mtime_ms, created_ms FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name COLLATE "C" LIMIT $2`;
 
 /** The Entry of a MEMBERS row below `parent`. */
 function memberEntry(parent: DavPath, [id, name, isCollection, size, etag, mtime, created]: (string | null)[]): Entry {
@@ -280,12 +282,14 @@ export class CatalogStorage implements Storage {
   }
 
   async members(path: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
-    const top = await this.existing(path);
     const limit = Number.isFinite(max) ? max + 1 : null;
     if (depth === 1) {
-      const rows = await this.sql.raw(MEMBERS, [top.id, limit]);
+      const rows = await this.sql.raw(MEMBERS, [path.segments, limit]);
+      // No member: an empty collection, or nothing at `path` (404).
+      if (rows.length === 0) await this.existing(path);
       return batched(rows, (r) => memberEntry(path, r));
     }
+    const top = await this.existing(path);
     const rows = await this.sql.run<NodeRow & { rel: string[] }>(
       // Ordered by the path below `path`: every collection comes before its members.
       `WITH RECURSIVE tree AS (
