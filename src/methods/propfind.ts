@@ -126,30 +126,31 @@ export const propfind: DavMethod = {
     const target = await ctx.existingTarget();
     const { storage, deadProps, locks, config } = ctx.services;
 
-    // Depth 1 and infinity list the members after the target, streamed batch by batch.
+    // Depth infinity counts the tree first: past the limit it is refused before anything else is read.
     let listing: Listing | undefined;
-    if (depth !== 0 && target.isCollection) {
-      if (depth === 1) listing = await storage.members(target.path, 1);
-      else {
-        const limit = config.propfindInfinityLimit;
-        if (limit > 0) listing = await storage.members(target.path, 'infinity', limit - 1);
-        if (!listing || 1 + listing.count > limit) {
-          throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
-        }
+    if (depth === 'infinity' && target.isCollection) {
+      const limit = config.propfindInfinityLimit;
+      if (limit > 0) listing = await storage.members(target.path, 'infinity', limit - 1);
+      if (!listing || 1 + listing.count > limit) {
+        throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
       }
     }
-
-    // One dead-property query and one look at the locks, together, before the first byte goes out.
-    const [dead, relevantLocks] = await Promise.all([
+    // The members (Depth 1), one dead-property query and one look at the locks, all at once (in
+    // object storage, three round trips in parallel), before the first byte goes out. The members
+    // are then streamed batch by batch.
+    const listsMembers = depth === 1 && target.isCollection;
+    const [members, dead, relevantLocks] = await Promise.all([
+      listsMembers ? storage.members(target.path, 1) : listing,
       !needsDeadProperties(request)
         ? new Map<string, DeadProperty[]>()
-        : !listing || listing.count === 0
-          ? deadProps.get(target.path).then((props) => new Map([[target.path.key, props]]))
-          : depth === 1
-            ? deadProps.getListing(target.path)
+        : listsMembers
+          ? deadProps.getListing(target.path)
+          : !listing || listing.count === 0
+            ? deadProps.get(target.path).then((props) => new Map([[target.path.key, props]]))
             : deadProps.getTree(target.path),
       locks && needsLocks(request) ? locks.relevantTo(target.path) : NO_LOCKS,
     ]);
+    listing = members;
     const shared: Shared = {
       ctx,
       now: ctx.services.clock.now(),

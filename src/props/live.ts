@@ -60,15 +60,31 @@ function memoize<T>(compute: (key: string) => T, size = 4096): (key: string) => 
   };
 }
 
-const secondsKey = (ms: number): string => String(Math.floor(ms / 1000));
-const httpDateOfSecond = memoize((s) => new Date(Number(s) * 1000).toUTCString());
-const isoDateOfSecond = memoize((s) => new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z'));
+/**
+ * A rendering of a time that depends only on its whole second (`ms` since the epoch), made once
+ * per second: the members of a folder share a few seconds, often one, so the last second is
+ * checked first and the others are kept in a bounded table (it starts over when full).
+ */
+export function perSecond(render: (date: Date) => string, size = 4096): (ms: number) => string {
+  const table = new Map<number, string>();
+  let lastSecond = NaN;
+  let lastText = '';
+  return (ms) => {
+    const second = Math.floor(ms / 1000);
+    if (second === lastSecond) return lastText;
+    let text = table.get(second);
+    if (text === undefined) {
+      if (table.size >= size) table.clear();
+      table.set(second, (text = render(new Date(second * 1000))));
+    }
+    lastSecond = second;
+    lastText = text;
+    return text;
+  };
+}
 
 /** RFC 1123 date, as getlastmodified requires (RFC 4918 §15.7). */
-export const httpDate = (ms: number): string => httpDateOfSecond(secondsKey(ms));
-
-/** RFC 3339 date-time for creationdate (RFC 4918 §15.1). */
-const isoDate = (ms: number): string => isoDateOfSecond(secondsKey(ms));
+export const httpDate = perSecond((d) => d.toUTCString());
 
 const contentTypeOfExtension = memoize((extension) => {
   const type = mime.lookup(extension);
@@ -77,15 +93,24 @@ const contentTypeOfExtension = memoize((extension) => {
   return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
 });
 
+/** What follows the last dot of a name, or the whole name when there is none (as mime-types reads it). */
+const extensionOf = (name: string): string => name.slice(name.lastIndexOf('.') + 1);
+
 /**
  * Content-Type from the file name's extension (never by sniffing). mime-types looks at what
  * follows the last dot, or at the whole name when there is none, case-insensitively.
  */
 export function contentTypeOf(name: string): string {
-  return contentTypeOfExtension(name.slice(name.lastIndexOf('.') + 1).toLowerCase());
+  return contentTypeOfExtension(extensionOf(name).toLowerCase());
 }
 
 const el = (name: string, value: string): string => `<D:${name}>${value}</D:${name}>`;
+
+// Whole elements kept where the values repeat: per second, per extension (as it is written).
+const lastModifiedElement = perSecond((d) => el('getlastmodified', d.toUTCString()));
+/** RFC 3339 date-time for creationdate (RFC 4918 §15.1), whole seconds. */
+const creationDateElement = perSecond((d) => el('creationdate', d.toISOString().replace('.000Z', 'Z')));
+const contentTypeElement = memoize((extension) => el('getcontenttype', escapeXmlText(contentTypeOfExtension(extension.toLowerCase()))));
 
 const TABLE: readonly LiveProperty[] = [
   {
@@ -98,14 +123,14 @@ const TABLE: readonly LiveProperty[] = [
   },
   {
     name: 'getcontenttype', protected: true, allprop: true, filesOnly: true,
-    render: ({ entry }) => el('getcontenttype', escapeXmlText(contentTypeOf(entry.path.name))),
+    render: ({ entry }) => contentTypeElement(extensionOf(entry.path.name)),
   },
   {
     name: 'getetag', protected: true, allprop: true, filesOnly: true,
     render: ({ entry }) => el('getetag', escapeXmlText(entry.etag)),
   },
-  { name: 'getlastmodified', protected: true, allprop: true, render: ({ entry }) => el('getlastmodified', httpDate(entry.mtimeMs)) },
-  { name: 'creationdate', protected: true, allprop: true, render: ({ entry }) => el('creationdate', isoDate(entry.birthtimeMs)) },
+  { name: 'getlastmodified', protected: true, allprop: true, render: ({ entry }) => lastModifiedElement(entry.mtimeMs) },
+  { name: 'creationdate', protected: true, allprop: true, render: ({ entry }) => creationDateElement(entry.birthtimeMs) },
   // Not protected (RFC 4918 §15.2): a PROPPATCH stores a dead value that then takes precedence.
   { name: 'displayname', protected: false, allprop: true, render: ({ entry }) => el('displayname', escapeXmlText(entry.path.name)) },
   {

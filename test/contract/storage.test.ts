@@ -137,6 +137,10 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     t.ok(all.indexOf('sub/') < all.indexOf('sub/deep'), 'a collection before its members');
     t.same((await s.list(p('d'))).map((e) => e.size).sort(), [0, 2, 3]);
     t.equal((await s.members(p('d'), 'infinity', 2)).count, 3, 'counting stops past max');
+    // A listed entry is the entry stat gives, every field, for files and collections alike.
+    for (const e of await s.list(p('d'))) t.same(e, await s.stat(e.path), `${e.path} listed as stat'ed`);
+    await s.createCollection(p('empty'));
+    t.equal((await s.members(p('empty'), 1)).count, 0, 'an empty collection has no members');
   });
 
   t.test('copy: depth infinity and 0, file over file, the source unchanged', async (t) => {

@@ -5,18 +5,38 @@
  */
 import type pg from 'pg';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
-import { type Sql, sqlOf } from '../../metadata/postgres/sql.js';
+import { type Sql, sqlOf, translate } from '../../metadata/postgres/sql.js';
 
 export type { Sql };
+
+/** Runs one statement and returns its rows as arrays of column texts (NULL: null), as PostgreSQL sent them. */
+export type RawSql = (text: string, values?: readonly unknown[]) => Promise<(string | null)[][]>;
+
+/**
+ * Column values left as the text PostgreSQL sends: no per-value type parser (int8's runs a regular
+ * expression on every value) and no object per row. For listings of thousands of rows, where
+ * node-postgres's decoding took more time than the query itself.
+ */
+const AS_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };
 
 export class CatalogSql {
   /** Statements sent so far (BEGIN and COMMIT included). */
   statements = 0;
   /** One statement on the pool. */
   readonly run: Sql;
+  /** One statement on the pool, its rows as texts (RawSql). */
+  readonly raw: RawSql;
 
   constructor(private readonly store: PostgresMetadataStore) {
     this.run = this.counted(sqlOf(store.pool));
+    this.raw = async (text, values) => {
+      this.statements++;
+      try {
+        return (await store.pool.query<(string | null)[]>({ text, values: values as unknown[] | undefined, rowMode: 'array', types: AS_TEXT })).rows;
+      } catch (err) {
+        return translate(err);
+      }
+    };
   }
 
   private counted(sql: Sql): Sql {
