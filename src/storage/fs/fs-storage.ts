@@ -244,7 +244,10 @@ export class FileSystemStorage implements Storage {
       }
     };
     const top = this.fsPath(p);
-    const topReal = await this.io.realpath(top, lane);
+    // Gone since the caller's stat (or never there): 404, as the other backends answer.
+    const topReal = await this.io.realpath(top, lane).catch((err: unknown) => {
+      throw fsError(err);
+    });
     await visit(p, top, topReal, new Set([topReal]));
     const entryAt = (m: Pending) => this.entryAt(m.path, m.fsPath, m.isLink, lane);
     return {
