@@ -65,12 +65,12 @@ function relevantParams(key: string): unknown[] {
 }
 
 /**
- * A guard's paths as the lock functions take them (fastdav_guarded, fastdav_relevant_locks): the
- * written paths' keys, all their ancestors' keys, and the keys whose own locks count too (roots).
+ * Paths as the lock functions take them (fastdav_guarded, fastdav_relevant_locks): the written
+ * paths' keys, all their ancestors' keys, and the keys whose own locks count too (a guard's roots).
  */
-export function guardKeys(guard: LockGuard): { keys: string[]; ancestors: string[]; roots: string[] } {
-  const keys = guard.paths.map((p) => p.key);
-  return { keys, ancestors: [...new Set(keys.flatMap(ancestorKeys))], roots: (guard.roots ?? []).map((p) => p.key) };
+export function lockKeys(paths: readonly DavPath[], roots: readonly DavPath[] = []): { keys: string[]; ancestors: string[]; roots: string[] } {
+  const keys = paths.map((p) => p.key);
+  return { keys, ancestors: [...new Set(keys.flatMap(ancestorKeys))], roots: roots.map((p) => p.key) };
 }
 
 /** Runs `fn` in one transaction (store.ts withTransaction) with the transaction's Sql. */
@@ -125,7 +125,7 @@ export class PostgresLocks {
    * Resolves with the recorded intent's id (null without an intent). `sql` is the pool.
    */
   async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null, onlyWithMetadata = false): Promise<number | null> {
-    const { keys, ancestors, roots } = guardKeys(guard);
+    const { keys, ancestors, roots } = lockKeys(guard.paths, guard.roots);
     let recorded: number | null = null;
     await this.untilAccepted(sql, guard.decide, async (run, expected) => {
       const [row] = await run<{ result: { ok: boolean; locks?: LockRow[]; intent: string | number | null } }>(

@@ -19,8 +19,8 @@ import type { AtomicTreeOps, Entry, Listing, MemberFailure, OpenFile, SpaceInfo,
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
-import { ancestorKeys, guardKeys, type LockRow } from '../../metadata/postgres/locks.js';
-import { type LockGuard, NO_GUARD } from '../../metadata/store.js';
+import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/locks.js';
+import type { LockGuard } from '../../metadata/store.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -334,7 +334,7 @@ export class CatalogStorage implements Storage {
     transfer: async (r) =>
       (await this.transfer(r.op, r.from, r.to, r.depth, r.overwrite ? 'any' : 'none', r.collectionOnly, r.mtime, r.guard)) === 204,
     delete: async (r) => {
-      await this.treeStep(r.guard, DELETE, () => [r.path.segments, r.path.key, r.collectionOnly, JSON.stringify(r.keep().filter((k) => r.path.contains(k)).map((k) => k.segments))]);
+      await this.treeStep([r.path], r.guard, DELETE, () => [r.path.segments, r.path.key, r.collectionOnly, JSON.stringify(r.keep().filter((k) => r.path.contains(k)).map((k) => k.segments))]);
     },
   };
 
@@ -361,16 +361,18 @@ export class CatalogStorage implements Storage {
    */
   private transfer(op: 'copy' | 'move', from: DavPath, to: DavPath, depth: 0 | 'infinity', replace: 'none' | 'file' | 'any', collectionOnly: boolean, mtime?: number, guard?: LockGuard): Promise<number> {
     const mtimeMs = mtime === undefined ? null : Math.round(mtime * 1000);
-    return this.treeStep(guard, TRANSFER, () => [op === 'move', from.segments, to.segments, from.key, to.key, replace, collectionOnly, depth === 'infinity', Date.now(), mtimeMs]);
+    return this.treeStep(op === 'move' ? [from, to] : [to], guard, TRANSFER, () => [op === 'move', from.segments, to.segments, from.key, to.key, replace, collectionOnly, depth === 'infinity', Date.now(), mtimeMs]);
   }
 
   /**
-   * Runs a tree function until its lock check accepts (PostgresLocks.untilAccepted: `guard.decide`
-   * judges the locks it hands back, throwing 423, and the function runs again expecting them);
-   * once more when a concurrent request created the destination first. Resolves with its status.
+   * Runs a tree function that changes `written` until its lock check accepts
+   * (PostgresLocks.untilAccepted: `guard.decide` judges the locks it hands back, throwing 423, and
+   * the function runs again expecting them); once more when a concurrent request created the
+   * destination first. Without a guard it still queues behind lock grants on `written` (and so
+   * behind related tree changes), but reads no locks. Resolves with the function's status.
    */
-  private async treeStep(guard: LockGuard | undefined, statement: string, params: () => unknown[]): Promise<number> {
-    const { keys, ancestors, roots } = guardKeys(guard ?? NO_GUARD);
+  private async treeStep(written: readonly DavPath[], guard: LockGuard | undefined, statement: string, params: () => unknown[]): Promise<number> {
+    const { keys, ancestors, roots } = lockKeys(written, guard?.roots);
     let status = 0;
     await this.retryOnRace(() =>
       this.store.lockRows.untilAccepted(this.sql.run, guard?.decide ?? (() => undefined), async (run, expected) => {
