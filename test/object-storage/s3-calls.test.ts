@@ -181,6 +181,16 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('GET', '/one')).status, 404);
     t.equal((await s.request('GET', '/c/')).status, 404, 'the deleted copy is gone');
     t.equal((await s.request('GET', '/b/sub/f0')).body, 'file 0', 'its source stays');
+    // RFC 4918 §5.2: a URL ending in '/' names no file; Depth 0 copies the folder alone; X-OC-Mtime.
+    t.equal((await s.request('MOVE', '/two/', { headers: to('/x') })).status, 404, 'MOVE of a file named as a folder: 404');
+    t.equal((await s.request('DELETE', '/two/')).status, 404, 'DELETE of a file named as a folder: 404');
+    t.equal((await s.request('COPY', '/b/', { headers: { ...to('/shallow/'), depth: '0' } })).status, 201);
+    t.notMatch((await s.request('PROPFIND', '/shallow/', { headers: { depth: '1' } })).body, /sub/, 'COPY Depth 0: the folder without its members');
+    const stamped = await s.request('MOVE', '/shallow/', { headers: { ...to('/stamped/'), 'x-oc-mtime': '1000000000' } });
+    t.same([stamped.status, stamped.headers['x-oc-mtime']], [201, 'accepted']);
+    t.match((await s.request('PROPFIND', '/stamped/', { headers: { depth: '0' } })).body, /Sun, 09 Sep 2001 01:46:40 GMT/, 'the moved folder has the time asked for');
+    t.equal((await s.request('MOVE', '/stamped/', { headers: to('/nowhere/x/') })).status, 409, 'no parent at the destination: 409');
+    t.equal((await s.request('DELETE', '/stamped/', { headers: { depth: '0' } })).status, 400, 'DELETE of a folder with Depth 0: 400');
 
     // Under locks: the lock check is in the same statement. A MOVE whose source is locked by a
     // token the request holds: one statement more (the first try expects no lock, the second the
