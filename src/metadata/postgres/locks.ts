@@ -148,7 +148,7 @@ export class PostgresLocks {
    * next tries run inside one transaction: the function's advisory locks are then held until COMMIT,
    * across `decide`, and now() stands still in a transaction, so the try after the next decision
    * sees the locks decided on (or fewer, if an UNLOCK came in between) and is done. No client is
-   * turned away for being unlucky. Object storage's COPY, MOVE and DELETE use it too (tree-ops.ts).
+   * turned away for being unlucky. Object storage's COPY, MOVE and DELETE use it too (src/storage/catalog/catalog-storage.ts).
    */
   async untilAccepted(
     pool: Sql,

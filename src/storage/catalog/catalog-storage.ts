@@ -52,7 +52,7 @@ UPDATE catalog_blobs b SET refs = b.refs - g.n,
   released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
 FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob`;
 
-/** The tree functions (schema.ts, migration 102): the last four parameters are the lock check's. */
+/** The tree functions (schema.ts, migration 110): the last four parameters are the lock check's. */
 const TRANSFER = 'SELECT fastdav_catalog_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS result';
 const DELETE = 'SELECT fastdav_catalog_delete($1, $2, $3, $4::jsonb, $5, $6, $7, $8) AS result';
 

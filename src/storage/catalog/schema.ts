@@ -71,12 +71,13 @@ INSERT INTO catalog_gc_lease (holder, until) VALUES ('', '-infinity');
 `,
   },
   {
-    // tree-ops.ts: COPY, MOVE and DELETE in one statement each, lock check included. Each function
+    // catalog-storage.ts atomicTree: COPY, MOVE and DELETE in one statement each, lock check included. Each function
     // first queues behind lock grants (fastdav_queue_behind_grants, the order every caller uses) and
     // then reads: a VOLATILE function takes a new snapshot per statement, so no LOCK granted on
     // another instance slips in between the check and the change. Everything a request changes
     // (nodes, blobs, dead properties by cascade, locks) commits together or not at all.
-    version: 102,
+    // Numbered apart (110) so that other branches can add catalog steps 102-109 without clashing.
+    version: 110,
     name: 'catalog: COPY, MOVE and DELETE with their lock check in one statement',
     sql: `
 -- The node at the path of segments p (one (parent, name) index lookup per segment), or NULL.
