@@ -208,6 +208,23 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('PUT', '/b/sub/new', { body: 'x' })).status, 409, 'the source is gone');
     t.equal((await s.request('MKCOL', '/b/')).status, 201);
     t.equal((await s.request('MKCOL', '/b/sub/')).status, 201, 'no lock left at the old path');
+
+    // DELETE of a tree with a member locked by someone else: that member and its ancestors stay
+    // (207, 423 for the member), with its lock; the lock on a member that went, goes.
+    for (const f of ['kept', 'gone']) t.equal((await s.request('PUT', `/b/sub/${f}`, { body: f })).status, 201);
+    const other = lockTokenOf(await s.request('LOCK', '/b/sub/kept', { headers: { 'content-type': 'application/xml' }, body: lockBody() }));
+    const mine = lockTokenOf(await s.request('LOCK', '/b/sub/gone', { headers: { 'content-type': 'application/xml' }, body: lockBody() }));
+    const partial = await s.request('DELETE', '/b/', { headers: { if: `</b/sub/gone> (<${mine}>)` } });
+    t.equal(partial.status, 207);
+    t.match(partial.body, /<D:href>\/b\/sub\/kept<\/D:href><D:status>HTTP\/1.1 423 Locked<\/D:status><D:error><D:lock-token-submitted>/, 'the locked member: 423');
+    t.equal([...partial.body.matchAll(/<D:response>/g)].length, 1, 'and nothing else');
+    t.equal((await s.request('GET', '/b/sub/kept')).body, 'kept', 'the locked member stays');
+    t.equal((await s.request('GET', '/b/sub/gone')).status, 404, 'the other one went');
+    const db = new pg.Client({ connectionString: s.config.metadataUrl });
+    await db.connect();
+    t.teardown(() => db.end());
+    const left = (await db.query<{ token: string }>(`SELECT token FROM locks WHERE token = ANY($1)`, [[other, mine]])).rows.map((r) => r.token);
+    t.same(left, [other], "only the kept member's lock is left");
   });
 
   t.test('S3 unreachable: 503 with Retry-After for contents, the catalog goes on', async (t) => {
