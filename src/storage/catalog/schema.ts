@@ -116,7 +116,9 @@ $fn$;
 -- Deletes the node p_top and everything below it except the nodes p_keep, their members and
 -- their ancestors (in one statement: the parent references are checked at its end), releasing
 -- the blobs of the deleted files (at 0 references; the sweep deletes the objects later).
-CREATE FUNCTION fastdav_catalog_drop(p_top bigint, p_keep bigint[]) RETURNS void LANGUAGE sql VOLATILE AS $fn$
+-- (PL/pgSQL rather than SQL, here and below: a session plans its statements once, not per call.)
+CREATE FUNCTION fastdav_catalog_drop(p_top bigint, p_keep bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
   WITH RECURSIVE sub AS (
     SELECT id FROM catalog_nodes WHERE id = p_top
     UNION ALL
@@ -133,12 +135,15 @@ CREATE FUNCTION fastdav_catalog_drop(p_top bigint, p_keep bigint[]) RETURNS void
   UPDATE catalog_blobs b SET refs = b.refs - g.n,
     state = CASE WHEN b.refs - g.n <= 0 THEN 'released' ELSE b.state END,
     released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
-  FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob
+  FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob;
+END
 $fn$;
 
 -- The locks rooted at key k or below it.
-CREATE FUNCTION fastdav_catalog_drop_locks(k text) RETURNS void LANGUAGE sql VOLATILE AS $fn$
-  DELETE FROM locks WHERE root = k OR (root >= k || '/' AND root < k || '0')
+CREATE FUNCTION fastdav_catalog_drop_locks(k text) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  DELETE FROM locks WHERE root = k OR (root >= k || '/' AND root < k || '0');
+END
 $fn$;
 
 -- COPY or MOVE (RFC 4918 §9.8, §9.9) of the node at p_from to p_to (segments; keys p_from_key,
