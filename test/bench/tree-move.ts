@@ -11,19 +11,19 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { serve, startCli } from '../helpers/cli.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 import { tempDir } from '../helpers/server.js';
+import { loadAverage, saveReport } from './report.js';
 
 const COUNT = Number(process.env['BENCH_MOVE_COUNT'] ?? 20);
 const DIRS = 20;
 const FILES_PER_DIR = 100;
 const body = randomBytes(4096);
 
-const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const percentile = (xs: readonly number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p + 0.5))]!;
@@ -97,10 +97,5 @@ t.test('MOVE of the 2,000-file tree: object storage beside the filesystem', { sk
       `. Load average (1, 5, 15 min) before and after the MOVEs: ${loads.join(' / ')}.`,
   ].join('\n');
   t.comment(report);
-  const out = process.env['BENCH_OUT'];
-  if (out) {
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'report.md'), report + '\n');
-    writeFileSync(path.join(out, 'summary.json'), JSON.stringify({ count: COUNT, times, loads }, null, 2) + '\n');
-  }
+  saveReport(report, { count: COUNT, times, loads });
 });
