@@ -2,7 +2,8 @@
  * COPY and MOVE (RFC 4918 §9.8, §9.9). They share everything but the last step: Destination
  * on this server, Overwrite, Depth, lock checks, deleting an overwritten destination first
  * (§9.8.4, §9.9.3), and the 201/204/207 answer. Dead properties travel with the resource;
- * locks never do (§7.6).
+ * locks never do (§7.6). A backend with Storage.atomicTree (object storage) does all of it, lock
+ * check included, in one step; the others step by step, with an intent for crash safety.
  */
 import type { RequestContext } from '../http/context.js';
 import { DavError } from '../core/errors.js';

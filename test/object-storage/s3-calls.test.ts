@@ -3,6 +3,9 @@
  * - MOVE, COPY and DELETE of a folder of 10,000 files cost the same SQL statements and S3 calls
  *   as of 10 (counted, not timed): one statement each, no S3 call at all.
  * - PROPFIND and MOVE through HTTP make no S3 request (radosgw's own request counter).
+ * - MOVE, COPY and DELETE through HTTP, of files and folders, new or replacing: one PostgreSQL
+ *   statement each (lookups, Overwrite, lock check, change and lock removal together), two when
+ *   a lock that the request holds is in the way; what they did, checked through HTTP.
  * - A small PUT through HTTP (new file, replaced file, under a lock) costs a bounded number of
  *   PostgreSQL statements (every one this process sends, counted) and one S3 request.
  * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
