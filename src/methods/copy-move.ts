@@ -2,7 +2,8 @@
  * COPY and MOVE (RFC 4918 §9.8, §9.9). They share everything but the last step: Destination
  * on this server, Overwrite, Depth, lock checks, deleting an overwritten destination first
  * (§9.8.4, §9.9.3), and the 201/204/207 answer. Dead properties travel with the resource;
- * locks never do (§7.6).
+ * locks never do (§7.6). A backend with Storage.atomicTree (object storage) does all of it, lock
+ * check included, in one step; the others step by step, with an intent for crash safety.
  */
 import type { RequestContext } from '../http/context.js';
 import { DavError } from '../core/errors.js';
@@ -15,7 +16,9 @@ import type { MemberFailure } from '../storage/storage.js';
 import { bothGuards } from '../metadata/store.js';
 
 async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
-  const source = await ctx.existingTarget();
+  const atomic = ctx.storage.atomicTree;
+  // With an atomic backend the source is looked up in the step itself (404 there).
+  const source = atomic ? null : await ctx.existingTarget();
   const destination = ctx.destination();
   // §9.8.3 / §9.9.2: MOVE is always Depth infinity; COPY may be 0 or infinity.
   const depth = isMove ? parseDepth(ctx.header('depth'), ['infinity'], 'infinity') : parseDepth(ctx.header('depth'), [0, 'infinity'], 'infinity');
@@ -23,6 +26,26 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   const mtime = parseOcMtime(ctx.header('x-oc-mtime'));
   if (ctx.path.contains(destination) || destination.contains(ctx.path)) {
     throw new DavError(403, 'source and destination are the same resource or contain each other');
+  }
+  if (!source) {
+    // One step: both ends looked up, Overwrite (412), the locks of the source (MOVE) and of the
+    // destination and what it holds (423), the change, and the locks that go (§7.6, §9.9.3).
+    const replaced = await atomic!.transfer({
+      op: isMove ? 'move' : 'copy',
+      from: ctx.path,
+      to: destination,
+      depth: depth === 0 ? 0 : 'infinity',
+      overwrite,
+      collectionOnly: ctx.trailingSlash,
+      mtime,
+      guard: bothGuards(
+        isMove ? ctx.modifyGuard(ctx.path, { membership: true, tree: true }) : undefined,
+        ctx.modifyGuard(destination, { membership: true, tree: true }),
+      ),
+    });
+    if (mtime !== undefined) ctx.reply.header('x-oc-mtime', 'accepted');
+    ctx.reply.code(replaced ? 204 : 201).send();
+    return;
   }
   const existing = await ctx.storage.stat(destination);
   // §9.8.4: with Overwrite: F an existing destination fails the precondition.

@@ -11,7 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DavPath } from '../core/paths.js';
-import type { Lock } from '../metadata/store.js';
+import type { Lock, LockGuard } from '../metadata/store.js';
 
 export interface Entry {
   readonly path: DavPath;
@@ -98,6 +98,45 @@ export interface SpaceInfo {
   readonly usedBytes: number | null;
 }
 
+/** A COPY or MOVE for AtomicTreeOps.transfer. */
+export interface TransferRequest {
+  readonly op: 'copy' | 'move';
+  readonly from: DavPath;
+  readonly to: DavPath;
+  /** COPY's depth (a MOVE is always infinity). */
+  readonly depth: 0 | 'infinity';
+  /** RFC 4918 §9.8.4/§9.9.3: true deletes what is at `to` first; false refuses it (412). */
+  readonly overwrite: boolean;
+  /** The source URL ended with '/': a file there is not found (RFC 4918 §5.2). */
+  readonly collectionOnly: boolean;
+  /** Modification time to give `to` (X-OC-Mtime), seconds since the epoch. */
+  readonly mtime?: number | undefined;
+  /** The lock check (RFC 4918 §7.5) against the locks as they are at the change; absent with locking off. */
+  readonly guard?: LockGuard | undefined;
+}
+
+/** A DELETE for AtomicTreeOps.delete. */
+export interface DeleteRequest {
+  readonly path: DavPath;
+  /** The URL ended with '/': a file there is not found. */
+  readonly collectionOnly: boolean;
+  readonly guard?: LockGuard | undefined;
+  /** The members to leave in place (locked ones), asked each time the guard has accepted the locks. */
+  readonly keep: () => readonly DavPath[];
+}
+
+/**
+ * COPY, MOVE and DELETE as one atomic step each, lock check and metadata (dead properties, locks)
+ * included: for a backend that keeps all of them in one database (object storage). Errors are
+ * DavErrors: 404, 409, 412 (Overwrite: F or a collection in the way), 423 from the guard.
+ */
+export interface AtomicTreeOps {
+  /** Resolves with true when something at `to` was replaced (204), false when `to` is new (201). */
+  transfer(request: TransferRequest): Promise<boolean>;
+  /** Deletes all but the kept members, their ancestors and the locks on what stays. */
+  delete(request: DeleteRequest): Promise<void>;
+}
+
 export interface Storage {
   /** Files at or below this size are read into memory in one call instead of streamed. */
   readonly smallFileBytes: number;
@@ -131,4 +170,6 @@ export interface Storage {
   setModifiedTime(path: DavPath, seconds: number): Promise<void>;
   /** Quota figures of a collection (RFC 4331); cheap to ask again, as a backend keeps them a while. */
   space(path: DavPath): Promise<SpaceInfo>;
+  /** Present when COPY, MOVE and DELETE can each be one atomic step (see AtomicTreeOps). */
+  readonly atomicTree?: AtomicTreeOps;
 }

@@ -15,13 +15,14 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { serve, startCli } from '../helpers/cli.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 import { tempDir } from '../helpers/server.js';
+import { loadAverage, saveReport } from './report.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const COUNT = env('BENCH_SMALL_COUNT', 2000);
@@ -34,7 +35,6 @@ const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 /** CPU time (user + system) a process has used, in ms (clock ticks of 10 ms). */
 const cpuMsOf = (pid: number): number => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
@@ -132,10 +132,5 @@ t.test('small PUTs: fastdav object storage, plain S3 client, filesystem', { skip
     `Load average (1, 5, 15 min) at the start and after each round: ${loads.join(' / ')}; ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'} cores.`,
   ].join('\n');
   t.comment(report);
-  const out = process.env['BENCH_OUT'];
-  if (out) {
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'report.md'), report + '\n');
-    writeFileSync(path.join(out, 'summary.json'), JSON.stringify({ count: COUNT, inFlight: IN_FLIGHT, rates, cpuPerPut, loads }, null, 2) + '\n');
-  }
+  saveReport(report, { count: COUNT, inFlight: IN_FLIGHT, rates, cpuPerPut, loads });
 });

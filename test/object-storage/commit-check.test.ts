@@ -2,7 +2,8 @@
  * PUT re-checks locks and preconditions where it commits (issue 10): a body that takes its time
  * through instance A while instance B locks or changes the resource ends in 423 or 412, the old
  * content stays, and the refused upload leaves no object in the bucket. A LOCK asked while the
- * commit runs waits for it (the same advisory lock as the grant), so none slips in between.
+ * commit runs waits for it (the same advisory lock as the grant), so none slips in between. The
+ * same holds for a MOVE of a tree while a LOCK below it is being granted on another instance.
  */
 import t from 'tap';
 import http from 'node:http';
@@ -154,6 +155,38 @@ t.test('a slow PUT meets a LOCK or a change made on another instance', { skip },
     t.equal((await putAnswer).status, 204, 'the PUT commits: no lock existed when it did');
     t.equal((await lock).status, 200, 'then the LOCK is granted');
     t.same((await b.request('GET', '/race.txt')).raw, put.body, 'on the new content');
+  });
+
+  t.test('a MOVE on A while a LOCK below its tree is being granted on B: it waits, then 423', async (t) => {
+    t.equal((await a.request('MKCOL', '/tree/')).status, 201);
+    t.equal((await a.request('MKCOL', '/tree/sub/')).status, 201);
+    t.equal((await a.request('PUT', '/tree/sub/f', { body: 'in the tree' })).status, 201);
+    // A grant in the middle of its transaction, as B's fastdav_grant runs it: the row inserted,
+    // the advisory locks held, nothing committed yet.
+    const granting = new pg.Client({ connectionString: settings.metadataUrl });
+    await granting.connect();
+    t.teardown(() => granting.end());
+    await granting.query('BEGIN');
+    const token = 'urn:uuid:00000000-0000-4000-8000-00000000f00d';
+    const granted = await granting.query(`SELECT fastdav_grant('/tree/sub/f', ARRAY['', '/tree', '/tree/sub'], '0', 'exclusive', NULL, NULL, 600, $1, '{}') AS r`, [token]);
+    t.equal(granted.rows[0].r.granted, true);
+    let moveAnswered = false;
+    const move = a.request('MOVE', '/tree/', { headers: { destination: `${a.origin}/elsewhere/` } }).finally(() => (moveAnswered = true));
+    const waiting = async () => Number((await db.query(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype = 'advisory'`)).rows[0].n);
+    for (const deadline = Date.now() + 20_000; (await waiting()) === 0; ) {
+      if (Date.now() > deadline || moveAnswered) throw new Error(`the MOVE did not wait for the grant (answered: ${moveAnswered})`);
+      await sleep(20);
+    }
+    t.notOk(moveAnswered, 'the MOVE waits for the grant');
+    await granting.query('COMMIT');
+    const answer = await move;
+    t.equal(answer.status, 423, 'then sees the lock: 423');
+    t.same(errorConditions(answer.body), [{ name: 'lock-token-submitted', hrefs: ['/tree/sub/f'] }]);
+    t.equal((await b.request('GET', '/tree/sub/f')).body, 'in the tree', 'the tree stays where it was');
+    t.equal((await b.request('GET', '/elsewhere/')).status, 404);
+    const held = await a.request('MOVE', '/tree/', { headers: { destination: `${a.origin}/elsewhere/`, if: `</tree/sub/f> (<${token}>)` } });
+    t.equal(held.status, 201, 'with the token the MOVE is made');
+    t.equal((await db.query(`SELECT 1 FROM locks WHERE token = $1`, [token])).rowCount, 0, 'and the lock stayed behind and went (RFC 4918 §7.6)');
   });
 
   t.test('no upload left pending', async (t) => {

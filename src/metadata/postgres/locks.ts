@@ -64,6 +64,15 @@ function relevantParams(key: string): unknown[] {
   return [key, ancestorKeys(key), lo, hi];
 }
 
+/**
+ * Paths as the lock functions take them (fastdav_guarded, fastdav_relevant_locks): the written
+ * paths' keys, all their ancestors' keys, and the keys whose own locks count too (a guard's roots).
+ */
+export function lockKeys(paths: readonly DavPath[], roots: readonly DavPath[] = []): { keys: string[]; ancestors: string[]; roots: string[] } {
+  const keys = paths.map((p) => p.key);
+  return { keys, ancestors: [...new Set(keys.flatMap(ancestorKeys))], roots: roots.map((p) => p.key) };
+}
+
 /** Runs `fn` in one transaction (store.ts withTransaction) with the transaction's Sql. */
 export type InTransaction = <T>(fn: (sql: Sql) => Promise<T>) => Promise<T>;
 
@@ -116,13 +125,12 @@ export class PostgresLocks {
    * Resolves with the recorded intent's id (null without an intent). `sql` is the pool.
    */
   async guarded(sql: Sql, guard: LockGuard, ops: readonly BatchOp[], intent: Intent | null, onlyWithMetadata = false): Promise<number | null> {
-    const keys = guard.paths.map((p) => p.key);
-    const ancestors = [...new Set(keys.flatMap(ancestorKeys))];
+    const { keys, ancestors, roots } = lockKeys(guard.paths, guard.roots);
     let recorded: number | null = null;
     await this.untilAccepted(sql, guard.decide, async (run, expected) => {
       const [row] = await run<{ result: { ok: boolean; locks?: LockRow[]; intent: string | number | null } }>(
         'SELECT fastdav_guarded($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) AS result',
-        [keys, ancestors, (guard.roots ?? []).map((p) => p.key), expected, JSON.stringify(ops), intent && JSON.stringify(intent), onlyWithMetadata],
+        [keys, ancestors, roots, expected, JSON.stringify(ops), intent && JSON.stringify(intent), onlyWithMetadata],
       ).catch(intentGone);
       recorded = row!.result.intent === null ? null : Number(row!.result.intent);
       return { done: row!.result.ok, locks: row!.result.locks ?? [] };
@@ -140,9 +148,9 @@ export class PostgresLocks {
    * next tries run inside one transaction: the function's advisory locks are then held until COMMIT,
    * across `decide`, and now() stands still in a transaction, so the try after the next decision
    * sees the locks decided on (or fewer, if an UNLOCK came in between) and is done. No client is
-   * turned away for being unlucky.
+   * turned away for being unlucky. Object storage's COPY, MOVE and DELETE use it too (src/storage/catalog/catalog-storage.ts).
    */
-  private async untilAccepted(
+  async untilAccepted(
     pool: Sql,
     decide: (current: readonly Lock[]) => void,
     attempt: (sql: Sql, expected: readonly string[]) => Promise<{ done: boolean; locks: LockRow[] }>,

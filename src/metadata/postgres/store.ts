@@ -59,7 +59,8 @@ export class PostgresMetadataStore implements MetadataStore {
   /** The connection pool (for metrics: totalCount, idleCount, waitingCount). */
   readonly pool: pg.Pool;
   private readonly sql: Sql;
-  private readonly lockRows: PostgresLocks;
+  /** The lock statements (locks.ts), also for a backend's own guarded writes (object storage's COPY, MOVE and DELETE). */
+  readonly lockRows: PostgresLocks;
 
   /** Connects, applies the missing migrations (one transaction under an advisory lock) and returns the store. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresMetadataStore> {

@@ -15,11 +15,12 @@ import type { Readable } from 'node:stream';
 import { DavError } from '../../core/errors.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
-import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import type { AtomicTreeOps, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
-import { ancestorKeys, type LockRow } from '../../metadata/postgres/locks.js';
+import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/locks.js';
+import type { LockGuard } from '../../metadata/store.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -51,103 +52,18 @@ UPDATE catalog_blobs b SET refs = b.refs - g.n,
   released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
 FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob`;
 
-/** RELEASE_GONE as a CTE `released`, for a statement whose main query reports something else. */
-const RELEASED = `released AS (${RELEASE_GONE} RETURNING b.key)`;
+/** The tree functions (schema.ts, migration 110): the last four parameters are the lock check's. */
+const TRANSFER = 'SELECT fastdav_catalog_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS result';
+const DELETE = 'SELECT fastdav_catalog_delete($1, $2, $3, $4::jsonb, $5, $6, $7, $8) AS result';
 
-/**
- * Where a MOVE or COPY goes, resolved in the statement that does it ($1: the source's segments,
- * $2: the destination parent's, $3: the destination's name): `source (id)`, `parent (id,
- * is_collection)` and `taken (is_collection)`, whatever is at the destination already.
- */
-const ENDPOINTS = `WITH RECURSIVE ${walkCte('src', 1)}, ${walkCte('dst', 2)},
-source AS (SELECT ${walkTarget('src', 1)} AS id),
-parent AS (SELECT id, is_collection FROM catalog_nodes WHERE id = ${walkTarget('dst', 2)}),
-taken AS (SELECT n.is_collection FROM catalog_nodes n JOIN parent p ON n.parent = p.id WHERE n.name = $3)`;
-
-/** What a MOVE or COPY statement found, and how many nodes it moved or made. */
+/** What a tree function answers: a status, or the relevant locks when they are not those expected. */
 interface TreeStep {
-  source: string | null;
-  parent: boolean | null;
-  taken: boolean | null;
-  done: number;
+  status?: number;
+  locks?: LockRow[];
 }
-const STEP_REPORT = `SELECT (SELECT id FROM source) AS source, (SELECT is_collection FROM parent) AS parent, (SELECT is_collection FROM taken) AS taken`;
 
-/**
- * MOVE in one statement, when nothing is at the destination (RFC 4918 §9.9): the top node gets
- * its new parent and name, and the whole tree moves with it; nothing below it is touched.
- */
-const MOVE_NODE = `${ENDPOINTS},
-moved AS (
-  UPDATE catalog_nodes n SET parent = p.id, name = $3 FROM source s, parent p
-  WHERE n.id = s.id AND p.is_collection AND NOT EXISTS (SELECT 1 FROM taken)
-  RETURNING n.id
-) ${STEP_REPORT}, (SELECT count(*) FROM moved)::int AS done`;
-
-/**
- * COPY in one statement, when nothing is at the destination ($4: depth infinity, $5: now): the
- * copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and name, and the
- * dead properties of their originals; their blobs gain one reference per copy. No object is copied.
- */
-const COPY_TREE = `${ENDPOINTS},
-sub AS (
-  SELECT n.id, n.parent, 0 AS depth FROM catalog_nodes n JOIN source s ON n.id = s.id
-  WHERE (SELECT is_collection FROM parent) AND NOT EXISTS (SELECT 1 FROM taken)
-  UNION ALL
-  SELECT n.id, n.parent, s.depth + 1 FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE $4::boolean
-), mapped AS MATERIALIZED (
-  SELECT id AS old, nextval('catalog_nodes_id_seq') AS new, parent, depth FROM sub
-), ins AS (
-  INSERT INTO catalog_nodes (id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms)
-  SELECT m.new, CASE WHEN m.depth = 0 THEN (SELECT id FROM parent) ELSE p.new END, CASE WHEN m.depth = 0 THEN $3 ELSE n.name END,
-         n.is_collection, n.blob, n.size, n.etag, $5, $5
-  FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
-  RETURNING blob
-), props AS (
-  INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
-), shared AS (
-  UPDATE catalog_blobs b SET refs = b.refs + c.n
-  FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob
-  RETURNING b.key
-) ${STEP_REPORT}, (SELECT count(*) FROM ins)::int AS done`;
-
-/** Deletes the file (not a collection) named $2 in the collection at $1, releasing its blob. */
-const DELETE_FILE_AT = `WITH RECURSIVE ${walkCte('dst', 1)},
-gone AS (DELETE FROM catalog_nodes WHERE parent = ${walkTarget('dst', 1)} AND name = $2 AND NOT is_collection RETURNING blob),
-${RELEASED} SELECT count(*)::int AS n FROM gone`;
-
-/**
- * DELETE of the tree at $1 in one statement, except the nodes in $2 (ids), their members and
- * their ancestors; the parent references are checked at its end. `found` is 0 when nothing is at $1.
- */
-const DELETE_TREE = `${WALK}, sub AS (
-  SELECT id FROM catalog_nodes WHERE id = ${TARGET}
-  UNION ALL
-  SELECT n.id FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE NOT (n.id = ANY($2::bigint[]))
-), up AS (
-  SELECT parent AS id FROM catalog_nodes WHERE id = ANY($2::bigint[])
-  UNION
-  SELECT n.parent FROM catalog_nodes n JOIN up ON n.id = up.id WHERE n.parent IS NOT NULL
-), gone AS (
-  DELETE FROM catalog_nodes WHERE id IN (SELECT id FROM sub) AND NOT (id = ANY($2::bigint[]))
-    AND id NOT IN (SELECT id FROM up WHERE id IS NOT NULL)
-  RETURNING blob
-), ${RELEASED} SELECT count(*)::int AS found FROM sub`;
-
-/**
- * Judges a MOVE or COPY statement: true when it did the work, false when a file is in the way
- * (the caller replaces it in a transaction); throws for what RFC 4918 §9.8.5/§9.9.4 answer.
- */
-function stepDone(step: TreeStep): boolean {
-  if (step.source === null) throw new DavError(404, 'Not Found');
-  if (step.parent !== true) throw new DavError(409, 'the parent collection does not exist');
-  // Only a file replacing a file reaches storage with an existing target (storage.ts); a
-  // collection there now was made meanwhile.
-  if (step.taken === true) throw new DavError(412, 'destination exists');
-  if (step.taken === false) return false;
-  if (step.done === 0) throw new DavError(404, 'Not Found'); // the source went meanwhile
-  return true;
-}
+/** The refusals of the tree functions (RFC 4918 §9.6, §9.8.5, §9.9.4). */
+const REFUSED: Record<number, string> = { 404: 'Not Found', 409: 'the parent collection does not exist', 412: 'destination exists' };
 
 /** PUT, before the upload: the new blob recorded as pending ($2) if the parent ($1, segments) is a collection. */
 const RECORD_PENDING = `${WALK}
@@ -233,7 +149,7 @@ export class CatalogStorage implements Storage {
   readonly sql: CatalogSql;
 
   constructor(
-    store: PostgresMetadataStore,
+    private readonly store: PostgresMetadataStore,
     readonly blobs: BlobStore,
     private readonly options: CatalogOptions = {},
   ) {
@@ -440,69 +356,61 @@ export class CatalogStorage implements Storage {
     }
   }
 
+  /** COPY, MOVE and DELETE in one statement each, with their lock check and the locks they drop (AtomicTreeOps). */
+  readonly atomicTree: AtomicTreeOps = {
+    transfer: async (r) =>
+      (await this.transfer(r.op, r.from, r.to, r.depth, r.overwrite ? 'any' : 'none', r.collectionOnly, r.mtime, r.guard)) === 204,
+    delete: async (r) => {
+      await this.treeStep([r.path], r.guard, DELETE, () => [r.path.segments, r.path.key, r.collectionOnly, JSON.stringify(r.keep().filter((k) => r.path.contains(k)).map((k) => k.segments))]);
+    },
+  };
+
   async deleteTree(path: DavPath, keep: readonly DavPath[]): Promise<MemberFailure[]> {
-    const remove = async (run: Sql, kept: readonly string[]): Promise<void> => {
-      const [row] = await run<{ found: number }>(DELETE_TREE, [path.segments, kept]);
-      if (!row || row.found === 0) throw new DavError(404, 'Not Found');
-    };
-    const inside = keep.filter((k) => path.contains(k));
-    // The usual case, nothing kept: one statement, whatever the size of the tree.
-    if (inside.length === 0) await remove(this.sql.run, []);
-    else {
-      await this.sql.transaction(async (run) => {
-        const kept: string[] = [];
-        for (const k of inside) {
-          const row = await this.node(k, run);
-          if (row) kept.push(row.id);
-        }
-        await remove(run, kept);
-      });
-    }
+    await this.atomicTree.delete({ path, collectionOnly: false, keep: () => keep });
     return [];
   }
 
   async copyTree(from: DavPath, to: DavPath, depth: 0 | 'infinity'): Promise<MemberFailure[]> {
-    const copy = async (run: Sql): Promise<boolean> =>
-      stepDone((await run<TreeStep>(COPY_TREE, [from.segments, to.parent().segments, to.name, depth === 'infinity', Date.now()]))[0]!);
-    await this.retryOnRace(async () => {
-      if (await copy(this.sql.run)) return;
-      // A file in the way: replaced in one transaction (the old content stays until then).
-      await this.sql.transaction(async (run) => {
-        const source = await this.node(from, run);
-        if (!source) throw new DavError(404, 'Not Found');
-        const parent = await this.parentOf(to, run);
-        const target = (await run<NodeRow>(`SELECT ${NODE_COLUMNS} FROM catalog_nodes WHERE parent = $1 AND name = $2 FOR UPDATE`, [parent.id, to.name]))[0];
-        if (!target) {
-          if (!(await copy(run))) throw new DavError(412, 'destination exists');
-          return;
-        }
-        if (target.is_collection || source.is_collection) throw new DavError(412, 'destination exists');
-        await run(`UPDATE catalog_blobs SET refs = refs + 1 WHERE key = $1`, [source.blob]);
-        await run(
-          `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
-           ${RELEASE_GONE}`,
-          [target.blob, source.blob, source.size, source.etag, Date.now(), target.id],
-        );
-        // The copy's dead properties are the source's (RFC 4918 §9.8.2).
-        await run(`DELETE FROM catalog_props WHERE node = $1`, [target.id]);
-        await run(`INSERT INTO catalog_props (node, ns, name, xml) SELECT $1, ns, name, xml FROM catalog_props WHERE node = $2`, [target.id, source.id]);
-      });
-    });
+    await this.transfer('copy', from, to, depth, 'file', false);
     return [];
   }
 
   async moveTree(from: DavPath, to: DavPath): Promise<MemberFailure[]> {
-    const move = async (run: Sql): Promise<boolean> => stepDone((await run<TreeStep>(MOVE_NODE, [from.segments, to.parent().segments, to.name]))[0]!);
-    await this.retryOnRace(async () => {
-      // The usual case, nothing at the destination: one statement, whatever the size of the tree.
-      if (await move(this.sql.run)) return;
-      // A file in the way: it goes (its blob released) and the source takes its place, in one transaction.
-      await this.sql.transaction(async (run) => {
-        await run(DELETE_FILE_AT, [to.parent().segments, to.name]);
-        if (!(await move(run))) throw new DavError(412, 'destination exists');
-      });
-    });
+    await this.transfer('move', from, to, 'infinity', 'file', false);
     return [];
+  }
+
+  /**
+   * COPY or MOVE in one statement (fastdav_catalog_transfer): MOVE gives the top node its new
+   * parent and name, whatever the size of the tree; COPY makes nodes sharing the blobs. `replace`:
+   * what may be at `to` already (the Storage seam's moveTree/copyTree: a file; HTTP with
+   * Overwrite: T, anything). Resolves with 201 (created) or 204 (replaced).
+   */
+  private transfer(op: 'copy' | 'move', from: DavPath, to: DavPath, depth: 0 | 'infinity', replace: 'none' | 'file' | 'any', collectionOnly: boolean, mtime?: number, guard?: LockGuard): Promise<number> {
+    const mtimeMs = mtime === undefined ? null : Math.round(mtime * 1000);
+    return this.treeStep(op === 'move' ? [from, to] : [to], guard, TRANSFER, () => [op === 'move', from.segments, to.segments, from.key, to.key, replace, collectionOnly, depth === 'infinity', Date.now(), mtimeMs]);
+  }
+
+  /**
+   * Runs a tree function that changes `written` until its lock check accepts
+   * (PostgresLocks.untilAccepted: `guard.decide` judges the locks it hands back, throwing 423, and
+   * the function runs again expecting them); once more when a concurrent request created the
+   * destination first. Without a guard it still queues behind lock grants on `written` (and so
+   * behind related tree changes), but reads no locks. Resolves with the function's status.
+   */
+  private async treeStep(written: readonly DavPath[], guard: LockGuard | undefined, statement: string, params: () => unknown[]): Promise<number> {
+    const { keys, ancestors, roots } = lockKeys(written, guard?.roots);
+    let status = 0;
+    await this.retryOnRace(() =>
+      this.store.lockRows.untilAccepted(this.sql.run, guard?.decide ?? (() => undefined), async (run, expected) => {
+        const result = (await run<{ result: TreeStep }>(statement, [...params(), keys, ancestors, roots, guard ? expected : null]))[0]!.result;
+        if (result.locks) return { done: false, locks: result.locks };
+        status = result.status!;
+        if (status >= 400) throw new DavError(status, REFUSED[status] ?? 'refused');
+        return { done: true, locks: [] };
+      }),
+    );
+    return status;
   }
 
   async setModifiedTime(path: DavPath, seconds: number): Promise<void> {

@@ -70,6 +70,180 @@ CREATE TABLE catalog_gc_lease (
 INSERT INTO catalog_gc_lease (holder, until) VALUES ('', '-infinity');
 `,
   },
+  {
+    // catalog-storage.ts atomicTree: COPY, MOVE and DELETE in one statement each, lock check included. Each function
+    // first queues behind lock grants (fastdav_queue_behind_grants, the order every caller uses) and
+    // then reads: a VOLATILE function takes a new snapshot per statement, so no LOCK granted on
+    // another instance slips in between the check and the change. Everything a request changes
+    // (nodes, blobs, dead properties by cascade, locks) commits together or not at all.
+    // Numbered apart (110) so that other branches can add catalog steps 102-109 without clashing.
+    version: 110,
+    name: 'catalog: COPY, MOVE and DELETE with their lock check in one statement',
+    sql: `
+-- The node at the path of segments p (one (parent, name) index lookup per segment), or NULL.
+CREATE FUNCTION fastdav_catalog_node(p text[]) RETURNS catalog_nodes LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  found_node catalog_nodes;
+  s text;
+BEGIN
+  SELECT * INTO found_node FROM catalog_nodes WHERE parent IS NULL;
+  FOREACH s IN ARRAY p LOOP
+    SELECT * INTO found_node FROM catalog_nodes WHERE parent = found_node.id AND name = s;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+  END LOOP;
+  RETURN found_node;
+END
+$fn$;
+
+-- Queues behind the lock grants on p_keys and their ancestors (as fastdav_guarded does), then
+-- hands back the relevant locks unless they are exactly p_expected (NULL: they are, or no check).
+CREATE FUNCTION fastdav_catalog_locks_changed(p_keys text[], p_ancestors text[], p_roots text[], p_expected text[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  relevant jsonb;
+  tokens text[];
+BEGIN
+  PERFORM fastdav_queue_behind_grants(p_keys, p_ancestors);
+  IF p_expected IS NULL THEN RETURN NULL; END IF;
+  SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
+    INTO relevant, tokens
+    FROM fastdav_relevant_locks(p_keys, p_ancestors, p_roots) AS l;
+  IF tokens IS DISTINCT FROM ARRAY(SELECT DISTINCT e FROM unnest(p_expected) AS e ORDER BY e) THEN RETURN relevant; END IF;
+  RETURN NULL;
+END
+$fn$;
+
+-- Deletes the node p_top and everything below it except the nodes p_keep, their members and
+-- their ancestors (in one statement: the parent references are checked at its end), releasing
+-- the blobs of the deleted files (at 0 references; the sweep deletes the objects later).
+-- (PL/pgSQL rather than SQL, here and below: a session plans its statements once, not per call.)
+CREATE FUNCTION fastdav_catalog_drop(p_top bigint, p_keep bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  WITH RECURSIVE sub AS (
+    SELECT id FROM catalog_nodes WHERE id = p_top
+    UNION ALL
+    SELECT n.id FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE NOT (n.id = ANY (p_keep))
+  ), up AS (
+    SELECT parent AS id FROM catalog_nodes WHERE id = ANY (p_keep)
+    UNION
+    SELECT n.parent FROM catalog_nodes n JOIN up ON n.id = up.id WHERE n.parent IS NOT NULL
+  ), gone AS (
+    DELETE FROM catalog_nodes WHERE id IN (SELECT id FROM sub) AND NOT (id = ANY (p_keep))
+      AND id NOT IN (SELECT id FROM up WHERE id IS NOT NULL)
+    RETURNING blob
+  )
+  UPDATE catalog_blobs b SET refs = b.refs - g.n,
+    state = CASE WHEN b.refs - g.n <= 0 THEN 'released' ELSE b.state END,
+    released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
+  FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob;
+END
+$fn$;
+
+-- The locks rooted at key k or below it.
+CREATE FUNCTION fastdav_catalog_drop_locks(k text) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  DELETE FROM locks WHERE root = k OR (root >= k || '/' AND root < k || '0');
+END
+$fn$;
+
+-- COPY or MOVE (RFC 4918 §9.8, §9.9) of the node at p_from to p_to (segments; keys p_from_key,
+-- p_to_key). p_replace: what may be at p_to already ('none', 'file': a file, 'any': anything,
+-- deleted first as §9.8.4/§9.9.3 ask, its locks with it). p_collection_only: the source URL
+-- named a collection. The lock check: p_keys, p_ancestors, p_roots, p_expected as for
+-- fastdav_guarded (p_expected NULL: none). Returns {status: 201 | 204 | 404 | 409 | 412} or
+-- {locks: […]} when the relevant locks are not those expected (nothing changed).
+-- MOVE updates the top node's parent and name, nothing below it; its locks stay behind and
+-- go (§7.6). COPY makes new nodes sharing the blobs (counted) and copies the dead properties.
+CREATE FUNCTION fastdav_catalog_transfer(
+  p_move boolean, p_from text[], p_to text[], p_from_key text, p_to_key text, p_replace text,
+  p_collection_only boolean, p_infinity boolean, p_now bigint, p_mtime bigint,
+  p_keys text[], p_ancestors text[], p_roots text[], p_expected text[]
+) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  changed jsonb;
+  v_src catalog_nodes;
+  v_parent catalog_nodes;
+  v_taken catalog_nodes;
+  v_name text := p_to[cardinality(p_to)];
+  v_top bigint;
+BEGIN
+  changed := fastdav_catalog_locks_changed(p_keys, p_ancestors, p_roots, p_expected);
+  v_src := fastdav_catalog_node(p_from);
+  IF v_src.id IS NULL OR (p_collection_only AND NOT v_src.is_collection) THEN RETURN jsonb_build_object('status', 404); END IF;
+  v_parent := fastdav_catalog_node(p_to[1:cardinality(p_to) - 1]);
+  IF v_parent.id IS NOT NULL THEN
+    SELECT * INTO v_taken FROM catalog_nodes WHERE parent = v_parent.id AND name = v_name FOR UPDATE;
+  END IF;
+  IF v_taken.id IS NOT NULL AND (p_replace = 'none' OR (p_replace = 'file' AND v_taken.is_collection)) THEN
+    RETURN jsonb_build_object('status', 412);
+  END IF;
+  IF changed IS NOT NULL THEN RETURN jsonb_build_object('locks', changed); END IF;
+  IF v_parent.id IS NULL OR NOT v_parent.is_collection THEN RETURN jsonb_build_object('status', 409); END IF;
+  -- The source, row-locked: gone or moved away meanwhile, it is no longer here (nothing written yet).
+  SELECT * INTO v_src FROM catalog_nodes WHERE id = v_src.id AND parent IS NOT DISTINCT FROM v_src.parent AND name = v_src.name FOR UPDATE;
+  IF NOT FOUND THEN RETURN jsonb_build_object('status', 404); END IF;
+  IF v_taken.id IS NOT NULL THEN
+    PERFORM fastdav_catalog_drop(v_taken.id, '{}');
+    PERFORM fastdav_catalog_drop_locks(p_to_key);
+  END IF;
+  IF p_move THEN
+    UPDATE catalog_nodes SET parent = v_parent.id, name = v_name, mtime_ms = coalesce(p_mtime, mtime_ms) WHERE id = v_src.id;
+    PERFORM fastdav_catalog_drop_locks(p_from_key);
+  ELSE
+    -- The copies get fresh ids (mapped once: MATERIALIZED), the top one the new parent and name.
+    WITH RECURSIVE sub AS (
+      SELECT id, parent, 0 AS depth FROM catalog_nodes WHERE id = v_src.id
+      UNION ALL
+      SELECT n.id, n.parent, s.depth + 1 FROM catalog_nodes n JOIN sub s ON n.parent = s.id WHERE p_infinity
+    ), mapped AS MATERIALIZED (
+      SELECT id AS old, nextval('catalog_nodes_id_seq') AS new, parent, depth FROM sub
+    ), ins AS (
+      INSERT INTO catalog_nodes (id, parent, name, is_collection, blob, size, etag, mtime_ms, created_ms)
+      SELECT m.new, CASE WHEN m.depth = 0 THEN v_parent.id ELSE p.new END, CASE WHEN m.depth = 0 THEN v_name ELSE n.name END,
+             n.is_collection, n.blob, n.size, n.etag, CASE WHEN m.depth = 0 THEN coalesce(p_mtime, p_now) ELSE p_now END, p_now
+      FROM mapped m JOIN catalog_nodes n ON n.id = m.old LEFT JOIN mapped p ON p.old = m.parent
+      RETURNING blob
+    ), props AS (
+      INSERT INTO catalog_props (node, ns, name, xml) SELECT m.new, p.ns, p.name, p.xml FROM mapped m JOIN catalog_props p ON p.node = m.old
+    )
+    UPDATE catalog_blobs b SET refs = b.refs + c.n
+    FROM (SELECT blob, count(*) AS n FROM ins WHERE blob IS NOT NULL GROUP BY blob) c WHERE b.key = c.blob;
+  END IF;
+  RETURN jsonb_build_object('status', CASE WHEN v_taken.id IS NULL THEN 201 ELSE 204 END);
+END
+$fn$;
+
+-- DELETE (RFC 4918 §9.6) of the node at p_path (key p_key), except the members p_keep (a JSON
+-- array of segment arrays: locked members, kept with their ancestors). The locks of what is
+-- gone go too. Lock check and result as for fastdav_catalog_transfer ({status: 204 | 404}).
+CREATE FUNCTION fastdav_catalog_delete(
+  p_path text[], p_key text, p_collection_only boolean, p_keep jsonb,
+  p_keys text[], p_ancestors text[], p_roots text[], p_expected text[]
+) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  changed jsonb;
+  v_node catalog_nodes;
+BEGIN
+  changed := fastdav_catalog_locks_changed(p_keys, p_ancestors, p_roots, p_expected);
+  v_node := fastdav_catalog_node(p_path);
+  IF v_node.id IS NULL OR (p_collection_only AND NOT v_node.is_collection) THEN RETURN jsonb_build_object('status', 404); END IF;
+  IF changed IS NOT NULL THEN RETURN jsonb_build_object('locks', changed); END IF;
+  IF jsonb_array_length(p_keep) = 0 THEN
+    PERFORM fastdav_catalog_drop(v_node.id, '{}');
+    PERFORM fastdav_catalog_drop_locks(p_key);
+  ELSE
+    PERFORM fastdav_catalog_drop(v_node.id, array_remove(ARRAY(
+      SELECT (fastdav_catalog_node(ARRAY(SELECT jsonb_array_elements_text(k)))).id FROM jsonb_array_elements(p_keep) AS k
+    ), NULL));
+    -- The locks of the resources no longer there (those of kept members and their ancestors stay).
+    DELETE FROM locks WHERE (root = p_key OR (root >= p_key || '/' AND root < p_key || '0'))
+      AND (fastdav_catalog_node(CASE WHEN root = '' THEN '{}'::text[] ELSE string_to_array(substr(root, 2), '/') END)).id IS NULL;
+  END IF;
+  RETURN jsonb_build_object('status', 204);
+END
+$fn$;
+`,
+  },
 ];
 
 /** Everything a PostgreSQL database holds in object-storage mode: the metadata store's steps and the catalog's. */
