@@ -141,7 +141,8 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     for (const e of await s.list(p('d'))) t.same(e, await s.stat(e.path), `${e.path} listed as stat'ed`);
     await s.createCollection(p('empty'));
     t.equal((await s.members(p('empty'), 1)).count, 0, 'an empty collection has no members');
-    await t.rejects(s.members(p('missing'), 1), { statusCode: 404 }, 'the members of nothing: 404');
+    const missing = await s.members(p('missing'), 1).then(() => null, (err: unknown) => err as { statusCode?: number });
+    t.equal(missing?.statusCode, 404, 'the members of nothing: 404');
   });
 
   t.test('copy: depth infinity and 0, file over file, the source unchanged', async (t) => {
