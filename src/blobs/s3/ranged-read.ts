@@ -1,0 +1,165 @@
+/**
+ * A big read as consecutive ranged requests, a few in flight, emitted strictly in order. One
+ * GetObject delivers less than the store can: radosgw reads RADOS in 4 MiB chunks with a small
+ * window per request, and stalls whenever the reader pauses; the next ranges, already asked for,
+ * are read meanwhile (test/bench/get-pieces.ts measures it).
+ *
+ * Memory: every range in flight is read ahead into memory up to its own size, so a read holds at
+ * most `window` × `rangeSize` bytes (plus what the consumer has not taken yet). `buffered` counts
+ * them, for the tests and for whoever tunes the window.
+ *
+ * Failure: a range that fails, or ends short of its length, destroys the stream with that error
+ * (a body whose length was promised can only be cut off, never completed short); destroying the
+ * stream (the client left) aborts every request in flight.
+ */
+import { Readable } from 'node:stream';
+
+/** Opens bytes `start`..`end` (inclusive); aborting `signal` ends the request and its body. */
+export type OpenRange = (start: number, end: number, signal: AbortSignal) => Promise<Readable>;
+
+export interface RangedReadOptions {
+  readonly rangeSize: number;
+  /** Ranges in flight at once, the one being emitted included. */
+  readonly window: number;
+}
+
+/** Bytes read ahead and not yet emitted, over every ranged read of this process. */
+let bufferedTotal = 0;
+export const rangedReadBuffered = (): number => bufferedTotal;
+
+class Range {
+  readonly controller = new AbortController();
+  readonly chunks: Buffer[] = [];
+  body: Readable | undefined;
+  /** Bytes received so far. */
+  received = 0;
+  ended = false;
+
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get length(): number {
+    return this.end - this.start + 1;
+  }
+}
+
+export class RangedRead extends Readable {
+  private readonly ranges: Range[] = [];
+  private next: number;
+  private waiting = false;
+  /** Bytes held in the ranges' chunk lists. */
+  private held = 0;
+
+  constructor(
+    private readonly open: OpenRange,
+    start: number,
+    private readonly last: number,
+    private readonly options: RangedReadOptions,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.next = start;
+    this.fill();
+  }
+
+  /** Resolves once the first range answered (its status known), rejects with its failure. */
+  async ready(): Promise<void> {
+    const first = this.ranges[0];
+    await new Promise<void>((resolve, reject) => {
+      if (this.destroyed) return reject(this.errored ?? new Error('the ranged read was closed'));
+      if (!first || first.body) return resolve();
+      const onError = (err: Error) => reject(err);
+      this.once('error', onError);
+      this.once('first', () => {
+        this.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Asks for further ranges until `window` are in flight. */
+  private fill(): void {
+    while (this.ranges.length < this.options.window && this.next <= this.last) {
+      const range = new Range(this.next, Math.min(this.last, this.next + this.options.rangeSize - 1));
+      this.next = range.end + 1;
+      this.ranges.push(range);
+      this.open(range.start, range.end, range.controller.signal).then(
+        (body) => this.attach(range, body),
+        (err: Error) => this.fail(err),
+      );
+    }
+  }
+
+  private attach(range: Range, body: Readable): void {
+    if (this.destroyed) {
+      body.destroy();
+      return;
+    }
+    range.body = body;
+    if (range === this.ranges[0]) this.emit('first');
+    body.on('data', (chunk: Buffer) => {
+      range.chunks.push(chunk);
+      range.received += chunk.length;
+      this.hold(chunk.length);
+      // The range being emitted waits for the consumer; the others read ahead to their end.
+      if (range === this.ranges[0] && this.waiting) this.emitAvailable();
+      else if (range === this.ranges[0] && range.chunks.length > 1) body.pause();
+    });
+    body.on('end', () => {
+      range.ended = true;
+      if (range.received !== range.length) return this.fail(new Error(`range ${range.start}-${range.end} of the blob ended after ${range.received} of ${range.length} bytes`));
+      if (range === this.ranges[0] && this.waiting) this.emitAvailable();
+    });
+    body.on('error', (err) => this.fail(err));
+  }
+
+  private hold(bytes: number): void {
+    this.held += bytes;
+    bufferedTotal += bytes;
+  }
+
+  private fail(err: Error): void {
+    if (!this.destroyed) this.destroy(err);
+  }
+
+  override _read(): void {
+    this.waiting = true;
+    this.emitAvailable();
+  }
+
+  /** Pushes what the head range has, moving on to the next range when it is done. */
+  private emitAvailable(): void {
+    while (this.waiting) {
+      const head = this.ranges[0];
+      if (!head) {
+        this.waiting = false;
+        this.push(null);
+        return;
+      }
+      const chunk = head.chunks.shift();
+      if (chunk) {
+        this.hold(-chunk.length);
+        this.waiting = this.push(chunk);
+        continue;
+      }
+      if (!head.ended) {
+        head.body?.resume();
+        return;
+      }
+      this.ranges.shift();
+      this.fill();
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    for (const range of this.ranges) {
+      range.controller.abort();
+      range.body?.destroy();
+    }
+    this.ranges.length = 0;
+    bufferedTotal -= this.held;
+    this.held = 0;
+    callback(err);
+  }
+}
