@@ -8,6 +8,8 @@
  * BENCH_AB_CLI=/other/build/dist/cli.js adds a second fastdav (another build) on the same
  * database and bucket, measured in alternation. Each row also gives the CPU seconds per GiB of
  * radosgw, the OSD, fastdav and the client (this process), from /proc: on 2 cores they compete.
+ * The row "bare relay" is the floor of any Node server in between: a 10-line node:http server
+ * that pipes one GetObject's body (the same SDK) into its response.
  * BENCH_BYTES (default 1 GiB), BENCH_REPS (3).
  */
 import t from 'tap';
@@ -129,6 +131,25 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
     })();
   });
   t.equal(put, 201);
+  // The floor: GetObject piped into a node:http response, nothing else.
+  const relaySource = `
+    import http from 'node:http';
+    import { pipeline } from 'node:stream/promises';
+    import { createRequire } from 'node:module';
+    const { GetObjectCommand, S3Client } = createRequire(process.cwd() + '/')('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: process.env.FASTDAV_S3_ENDPOINT, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    http.createServer(async (req, res) => {
+      const r = await client.send(new GetObjectCommand({ Bucket: process.env.FASTDAV_S3_BUCKET, Key: 'plain/big' }));
+      res.writeHead(200, { 'content-length': r.ContentLength });
+      await pipeline(r.Body, res).catch(() => res.destroy());
+    }).listen(0, '127.0.0.1', function () { console.log('serving at http://127.0.0.1:' + this.address().port + '/'); });`;
+  const relayFile = path.join(tempDir(t, 'fastdav-get-relay-'), 'relay.mjs');
+  writeFileSync(relayFile, relaySource);
+  const relayWrapper = `${relayFile}.sh`;
+  writeFileSync(relayWrapper, `#!/bin/sh\ncd ${JSON.stringify(process.cwd())}\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(relayFile)}\n`);
+  chmodSync(relayWrapper, 0o755);
+  const relay = await startCli(t, [], { env: engines.s3.env, command: relayWrapper });
+  pids['relay'] = relay.pid;
   const sizes: number[] = [];
   const davGet = (origin = dav.origin) => () =>
     new Promise<number>((resolve, reject) => {
@@ -137,6 +158,7 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
 
   for (let rep = 0; rep < REPS; rep++) {
     if (!PROFILE_DIR) await time('plain GetObject', async () => drain((await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'plain/big' }))).Body as Readable));
+    if (!PROFILE_DIR) await time('bare relay', davGet(relay.origin.replace(/\/$/, '')));
     if (!PROFILE_DIR) for (const size of [8, 16, 32]) for (const window of [2, 4]) await time(`ranges ${size} MiB × ${window}`, ranged(size * MiB, window));
     sizes.length = 0;
     await time('fastdav GET', davGet());
@@ -150,6 +172,16 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
       .map(([k, v]) => `${k} ${median(v).toFixed(2)}`)
       .join(', ');
     t.comment(`${name}: median ${median(xs).toFixed(0)} MiB/s (${xs.map((x) => x.toFixed(0)).join(', ')}); CPU s/GiB: ${cpuRow}`);
+  }
+  // What the servers said (warnings, a build's own diagnostics): the last lines.
+  for (const [name, server] of [['fastdav', dav], ['other fastdav', other]] as const) {
+    const said = server?.output().trim().split('\n').slice(-5).join('\n');
+    if (said) t.comment(`${name} said:\n${said}`);
+  }
+  // What the servers said (warnings, a build's own diagnostics): the last lines.
+  for (const [name, server] of [['fastdav', dav], ['other fastdav', other]] as const) {
+    const said = server?.output().trim().split('\n').slice(-5).join('\n');
+    if (said) t.comment(`${name} said:\n${said}`);
   }
   if (PROFILE_DIR) {
     dav.child.kill('SIGTERM');
