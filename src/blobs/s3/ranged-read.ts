@@ -5,7 +5,7 @@
  * are read meanwhile (test/bench/get-pieces.ts measures it).
  *
  * Memory: every range in flight is read ahead into memory up to its own size, so a read holds at
- * most `window` × `rangeSize` bytes (plus what the consumer has not taken yet). `buffered` counts
+ * most (`window` - 1) × `rangeSize` + 1 MiB bytes (plus what the consumer has not taken yet). `buffered` counts
  * them, for the tests and for whoever tunes the window.
  *
  * Failure: a range that fails, or ends short of its length, destroys the stream with that error
@@ -23,6 +23,9 @@ export interface RangedReadOptions {
   readonly window: number;
 }
 
+/** Bytes the range being emitted may hold before its body is paused. */
+const HEAD_AHEAD = 1024 * 1024;
+
 /** Bytes read ahead and not yet emitted, over every ranged read of this process. */
 let bufferedTotal = 0;
 export const rangedReadBuffered = (): number => bufferedTotal;
@@ -33,6 +36,8 @@ class Range {
   body: Readable | undefined;
   /** Bytes received so far. */
   received = 0;
+  /** Bytes in `chunks`. */
+  held = 0;
   ended = false;
 
   constructor(
@@ -101,10 +106,12 @@ export class RangedRead extends Readable {
     body.on('data', (chunk: Buffer) => {
       range.chunks.push(chunk);
       range.received += chunk.length;
+      range.held += chunk.length;
       this.hold(chunk.length);
-      // The range being emitted waits for the consumer; the others read ahead to their end.
+      // The range being emitted waits for the consumer once it holds HEAD_AHEAD bytes (pausing
+      // the socket at every chunk costs system calls); the others read ahead to their end.
       if (range === this.ranges[0] && this.waiting) this.emitAvailable();
-      else if (range === this.ranges[0] && range.chunks.length > 1) body.pause();
+      else if (range === this.ranges[0] && range.held > HEAD_AHEAD) body.pause();
     });
     body.on('end', () => {
       range.ended = true;
@@ -139,6 +146,7 @@ export class RangedRead extends Readable {
       }
       const chunk = head.chunks.shift();
       if (chunk) {
+        head.held -= chunk.length;
         this.hold(-chunk.length);
         this.waiting = this.push(chunk);
         continue;

@@ -40,8 +40,8 @@ const UNKNOWN_LENGTH_PART = 16 * MiB;
  */
 const PART_BUFFER_BUDGET = 24 * MiB;
 /**
- * Reads longer than one range are fetched as consecutive ranges, WINDOW of them in flight
- * (ranged-read.ts): at most READ_WINDOW × READ_RANGE bytes read ahead per GET. Shorter reads
+ * Reads longer than one range are fetched as consecutive ranges, READ_WINDOW of them in flight
+ * (ranged-read.ts): at most (READ_WINDOW - 1) × READ_RANGE + 1 MiB read ahead per GET. Shorter reads
  * are one GetObject, as before.
  */
 export const READ_RANGE = 16 * MiB;
