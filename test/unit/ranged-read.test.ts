@@ -64,15 +64,16 @@ async function readAll(read: Readable): Promise<Buffer> {
 }
 
 t.test('every byte in order, at most the window in flight', async (t) => {
-  for (const [start, end, rangeSize, window] of [
-    [0, data.length - 1, 10_000, 3],
-    [17, 55_555, 7_000, 2],
-    [0, data.length - 1, 33_334, 4],
+  for (const [start, end, rangeSize, window, aheadBytes] of [
+    [0, data.length - 1, 10_000, 3, 10_000],
+    [17, 55_555, 7_000, 2, 0],
+    [0, data.length - 1, 33_334, 4, 0],
+    [5, data.length - 1, 9_999, 3, 2_500],
   ] as const) {
     const s = source();
-    const read = new RangedRead(s.open, start, end, { rangeSize, window });
+    const read = new RangedRead(s.open, start, end, { rangeSize, window, aheadBytes });
     await read.ready();
-    t.ok((await readAll(read)).equals(data.subarray(start, end + 1)), `${start}-${end} in ranges of ${rangeSize}, ${window} at once`);
+    t.ok((await readAll(read)).equals(data.subarray(start, end + 1)), `${start}-${end} in ranges of ${rangeSize}, ${window} at once, ${aheadBytes} bytes read ahead`);
     t.ok(s.peak() <= window, `at most ${window} ranges at once (${s.peak()})`);
   }
   t.equal(rangedReadBuffered(), 0, 'nothing left buffered');
@@ -83,7 +84,7 @@ t.test('a range that ends short or fails is an error, never a short read', async
     ['short', { shortAt: 45_000 }],
     ['failing', { failAt: 61_500 }],
   ] as const) {
-    const read = new RangedRead(source(options).open, 0, data.length - 1, { rangeSize: 10_000, window: 3 });
+    const read = new RangedRead(source(options).open, 0, data.length - 1, { rangeSize: 10_000, window: 3, aheadBytes: 10_000 });
     await read.ready();
     await t.rejects(readAll(read), `a ${what} range ends the read with an error`);
   }
@@ -91,13 +92,13 @@ t.test('a range that ends short or fails is an error, never a short read', async
 });
 
 t.test('a first range that cannot be opened rejects ready()', async (t) => {
-  const read = new RangedRead(() => Promise.reject(new Error('no such blob')), 0, 99, { rangeSize: 10, window: 2 });
+  const read = new RangedRead(() => Promise.reject(new Error('no such blob')), 0, 99, { rangeSize: 10, window: 2, aheadBytes: 10 });
   await t.rejects(read.ready(), /no such blob/);
 });
 
 t.test('destroying the read aborts every range in flight', async (t) => {
   const s = source();
-  const read = new RangedRead(s.open, 0, data.length - 1, { rangeSize: 10_000, window: 3 });
+  const read = new RangedRead(s.open, 0, data.length - 1, { rangeSize: 10_000, window: 3, aheadBytes: 10_000 });
   await read.ready();
   read.destroy();
   await sleep(50);

@@ -2,11 +2,11 @@
  * A big read as consecutive ranged requests, a few in flight, emitted strictly in order. One
  * GetObject delivers less than the store can: radosgw reads RADOS in 4 MiB chunks with a small
  * window per request, and stalls whenever the reader pauses; the next ranges, already asked for,
- * are read meanwhile (test/bench/get-pieces.ts measures it).
+ * are read from RADOS meanwhile (test/bench/get-pieces.ts measures it).
  *
- * Memory: every range in flight is read ahead into memory up to its own size, so a read holds at
- * most (`window` - 1) × `rangeSize` + 1 MiB bytes (plus what the consumer has not taken yet). `buffered` counts
- * them, for the tests and for whoever tunes the window.
+ * Memory: the range being emitted reads up to 1 MiB ahead of the consumer; the ranges after it
+ * up to `aheadBytes` each (0: their requests are sent, their bodies wait in the sockets).
+ * `rangedReadBuffered()` counts the bytes held, for the tests and for whoever tunes the window.
  *
  * Failure: a range that fails, or ends short of its length, destroys the stream with that error
  * (a body whose length was promised can only be cut off, never completed short); destroying the
@@ -21,6 +21,8 @@ export interface RangedReadOptions {
   readonly rangeSize: number;
   /** Ranges in flight at once, the one being emitted included. */
   readonly window: number;
+  /** Bytes a range after the one being emitted reads into memory before it waits its turn. */
+  readonly aheadBytes: number;
 }
 
 /** Bytes the range being emitted may hold before its body is paused. */
@@ -111,7 +113,7 @@ export class RangedRead extends Readable {
       // The range being emitted waits for the consumer once it holds HEAD_AHEAD bytes (pausing
       // the socket at every chunk costs system calls); the others read ahead to their end.
       if (range === this.ranges[0] && this.waiting) this.emitAvailable();
-      else if (range === this.ranges[0] && range.held > HEAD_AHEAD) body.pause();
+      else if (range.held > (range === this.ranges[0] ? HEAD_AHEAD : this.options.aheadBytes)) body.pause();
     });
     body.on('end', () => {
       range.ended = true;
