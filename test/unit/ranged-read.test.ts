@@ -17,29 +17,38 @@ interface Source {
   open: OpenRange;
   /** Ranges asked for at once, at the most. */
   peak(): number;
+  /** Requests made. */
+  requests(): number;
   /** Ranges whose signal was aborted. */
   aborted(): number;
 }
 
 /** Ranges of `data`, each answered after a delay (later ranges sooner), sent in 1,000-byte pieces. */
-function source(options: { shortAt?: number; failAt?: number } = {}): Source {
+function source(options: { shortAt?: number; failAt?: number; dropOnceAt?: number } = {}): Source {
   let open = 0;
+  let dropped = false;
+  let requests = 0;
   let peak = 0;
   let aborted = 0;
   return {
     peak: () => peak,
+    requests: () => requests,
     aborted: () => aborted,
     async open(start, end, signal) {
       open++;
+      requests++;
       peak = Math.max(peak, open);
       signal.addEventListener('abort', () => aborted++);
       await sleep(Math.max(1, 20 - start / 10_000));
       const last = options.shortAt !== undefined && start <= options.shortAt && options.shortAt <= end ? options.shortAt - 1 : end;
-      const failing = options.failAt !== undefined && start <= options.failAt && options.failAt <= end;
+      let failAt = options.failAt !== undefined && start <= options.failAt && options.failAt <= end ? options.failAt : undefined;
+      // The first request for the range holding dropOnceAt breaks after its first piece (as a
+      // store closing a connection left waiting); asked for again, it is served.
+      if (!dropped && options.dropOnceAt !== undefined && start <= options.dropOnceAt && options.dropOnceAt <= end) [dropped, failAt] = [true, start + 1000];
       const body = Readable.from(
         (async function* () {
           for (let i = start; i <= last; i += 1000) {
-            if (failing && i + 1000 > options.failAt!) throw new Error('the store failed');
+            if (failAt !== undefined && i + 1000 > failAt) throw new Error('the store failed');
             yield data.subarray(i, Math.min(last + 1, i + 1000));
             await sleep(0);
           }
@@ -89,6 +98,14 @@ t.test('a range that ends short or fails is an error, never a short read', async
     await t.rejects(readAll(read), `a ${what} range ends the read with an error`);
   }
   t.equal(rangedReadBuffered(), 0, 'nothing left buffered');
+});
+
+t.test('a range ahead that breaks while it waits is asked for again when its turn comes', async (t) => {
+  const s = source({ dropOnceAt: 35_000 });
+  const read = new RangedRead(s.open, 0, data.length - 1, { rangeSize: 10_000, window: 3, aheadBytes: 0 });
+  await read.ready();
+  t.ok((await readAll(read)).equals(data), 'every byte in order');
+  t.equal(s.requests(), 12, 'eleven ranges, one of them asked for twice');
 });
 
 t.test('a first range that cannot be opened rejects ready()', async (t) => {

@@ -8,9 +8,10 @@
  * up to `aheadBytes` each (0: their requests are sent, their bodies wait in the sockets).
  * `rangedReadBuffered()` counts the bytes held, for the tests and for whoever tunes the window.
  *
- * Failure: a range that fails, or ends short of its length, destroys the stream with that error
- * (a body whose length was promised can only be cut off, never completed short); destroying the
- * stream (the client left) aborts every request in flight.
+ * Failure: the range being emitted failing, or ending short of its length, destroys the stream
+ * with that error (a body whose length was promised can only be cut off, never completed short);
+ * a range ahead that fails while it waits is asked for again when its turn comes. Destroying
+ * the stream (the client left) aborts every request in flight.
  */
 import { Readable } from 'node:stream';
 
@@ -40,6 +41,8 @@ class Range {
   received = 0;
   /** Bytes in `chunks`. */
   held = 0;
+  /** Failed while waiting its turn: asked for again (from `received` on) when it comes. */
+  lost = false;
   ended = false;
 
   constructor(
@@ -91,11 +94,16 @@ export class RangedRead extends Readable {
       const range = new Range(this.next, Math.min(this.last, this.next + this.options.rangeSize - 1));
       this.next = range.end + 1;
       this.ranges.push(range);
-      this.open(range.start, range.end, range.controller.signal).then(
-        (body) => this.attach(range, body),
-        (err: Error) => this.fail(err),
-      );
+      this.request(range);
     }
+  }
+
+  /** Asks for the bytes of `range` not received yet. */
+  private request(range: Range): void {
+    this.open(range.start + range.received, range.end, range.controller.signal).then(
+      (body) => this.attach(range, body),
+      (err: Error) => this.failed(range, err),
+    );
   }
 
   private attach(range: Range, body: Readable): void {
@@ -111,16 +119,30 @@ export class RangedRead extends Readable {
       range.held += chunk.length;
       this.hold(chunk.length);
       // The range being emitted waits for the consumer once it holds HEAD_AHEAD bytes (pausing
-      // the socket at every chunk costs system calls); the others read ahead to their end.
+      // the socket at every chunk costs system calls); the others read ahead up to aheadBytes.
       if (range === this.ranges[0] && this.waiting) this.emitAvailable();
       else if (range.held > (range === this.ranges[0] ? HEAD_AHEAD : this.options.aheadBytes)) body.pause();
     });
     body.on('end', () => {
+      if (range.body !== body) return;
+      if (range.received !== range.length) return this.failed(range, new Error(`range ${range.start}-${range.end} of the blob ended after ${range.received} of ${range.length} bytes`));
       range.ended = true;
-      if (range.received !== range.length) return this.fail(new Error(`range ${range.start}-${range.end} of the blob ended after ${range.received} of ${range.length} bytes`));
       if (range === this.ranges[0] && this.waiting) this.emitAvailable();
     });
-    body.on('error', (err) => this.fail(err));
+    body.on('error', (err) => range.body === body && this.failed(range, err));
+  }
+
+  /**
+   * A range failed. Being emitted, it ends the read. Waiting its turn, it is asked for again
+   * once, when its turn comes: a store may close a connection that waits too long unread
+   * (radosgw's beast frontend after 65 s without progress, e.g. behind a slow client).
+   */
+  private failed(range: Range, err: Error): void {
+    if (this.destroyed) return;
+    if (range === this.ranges[0]) return this.fail(err);
+    range.lost = true;
+    range.body?.destroy();
+    range.body = undefined;
   }
 
   private hold(bytes: number): void {
@@ -154,6 +176,11 @@ export class RangedRead extends Readable {
         continue;
       }
       if (!head.ended) {
+        // A range whose wait failed is asked for again now that its turn has come.
+        if (head.lost) {
+          head.lost = false;
+          this.request(head);
+        }
         head.body?.resume();
         return;
       }
