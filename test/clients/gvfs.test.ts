@@ -43,10 +43,19 @@ t.test('gvfs (gio)', { skip }, async (t) => {
 
   // A session bus that lives as long as `sleep` does; the first line names its PID and address.
   const session = startBackground('dbus-run-session', ['--', 'sh', '-c', 'echo "$$ $DBUS_SESSION_BUS_ADDRESS"; exec sleep 600'], baseEnv);
+  // Should the bus never answer, the session ends with the test, not 600 s later (once it has
+  // answered, the teardown below unmounts first and then ends it).
+  let answered = false;
+  t.teardown(() => (answered ? undefined : stopBackground(session)));
+  // The echo's line is read from stdout alone: output() mixes in stderr, where dbus-daemon's
+  // warnings (as root in a container: "Failed to set fd limit") may end without a newline.
+  let stdout = '';
+  session.stdout!.on('data', (d: string) => (stdout += d));
   const [sleeperPid, busAddress] = await waitFor('the D-Bus session', () => {
-    const line = session.output().split('\n').find((l) => /^\d+ unix:/.test(l));
-    return line ? [Number(line.split(' ')[0]), line.split(' ')[1]!] : null;
+    const found = /^(\d+) (unix:\S+)$/m.exec(stdout);
+    return found ? ([Number(found[1]), found[2]!] as const) : null;
   });
+  answered = true;
   const env: NodeJS.ProcessEnv = { ...baseEnv, DBUS_SESSION_BUS_ADDRESS: busAddress };
   const fuseRoot = path.join(runtime, 'gvfs');
   t.teardown(async () => {
