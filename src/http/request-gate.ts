@@ -48,7 +48,7 @@ export const DEFAULT_MAX_HOLD_MS = 2000;
  * Node accepts one new connection per turn of its loop (libuv since 1.45, libuv/libuv#3696), and
  * a listing on a fast disk runs to its end without yielding: 64 clients listing a folder each made
  * one turn last ~45 ms, so the 64th connection waited 64 turns (~2.9 s) for its first answer. With
- * this budget a turn ends after about a millisecond of listings plus the one that overran it.
+ * this budget a turn runs at most about a millisecond of listings plus one per free slot.
  */
 export const DEFAULT_TURN_BUDGET_MS = 1;
 
@@ -114,10 +114,13 @@ export class RequestGate {
     setImmediate(() => {
       this.turnScheduled = false;
       this.turnStart = performance.now();
-      this.startNext();
-      // More room and more waiting: they start as the started ones finish within the budget,
-      // or next turn (a started request that waits for I/O frees no slot now).
-      if (this.waiting.length > 0 && this.running < this.limit) this.nextTurn();
+      // Every free slot is taken at once (requests that wait for I/O must not start one per turn:
+      // that starved listings and tree operations behind a stream of GETs); those that run to
+      // their end without yielding then pass their slots on while the turn's budget lasts.
+      while (this.waiting.length > 0 && this.running < this.limit) {
+        this.running++;
+        this.waiting.shift()!();
+      }
     });
   }
 }
