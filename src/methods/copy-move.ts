@@ -81,8 +81,11 @@ async function copyOrMove(ctx: RequestContext, isMove: boolean): Promise<void> {
   }
   crashPoint(`${intent.op}-after-storage`);
   // The metadata follows in one transaction: an overwritten destination's properties and locks go,
-  // the source's properties arrive (copied or moved); a moved source's locks go (§7.6).
-  await metadata.transaction(async (tx) => {
+  // the source's properties arrive (copied or moved); a moved source's locks go (§7.6). Without an
+  // intent from a journal, neither tree held a dead property or a lock when the locks were checked
+  // (RecordOptions.onlyWithMetadata): nothing to follow, and no round trip for it.
+  const metadataFollows = intentId !== null || !metadata.intents;
+  if (metadataFollows) await metadata.transaction(async (tx) => {
     if (intentId !== null) await tx.intents?.done(intentId);
     if (isMove) {
       await tx.deadProps.moveTree(ctx.path, destination);

@@ -57,6 +57,9 @@ export const del: DavMethod = {
     }
     crashPoint('delete-after-storage');
 
+    // No intent from a journal: the tree held no dead property and no lock when the locks were
+    // checked (RecordOptions.onlyWithMetadata), so there is nothing to drop and no round trip for it.
+    if (intentId === null && metadata.intents) return replyDeleted(ctx, keep, failures);
     if (keep.length === 0 && failures.length === 0) {
       // Properties and locks of the whole tree go in one transaction.
       await metadata.transaction(async (tx) => {
