@@ -19,6 +19,7 @@ import { isHeavy, RequestGate } from './http/request-gate.js';
 import { DavPath } from './core/paths.js';
 import { errorBody } from './xml/serialize.js';
 import { PostgresMetadataStore } from './metadata/postgres/store.js';
+import { SqliteMetadataStore } from './metadata/sqlite/store.js';
 import { MetadataUnavailableError, metadataFailure } from './metadata/store.js';
 import { ERROR_CONTENT_TYPE, errorText } from './http/error-body.js';
 import { replayIntents } from './metadata/intents.js';
@@ -115,6 +116,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     options.metrics?.metadataErrors.inc();
     app.log.warn({ err }, `metadata store (${metadata.kind}): ${err.message}`);
   };
+  if (metadata instanceof SqliteMetadataStore && metadata.startupWarning) app.log.warn(metadata.startupWarning);
   // Partial files of uploads and copies cut short by a dead process (kill -9) are reclaimed at
   // start-up and every few hours, by age, so the live uploads of other instances are never touched.
   // (Object storage has its own sweep below: nothing of it lives under --root; --read-only writes nothing.)

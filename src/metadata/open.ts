@@ -1,7 +1,7 @@
 /**
  * Opens the metadata store the configuration names: PostgreSQL for `metadataUrl`
- * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir` (in memory with
- * --read-only).
+ * (postgres:// or postgresql://), else the embedded SQLite file in `metadataDir` (read only with
+ * --read-only, or an empty one in memory when there is none).
  */
 import type { Config } from '../config.js';
 import { PostgresMetadataStore, type PostgresStoreOptions } from './postgres/store.js';
@@ -42,7 +42,8 @@ export async function openMetadataStore(
       throw new Error(`metadata store: cannot open ${withoutPassword(config.metadataUrl)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause: err });
     }
   }
-  // --read-only: nothing is written, not even the metadata folder; dead properties and locks then
-  // live in an empty store in memory (no PROPPATCH or LOCK can fill it: 403).
-  return SqliteMetadataStore.open(config.readOnly ? ':memory:' : config.metadataDir, options.clock);
+  // --read-only: nothing is written, not even the metadata folder; the dead properties a read-write
+  // server left there are read as they are (no PROPPATCH or LOCK can change them: 403).
+  if (config.readOnly) return SqliteMetadataStore.openReadOnly(config.metadataDir, options.clock);
+  return SqliteMetadataStore.open(config.metadataDir, options.clock);
 }

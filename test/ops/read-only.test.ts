@@ -7,7 +7,7 @@
  * as it was. Runs the built command (dist/cli.js).
  */
 import t, { type Test } from 'tap';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCliSync, startCli } from '../helpers/cli.js';
 import { request, tempDir } from '../helpers/server.js';
@@ -86,3 +86,59 @@ for (const how of ['flag', 'env'] as const) {
     t.same(snapshot(root), before, 'the folder is unchanged; no .fastdav, no temporary file');
   });
 }
+
+const setProp = (value: string) =>
+  `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:x">${value}</x></D:prop></D:set></D:propertyupdate>`;
+const askProp = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><x xmlns="urn:x"/></D:prop></D:propfind>';
+/** The text of the urn:x property of `url` (PROPFIND depth 0), or null when the server reports none. */
+async function propOf(origin: string, url: string): Promise<string | null> {
+  const r = await request(origin, 'PROPFIND', url, { headers: { depth: '0', 'content-type': 'application/xml' }, body: askProp });
+  const m = /<x xmlns="urn:x">([^<]*)<\/x>[\s\S]*?HTTP\/1\.1 200/.exec(r.body);
+  return m ? m[1]! : null;
+}
+
+t.test('--read-only shows the dead properties a read-write server left, and writes nothing in the metadata folder', async (t) => {
+  const root = readOnlyTree(t);
+  const meta = path.join(root, '.fastdav');
+  if (!isRoot) chmodSync(root, 0o755); // the read-write server needs to create .fastdav
+  const rw = await startCli(t, ['--port', '0', '--root', root]);
+  t.equal((await request(rw.origin, 'PROPPATCH', '/a.txt', { headers: { 'content-type': 'application/xml' }, body: setProp('kept') })).status, 207);
+  rw.child.kill('SIGTERM');
+  t.equal(await rw.exit, 0, 'the read-write server stopped cleanly');
+  // Now nobody may write the folder or its metadata (the server runs as nobody when the test is root).
+  if (isRoot) for (const p of [meta, path.join(meta, 'metadata.sqlite')]) chownSync(p, 65534, 65534);
+  else chmodSync(root, 0o555);
+  chmodSync(path.join(meta, 'metadata.sqlite'), 0o400);
+  chmodSync(meta, 0o500);
+  t.teardown(() => chmodSync(meta, 0o700));
+  const before = snapshot(root);
+
+  const origin = await serve(t, ['--root', root, '--read-only']);
+  t.equal(await propOf(origin, '/a.txt'), 'kept', 'the property set before is reported');
+  t.equal(await propOf(origin, '/sub/b.txt'), null, 'a resource without it has none');
+  t.same(snapshot(root), before, 'nothing written: no -wal or -shm file, the database unchanged');
+});
+
+t.test('--read-only with an unreadable metadata database: serves, says so once, shows no dead properties', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(path.join(root, 'a.txt'), 'alpha');
+  mkdirSync(path.join(root, '.fastdav'));
+  writeFileSync(path.join(root, '.fastdav', 'metadata.sqlite'), 'not a database, '.repeat(512));
+  const running = await startCli(t, ['--port', '0', '--root', root, '--read-only']);
+  t.equal((await request(running.origin, 'GET', '/a.txt')).body, 'alpha');
+  t.equal(await propOf(running.origin, '/a.txt'), null);
+  t.match(running.output(), /--read-only: cannot read the metadata database in .*\.fastdav .*dead properties are not shown/);
+});
+
+t.test('--read-only beside a read-write server on the same folder sees its committed changes', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(path.join(root, 'a.txt'), 'alpha');
+  const rw = await startCli(t, ['--port', '0', '--root', root]);
+  const set = (v: string) => request(rw.origin, 'PROPPATCH', '/a.txt', { headers: { 'content-type': 'application/xml' }, body: setProp(v) });
+  t.equal((await set('one')).status, 207);
+  const ro = await startCli(t, ['--port', '0', '--root', root, '--read-only']);
+  t.equal(await propOf(ro.origin, '/a.txt'), 'one');
+  t.equal((await set('two')).status, 207);
+  t.equal(await propOf(ro.origin, '/a.txt'), 'two', 'a change made after the read-only server started');
+  t.equal((await request(ro.origin, 'PROPPATCH', '/a.txt', { headers: { 'content-type': 'application/xml' }, body: setProp('three') })).status, 403);
+});

@@ -5,7 +5,7 @@
  * listing, durability across restarts, and consistency between several server processes.
  */
 import Database from 'libsql';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../config.js';
 
@@ -72,6 +72,32 @@ export function openDatabase(dir: string | ':memory:'): Db {
   } catch (err) {
     db.close();
     throw unusableDatabase(file, err);
+  }
+  return db;
+}
+
+/**
+ * --read-only: the metadata database a read-write server left in `dir`, opened so that nothing is
+ * ever written there: SQLite's read-only mode, and `immutable` (no locks taken, no -wal or -shm file
+ * created) unless a -wal file says that a read-write server is using the database now; then
+ * SQLite's own coordination through that server's files, so its committed changes are seen.
+ * Null when there is no database. Throws when the file cannot be read as one.
+ */
+export function openDatabaseReadOnly(dir: string): Db | null {
+  const file = path.join(dir, 'metadata.sqlite');
+  if (!existsSync(file)) return null;
+  const inUse = existsSync(`${file}-wal`);
+  // A URI filename: the path's own '?' and '#' must not end it.
+  const uri = `file:${encodeURI(file).replace(/[?#]/g, encodeURIComponent)}?mode=ro${inUse ? '' : '&immutable=1'}`;
+  const db = new Database(uri);
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    // The tables this server reads (an older or foreign file fails here, not at the first request).
+    db.prepare('SELECT path, parent, ns, name, xml FROM dead_props LIMIT 0').all();
+    db.prepare('SELECT token, root, depth, scope, owner, principal, timeout, expires FROM locks LIMIT 0').all();
+  } catch (err) {
+    db.close();
+    throw err;
   }
   return db;
 }

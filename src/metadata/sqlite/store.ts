@@ -22,7 +22,7 @@ import {
   type MetadataWriter,
   systemClock,
 } from '../store.js';
-import { type Db, openDatabase, writeTransaction } from './database.js';
+import { type Db, openDatabase, openDatabaseReadOnly, writeTransaction } from './database.js';
 import { SqliteDeadProps } from './dead-props.js';
 import { SqliteIntents } from './intents.js';
 import { SqliteLocks } from './locks.js';
@@ -41,9 +41,30 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly props: SqliteDeadProps;
   private readonly lockRows: SqliteLocks;
 
+  /** Set when the store could not open what it was asked to (--read-only: an unreadable database); for the start-up log. */
+  startupWarning: string | undefined;
+
   /** Opens (creating if needed) the store in `dir`; ':memory:' for tests. */
   static open(dir: string | ':memory:', clock: Clock = systemClock): SqliteMetadataStore {
     return new SqliteMetadataStore(openDatabase(dir), clock);
+  }
+
+  /**
+   * --read-only: the dead properties and locks a read-write server left in `dir`, read without
+   * writing anything (openDatabaseReadOnly); an empty store in memory when there are none, or when
+   * they cannot be read (startupWarning says why).
+   */
+  static openReadOnly(dir: string, clock: Clock = systemClock): SqliteMetadataStore {
+    let db: Db | null = null;
+    let warning: string | undefined;
+    try {
+      db = openDatabaseReadOnly(dir);
+    } catch (err) {
+      warning = `--read-only: cannot read the metadata database in ${dir} (${err instanceof Error ? err.message : String(err)}); dead properties are not shown`;
+    }
+    const store = new SqliteMetadataStore(db ?? openDatabase(':memory:'), clock);
+    store.startupWarning = warning;
+    return store;
   }
 
   constructor(
