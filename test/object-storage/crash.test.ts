@@ -54,7 +54,7 @@ t.test('kill -9 in the middle of changes', { skip }, async (t) => {
   async function setup(t: Test, prefix: string) {
     const s = await engines.settings(undefined, prefix);
     const args = ['--metadata-url', s.metadataUrl!, '--s3-bucket', s.s3Bucket!, '--s3-endpoint', s.s3Endpoint!, '--s3-prefix', prefix, '--gc-interval', '0', '--log-level', 'warn'];
-    const start = () => serve(t, args, env);
+    const start = (extraEnv: Record<string, string> = {}) => serve(t, args, { ...env, ...extraEnv });
     const gc = async () => {
       const r = await runCli(['gc', '--grace', '0', ...args], env);
       t.equal(r.status, 0, r.output);
@@ -88,20 +88,44 @@ t.test('kill -9 in the middle of changes', { skip }, async (t) => {
 
   t.test('PUT killed after the multipart upload completed, before the catalog commit', async (t) => {
     const env = await setup(t, 'crash-put-2/');
+    let server: Running = await env.start({ FASTDAV_TEST_CRASH_AT: 'put-before-commit' });
+    t.equal((await request(server.origin, 'MKCOL', '/dir/')).status, 201);
+    t.equal(await request(server.origin, 'PUT', '/dir/new', { body: randomBytes(12 * 1024 * 1024) }).then(() => 'answered', () => 'cut'), 'cut');
+    t.equal((await server.exited).signal, 'SIGKILL', 'killed at the crash point');
+    t.equal((await env.objects()).length, 1, 'the object was complete in the bucket');
+    server = await env.start();
+    t.equal((await request(server.origin, 'GET', '/dir/new')).status, 404, 'the file never appeared');
+    t.match(await env.gc(), /1 abandoned uploads/);
+    t.same(await env.objects(), [], 'its object is gone');
+  });
+
+  // The commit is one statement: killed while it waits in the database, the server has handed the
+  // whole commit over, and the database does all of it or none of it (it may not notice the
+  // client's death before running it): the whole new file, or none and an object for the sweep.
+  t.test('PUT killed while its commit waits in the database', async (t) => {
+    const env = await setup(t, 'crash-put-3/');
     let server: Running = await env.start();
     t.equal((await request(server.origin, 'MKCOL', '/dir/')).status, 201);
     const lock = await holdTreeLock(env.url);
     t.teardown(() => lock.release().catch(() => undefined));
-    const put = request(server.origin, 'PUT', '/dir/new', { body: randomBytes(12 * 1024 * 1024) }).catch(() => null);
+    const body = randomBytes(12 * 1024 * 1024);
+    const put = request(server.origin, 'PUT', '/dir/new', { body }).catch(() => null);
     await until('the object complete in the bucket', async () => (await env.objects()).length === 1);
     await until('the commit waiting', async () => (await lock.waiters()) > 0);
     await killHard(server);
     await put;
     await lock.release();
     server = await env.start();
-    t.equal((await request(server.origin, 'GET', '/dir/new')).status, 404, 'the file never appeared');
-    t.match(await env.gc(), /1 abandoned uploads/);
-    t.same(await env.objects(), [], 'its object is gone');
+    const r = await request(server.origin, 'GET', '/dir/new');
+    if (r.status === 200) {
+      t.ok(r.raw.equals(body), 'the whole file, as sent');
+      t.match(await env.gc(), /0 abandoned uploads/);
+      t.equal((await env.objects()).length, 1, 'its object stays');
+    } else {
+      t.equal(r.status, 404, 'or no file at all');
+      t.match(await env.gc(), /1 abandoned uploads/);
+      t.same(await env.objects(), [], 'and no object once the sweep ran');
+    }
   });
 
   // COPY, MOVE and DELETE of a tree are each one statement (one transaction): killed while it

@@ -13,9 +13,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DavError } from '../../core/errors.js';
+import { crashPoint } from '../../core/crash-points.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
-import type { AtomicTreeOps, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import type { AtomicTreeOps, CommitCheck, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
@@ -97,6 +98,37 @@ SELECT EXISTS (SELECT 1 FROM live) AS live, (SELECT id FROM parent) AS parent,
   -- bigint columns as text, as node-postgres gives them in rows (NodeRow)
   (SELECT row_to_json(o) FROM (SELECT id::text, parent::text, name, is_collection, blob, size::text, etag, mtime_ms::text, created_ms::text FROM old) o) AS old,
   CASE WHEN $7::boolean THEN ${locksAboveJson(5, 6)} END AS locks`;
+
+/** PUT's commit in one statement (schema.ts, migration 120). */
+const PUT_COMMIT = 'SELECT fastdav_catalog_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS result';
+/** Tries of PUT_COMMIT while locks keep changing between its tries; then the transaction. */
+const PUT_COMMIT_TRIES = 3;
+
+/** What fastdav_catalog_put answers. */
+interface PutCommit {
+  created?: boolean;
+  /** 405, 409 or 503: refused, nothing written. */
+  status?: number;
+  /** The locks that can cover the resource, when not those expected: nothing written. */
+  locks?: LockRow[];
+}
+
+/** The refusals of PUT's commit. */
+function commitRefused(status: number): DavError {
+  if (status === 405) return new DavError(405, 'cannot PUT to a collection');
+  if (status === 409) return new DavError(409, 'the parent collection does not exist');
+  // The sweep took the pending blob for abandoned (an upload longer than the grace period).
+  return new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
+}
+
+/** The new content a PUT commits. */
+interface NewContent {
+  blob: string | null;
+  size: number;
+  etag: string;
+  mtimeMs: number;
+  now: number;
+}
 
 /**
  * A collection's tag names the collection, not its members: no row to update on every change
@@ -251,45 +283,73 @@ export class CatalogStorage implements Storage {
     const now = Date.now();
     const mtimeMs = options.mtime !== undefined ? Math.round(options.mtime * 1000) : now;
     const etag = `"${key.slice(3)}"`;
+    crashPoint('put-before-commit');
     try {
-      const created = await this.retryOnRace(() =>
-        this.sql.transaction(async (run) => {
-          // Queued behind any lock grant on the path first, then the locks read as they are now.
-          const check = options.commitCheck;
-          if (check?.locks) await serializeWithLockGrants(run, path);
-          // One statement: the blob made live, the parent, the node there now (row-locked) and the locks.
-          const found = (
-            await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path.key), check?.locks !== undefined])
-          )[0]!;
-          // The sweep took it for abandoned (an upload longer than the grace period).
-          if (blob !== null && !found.live) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
-          if (found.parent === null) throw new DavError(409, 'the parent collection does not exist');
-          const parent = found.parent;
-          await this.assertRoom(size, run);
-          const old = found.old ?? undefined;
-          if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
-          check?.resource?.(old ? this.entry(path, old) : null);
-          if (check?.locks) check.locks(locksOf(found.locks ?? []), old === undefined);
-          if (old) {
-            await run(
-              `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
-               ${RELEASE_GONE}`,
-              [old.blob, blob, size, etag, mtimeMs, old.id],
-            );
-          } else {
-            await run(
-              `INSERT INTO catalog_nodes (parent, name, is_collection, blob, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, $3, $4, $5, $6, $7)`,
-              [parent, path.name, blob, size, etag, mtimeMs, now],
-            );
-          }
-          return old === undefined;
-        }),
-      );
+      const created = await this.retryOnRace(() => this.commitPut(path, { blob, size, etag, mtimeMs, now }, options.commitCheck));
       return { created, entry: { path, isCollection: false, size, mtimeMs, birthtimeMs: now, etag } };
     } catch (err) {
       if (blob !== null) await this.forget(blob);
       throw err;
     }
+  }
+
+  /**
+   * PUT's commit: the node at `path` pointed at the new blob, created if need be, the old blob
+   * released. One statement (fastdav_catalog_put, migration 120) when only the locks need a
+   * decision: they are judged between tries (none expected at first; CommitCheck.locks refuses
+   * with 423), as fastdav_guarded's are. A conditional header or a quota needs the decision inside
+   * the transaction: commitPutInTransaction. Resolves with whether the node was created.
+   */
+  private async commitPut(path: DavPath, put: NewContent, check: CommitCheck | undefined): Promise<boolean> {
+    if (check?.resource === undefined && !((this.options.quotaBytes ?? 0) > 0)) {
+      let expected: string[] | null = check?.locks ? [] : null;
+      for (let tries = 0; tries < PUT_COMMIT_TRIES; tries++) {
+        const [row] = await this.sql.run<{ result: PutCommit }>(PUT_COMMIT, [
+          path.parent().segments, path.name, put.blob, put.size, put.etag, put.mtimeMs, put.now, path.key, ancestorKeys(path.key), expected,
+        ]);
+        const result = row!.result;
+        if (result.status !== undefined) throw commitRefused(result.status);
+        if (result.locks === undefined) return result.created!;
+        const locks = locksOf(result.locks);
+        check!.locks!(locks, result.created!);
+        expected = locks.map((l) => l.token);
+      }
+    }
+    return this.commitPutInTransaction(path, put, check);
+  }
+
+  /** PUT's commit in a transaction: the read (COMMIT_READ), the decisions, the write. */
+  private commitPutInTransaction(path: DavPath, { blob, size, etag, mtimeMs, now }: NewContent, check: CommitCheck | undefined): Promise<boolean> {
+    return this.sql.transaction(async (run) => {
+      // Queued behind any lock grant on the path first, then the locks read as they are now.
+      if (check?.locks) await serializeWithLockGrants(run, path);
+      // One statement: the blob made live, the parent, the node there now (row-locked) and the locks.
+      const found = (
+        await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path.key), check?.locks !== undefined])
+      )[0]!;
+      // The sweep took it for abandoned (an upload longer than the grace period).
+      if (blob !== null && !found.live) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
+      if (found.parent === null) throw new DavError(409, 'the parent collection does not exist');
+      const parent = found.parent;
+      await this.assertRoom(size, run);
+      const old = found.old ?? undefined;
+      if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
+      check?.resource?.(old ? this.entry(path, old) : null);
+      if (check?.locks) check.locks(locksOf(found.locks ?? []), old === undefined);
+      if (old) {
+        await run(
+          `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
+           ${RELEASE_GONE}`,
+          [old.blob, blob, size, etag, mtimeMs, old.id],
+        );
+      } else {
+        await run(
+          `INSERT INTO catalog_nodes (parent, name, is_collection, blob, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, $3, $4, $5, $6, $7)`,
+          [parent, path.name, blob, size, etag, mtimeMs, now],
+        );
+      }
+      return old === undefined;
+    });
   }
 
   /** RFC 4331 §6: with --quota-bytes, a PUT that would pass it fails with 507 quota-not-exceeded (counted as if added; checked inside the PUT's transaction). */
