@@ -1,12 +1,13 @@
 /**
  * Object storage listings (src/storage/catalog/catalog-storage.ts): a member row is one text,
- * `size/mtime_ms/created_ms/id/name/etag`, as PostgreSQL's concat() makes it. The listing through
+ * `size/mtime_ms/created_ms/id/name/etag`, as PostgreSQL's concat() makes it; a row of a Depth
+ * infinity listing `size/mtime_ms/created_ms/id/n/seg1/…/segn/etag`. The listing through
  * PostgreSQL is checked against stat() in test/contract/storage.test.ts; here the row reading
  * itself, with what a real row cannot easily hold (an etag with '/' in it).
  */
 import t from 'tap';
 import { DavPath } from '../../src/core/paths.js';
-import { memberEntry } from '../../src/storage/catalog/catalog-storage.js';
+import { memberEntry, treeEntry } from '../../src/storage/catalog/catalog-storage.js';
 
 /** A row as MEMBERS' concat() writes it (a NULL id, a file's, becomes ''). */
 const row = (size: number, mtime: number, created: number, id: string | null, name: string, etag: string): string =>
@@ -43,4 +44,19 @@ t.test('collections: the tag made of the id and creation time, the stored etag i
 
 t.test('a name that is not a segment is refused, as DavPath.child refuses it', async (t) => {
   for (const name of ['', '.', '..']) t.throws(() => memberEntry(parent, row(1, 1, 1, null, name, '"e"')), JSON.stringify(name));
+});
+
+t.test('tree rows: the path below the top, every field', async (t) => {
+  const treeRow = (size: number, id: string | null, rel: string[], etag: string): string => `${size}/5/4/${id ?? ''}/${rel.length}/${rel.join('/')}/${etag}`;
+  for (const rel of [['a'], ['sub dir', 'ü&<x>.xml'], ['x', 'y', 'tab\there', '😀', '100%']]) {
+    for (const etag of ['"e"', '', '"a/b"', '"1/2/3/"']) {
+      const e = treeEntry(parent, treeRow(7, null, rel, etag));
+      t.same(e.path.segments, [...parent.segments, ...rel], rel.join(' / '));
+      t.equal(e.path.key, `/bench/p 10k/${rel.join('/')}`);
+      t.same([e.isCollection, e.size, e.mtimeMs, e.birthtimeMs, e.etag], [false, 7, 5, 4, etag]);
+    }
+  }
+  const c = treeEntry(DavPath.root, treeRow(0, '16', ['d', 'sub'], ''));
+  t.same([c.isCollection, c.etag, c.path.key], [true, '"c10-4"', '/d/sub']);
+  t.throws(() => treeEntry(parent, treeRow(1, null, ['a', '..'], '"e"')), 'a dot segment is refused');
 });

@@ -138,6 +138,45 @@ export function memberEntry(parent: DavPath, row: string): Entry {
 }
 
 /**
+ * The tree below the node $1 (at most $2 rows, null: all), ordered by the path below it (every
+ * collection before its members), each row one text as in MEMBERS but for the name:
+ * `size/mtime_ms/created_ms/id/n/seg1/…/segn/etag`, the n names of the path below the top.
+ */
+const TREE = `WITH RECURSIVE tree AS (
+  SELECT id, is_collection, size, etag, mtime_ms, created_ms, ARRAY[name COLLATE "C"] AS rel FROM catalog_nodes WHERE parent = $1
+  UNION ALL
+  SELECT n.id, n.is_collection, n.size, n.etag, n.mtime_ms, n.created_ms, t.rel || (n.name COLLATE "C")
+  FROM tree t JOIN catalog_nodes n ON n.parent = t.id
+) SELECT concat(size, '/', mtime_ms, '/', created_ms, '/', CASE WHEN is_collection THEN id END, '/', cardinality(rel), '/', array_to_string(rel, '/'), '/', etag)
+FROM tree ORDER BY rel LIMIT $2`;
+
+/** The Entry of a TREE row below `top` (its one column, see TREE). */
+export function treeEntry(top: DavPath, row: string): Entry {
+  const a = row.indexOf('/');
+  const b = row.indexOf('/', a + 1);
+  const c = row.indexOf('/', b + 1);
+  const d = row.indexOf('/', c + 1);
+  let e = row.indexOf('/', d + 1);
+  const n = Number(row.slice(d + 1, e));
+  const rel: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const next = row.indexOf('/', e + 1);
+    rel.push(row.slice(e + 1, next));
+    e = next;
+  }
+  const collection = d > c + 1;
+  const birthtimeMs = Number(row.slice(b + 1, c));
+  return {
+    path: top.concat(DavPath.of(rel)),
+    isCollection: collection,
+    size: Number(row.slice(0, a)),
+    mtimeMs: Number(row.slice(a + 1, b)),
+    birthtimeMs,
+    etag: collection ? collectionEtag(row.slice(c + 1, d), birthtimeMs) : row.slice(e + 1),
+  };
+}
+
+/**
  * Rows already read, handed out as entries LISTING_BATCH at a time: made batch by batch, the
  * entries of a 10,000-row listing do not all live through the collections of the rendering.
  */
@@ -228,17 +267,8 @@ export class CatalogStorage implements Storage {
       return batched(rows, (r) => memberEntry(path, r[0]!));
     }
     const top = await this.existing(path);
-    const rows = await this.sql.run<NodeRow & { rel: string[] }>(
-      // Ordered by the path below `path`: every collection comes before its members.
-      `WITH RECURSIVE tree AS (
-         SELECT ${NODE_COLUMNS}, ARRAY[name COLLATE "C"] AS rel FROM catalog_nodes WHERE parent = $1
-         UNION ALL
-         SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')}, t.rel || (n.name COLLATE "C")
-         FROM tree t JOIN catalog_nodes n ON n.parent = t.id
-       ) SELECT * FROM tree ORDER BY rel LIMIT $2`,
-      [top.id, limit],
-    );
-    return batched(rows, (r) => this.entry(path.concat(DavPath.of(r.rel)), r));
+    const rows = await this.sql.raw(TREE, [top.id, limit]);
+    return batched(rows, (r) => treeEntry(path, r[0]!));
   }
 
   async openFile(path: DavPath): Promise<OpenFile> {
