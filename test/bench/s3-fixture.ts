@@ -4,8 +4,10 @@
  * sharing one blob, as test/bench/object-storage.ts makes them) with a few dead properties and a
  * lock in p10k, writes the server flags and AWS variables to FILE as JSON, and keeps the engines
  * running until FILE is removed.
- *   node --import @tapjs/typescript/import test/bench/s3-fixture.ts FILE   (dist/ built)
- *   node test/bench/cpu-ab.mjs A B --args-a="$(jq -r '.args|join(" ")' FILE)" --args-b=…   (AWS_* from .env)
+ *   TAP_TIMEOUT=0 node --import @tapjs/typescript/import test/bench/s3-fixture.ts FILE &   (dist/ built; ready when FILE exists)
+ *   export $(jq -r '.env|to_entries[]|"\(.key)=\(.value)"' FILE)
+ *   node test/bench/cpu-ab.mjs A B --args-a="$(jq -r '.args|join(" ")' FILE)" --args-b="$(jq -r '.args|join(" ")' FILE)" --only pf10k_props,…
+ * (both builds then serve the same database; /bench/tree20k for pfinf can be made with two COPYs of p10k).
  */
 import t from 'tap';
 import { existsSync, writeFileSync } from 'node:fs';
