@@ -6,9 +6,17 @@ import { badRequest } from './errors.js';
 
 /** A resource location: decoded name segments below the served root (root = no segments). */
 export class DavPath {
-  static readonly root = new DavPath([]);
+  static readonly root = new DavPath([], '');
 
-  private constructor(readonly segments: readonly string[]) {}
+  /** `key`, once asked for (or handed down by `child`); a # field, so that deep comparisons of paths ignore it. */
+  #key: string | undefined;
+
+  private constructor(
+    readonly segments: readonly string[],
+    key?: string,
+  ) {
+    this.#key = key;
+  }
 
   /** Builds a path from already-validated segments. */
   static of(segments: readonly string[]): DavPath {
@@ -18,12 +26,12 @@ export class DavPath {
 
   /** Inverse of `key`. */
   static fromKey(key: string): DavPath {
-    return key === '' ? DavPath.root : new DavPath(key.slice(1).split('/'));
+    return key === '' ? DavPath.root : new DavPath(key.slice(1).split('/'), key);
   }
 
-  /** Stable string form used by the metadata store: '' for the root, '/a/b' otherwise. */
+  /** Stable string form used by the metadata store: '' for the root, '/a/b' otherwise. Made once. */
   get key(): string {
-    return this.segments.length === 0 ? '' : `/${this.segments.join('/')}`;
+    return (this.#key ??= this.segments.length === 0 ? '' : `/${this.segments.join('/')}`);
   }
 
   get isRoot(): boolean {
@@ -40,9 +48,10 @@ export class DavPath {
     return this.segments.length <= 1 ? DavPath.root : new DavPath(this.segments.slice(0, -1));
   }
 
+  /** The member `name`; its key is the parent's plus the name (the members of a listing share their parent's). */
   child(name: string): DavPath {
     assertValidSegment(name);
-    return new DavPath([...this.segments, name]);
+    return new DavPath([...this.segments, name], `${this.key}/${name}`);
   }
 
   /** Joins another relative path below this one. */
@@ -121,9 +130,15 @@ export function parseUrlPath(rawPath: string, prefix: string): ParsedUrlPath | n
   return { path: DavPath.of(segments), trailingSlash: p.length > 1 && p.endsWith('/') };
 }
 
-/** Percent-encodes one segment for an href (RFC 3986 pchar; upper-case hex, as gvfs wants). */
+/** What encodeURIComponent leaves as it is: a segment made only of these is its own encoding. */
+const UNESCAPED = /^[A-Za-z0-9\-_.!~*'()]*$/;
+
+/**
+ * Percent-encodes one segment for an href (RFC 3986 pchar; upper-case hex, as gvfs wants).
+ * Most names need no escape: tested first, they are returned as they are (no new string).
+ */
 export function encodeSegment(segment: string): string {
-  return encodeURIComponent(segment);
+  return UNESCAPED.test(segment) ? segment : encodeURIComponent(segment);
 }
 
 /** The href of a resource: prefix + encoded segments, collections with a trailing slash. */

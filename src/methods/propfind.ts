@@ -10,6 +10,7 @@ import { beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
 import { needsDeadProperties, needsLocks, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
 import { parseXml } from '../xml/parse.js';
+import { escapeXmlText } from '../xml/multistatus.js';
 import type { DeadProperty } from '../metadata/store.js';
 import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
 import type { Lock } from '../metadata/store.js';
@@ -62,9 +63,12 @@ class ResourceProperties implements PropertyContext {
 }
 
 /**
- * hrefs of listed resources: the parent's href plus the encoded name, the same string ctx.href
- * gives without encoding every segment of every member again. Members come grouped by folder,
- * so the parent of the previous entry is checked first (its segments are the same strings).
+ * hrefs of listed resources, escaped as XML character data: the parent's href plus the encoded
+ * name, the same string escapeXmlText(ctx.href(…)) gives without encoding every segment of every
+ * member again. An encoded name has no character to escape (encodeURIComponent leaves none of
+ * `&<>` or the controls), so only the parent's href is escaped, once per parent. Members come
+ * grouped by folder, so the parent of the previous entry is checked first (its segments are the
+ * same strings).
  */
 function hrefMaker(ctx: RequestContext, top: DavPath): (entry: Entry) => string {
   const collections = new Map<string, string>();
@@ -78,11 +82,11 @@ function hrefMaker(ctx: RequestContext, top: DavPath): (entry: Entry) => string 
   return (entry) => {
     const segments = entry.path.segments;
     // Every entry lies at or below the top; only the top itself is that short.
-    if (segments.length === top.segments.length) return ctx.href(entry.path, entry.isCollection);
+    if (segments.length === top.segments.length) return escapeXmlText(ctx.href(entry.path, entry.isCollection));
     if (!sameParent(segments)) {
       const parent = entry.path.parent();
       let base = collections.get(parent.key);
-      if (base === undefined) collections.set(parent.key, (base = ctx.href(parent, true)));
+      if (base === undefined) collections.set(parent.key, (base = escapeXmlText(ctx.href(parent, true))));
       lastParent = parent.segments;
       lastBase = base;
     }
@@ -166,9 +170,9 @@ export const propfind: DavMethod = {
       const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
       // Quota figures are counted per collection (storage keeps them a while): only when asked.
       if (withQuota && entry.isCollection) {
-        return storage.space(entry.path).then((quota) => ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
+        return storage.space(entry.path).then((quota) => ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
       }
-      return ms.renderedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
+      return ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
     };
     await respond(target);
     if (listing) {

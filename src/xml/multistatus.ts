@@ -92,6 +92,11 @@ export class MultistatusWriter {
     return this.sink.write(`<D:response><D:href>${escapeXmlText(href)}</D:href>${propstats}</D:response>`);
   }
 
+  /** renderedResponse with the href already escaped as character data (escapeXmlText). */
+  escapedResponse(hrefText: string, propstats: string): void | Promise<void> {
+    return this.sink.write(`<D:response><D:href>${hrefText}</D:href>${propstats}</D:response>`);
+  }
+
   /** A response with one status for one resource (DELETE, COPY, MOVE, LOCK members). */
   statusResponse(href: string, status: number, error?: ResponseError, description?: string): void | Promise<void> {
     let out = `<D:response><D:href>${escapeXmlText(href)}</D:href>${statusElement(status)}`;

@@ -2,13 +2,15 @@
 # Sends the same requests to two fastdav builds serving the same folder and compares the answers
 # byte for byte (status, body, the headers that matter): a performance change must not change them.
 #   test/bench/compare-outputs.sh DIST_A DIST_B      (e.g. /tmp/head/dist dist)
+# COMPARE_ARGS: more server flags for both, e.g. object storage (--metadata-url … --s3-bucket …,
+# AWS_* in the environment; the database should be fresh: the fixture goes to /d/).
 set -euo pipefail
 A=$1 B=$2
 ROOT=$(mktemp -d /tmp/perf-compare.XXXXXX)
 PA=18466 PB=18467
-node "$A/cli.js" --root "$ROOT" --port $PA --log-level warn & PIDA=$!
-node "$B/cli.js" --root "$ROOT" --port $PB --log-level warn & PIDB=$!
-trap 'kill $PIDA $PIDB 2>/dev/null; wait 2>/dev/null; rm -rf "$ROOT" "$ROOT.a" "$ROOT.b"' EXIT
+node "$A/cli.js" --root "$ROOT" --port $PA --log-level warn ${COMPARE_ARGS:-} & PIDA=$!
+node "$B/cli.js" --root "$ROOT" --port $PB --log-level warn ${COMPARE_ARGS:-} & PIDB=$!
+trap 'kill $PIDA $PIDB 2>/dev/null; wait 2>/dev/null; rm -rf "$ROOT" "$ROOT.a" "$ROOT.b" "$ROOT.big"' EXIT
 for p in $PA $PB; do for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:$p/ && break; sleep 0.1; done; done
 
 # Fixture (through A): folders, files of several types, odd names, dead properties, a lock.
@@ -18,7 +20,8 @@ curl -s -o /dev/null -X MKCOL $u/d/sub/
 for n in a.txt b.html c.JSON README 'sp ace.bin' 'ü&<x>.xml' noext. .hidden; do
   curl -s -o /dev/null -T /etc/hostname "$u/d/$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$n")"
 done
-head -c 200000 /dev/urandom >"$ROOT/d/big.bin"
+head -c 200000 /dev/urandom >"$ROOT.big"
+curl -s -o /dev/null -T "$ROOT.big" $u/d/big.bin
 curl -s -o /dev/null -T /etc/hostname $u/d/sub/x.txt
 curl -s -o /dev/null -X PROPPATCH -H 'Content-Type: application/xml' --data-binary '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:color xml:lang="en">red <b xmlns="">bold</b></Z:color><D:displayname>Shown</D:displayname></D:prop></D:set></D:propertyupdate>' $u/d/a.txt
 curl -s -o /dev/null -X PROPPATCH --data-binary '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="">empty ns</x></D:prop></D:set></D:propertyupdate>' $u/d/sub/

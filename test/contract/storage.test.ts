@@ -145,6 +145,21 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     t.equal(missing?.statusCode, 404, 'the members of nothing: 404');
   });
 
+  t.test('listings of odd names: every entry as stat gives it', async (t) => {
+    const s = await open(t);
+    const odd = ['sp ace', '100%', 'ü&<x>.xml', '😀 emoji', 'tab\there', 'new\nline', 'back\\slash', `quote'"`, '.hidden', 'noext.', 'a.b.C'];
+    await s.createCollection(p('o'));
+    await s.createCollection(DavPath.of(['o', 'sub dir & <more>']));
+    await s.createEmptyFile(DavPath.of(['o', 'empty']));
+    for (const [i, name] of odd.entries()) await s.writeFile(DavPath.of(['o', name]), body('x'.repeat(i + 1)), {});
+    const listed = await s.list(p('o'));
+    t.same(listed.map((e) => e.path.name).sort(), [...odd, 'sub dir & <more>', 'empty'].sort());
+    for (const e of listed) {
+      t.same(e, await s.stat(e.path), `${JSON.stringify(e.path.name)} listed as stat'ed`);
+      t.equal(e.path.key, `/o/${e.path.name}`, 'its key');
+    }
+  });
+
   t.test('copy: depth infinity and 0, file over file, the source unchanged', async (t) => {
     const s = await open(t);
     await s.createCollection(p('src'));

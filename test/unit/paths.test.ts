@@ -119,6 +119,34 @@ t.test('DavPath', async (t) => {
   }
 });
 
+t.test("keys: a child's is its parent's plus its name, one from a key is that key", async (t) => {
+  const names = ['a b', 'café', '😀', '100%', '<&>', 'x\\y', '..x'];
+  for (const name of names) {
+    for (const parent of [DavPath.root, DavPath.of(['p']), DavPath.of(['p', 'q r'])]) {
+      const child = parent.child(name);
+      t.equal(child.key, `/${[...parent.segments, name].join('/')}`, `${parent.key}/${name}`);
+      t.ok(child.equals(DavPath.of([...parent.segments, name])));
+      t.ok(DavPath.fromKey(child.key).equals(child));
+      t.equal(DavPath.fromKey(child.key).key, child.key);
+    }
+  }
+  t.equal(DavPath.of(['a']).child('b').parent().key, '/a');
+  t.equal(DavPath.fromKey('/a/b').parent().child('c').key, '/a/c');
+});
+
+t.test('encodeSegment is encodeURIComponent, with or without its fast path', async (t) => {
+  // Every single UTF-16 unit that forms a valid string on its own, alone and between plain letters.
+  for (let c = 1; c < 0x800; c++) {
+    const ch = String.fromCharCode(c);
+    if (ch === '/') continue;
+    t.equal(encodeSegment(ch), encodeURIComponent(ch), `U+${c.toString(16)}`);
+    t.equal(encodeSegment(`ab${ch}cd`), encodeURIComponent(`ab${ch}cd`));
+  }
+  for (const name of ["AZaz09-_.!~*'()", 'f00001.bin', 'sp ace', '100%', '<&>"', 'café', '😀', '日本語.txt', 'tab\tnew\nline']) {
+    t.equal(encodeSegment(name), encodeURIComponent(name), JSON.stringify(name));
+  }
+});
+
 t.test('hrefOf percent-encodes every segment with upper-case hex', async (t) => {
   t.equal(hrefOf('/', DavPath.root, true), '/');
   t.equal(hrefOf('/dav/', DavPath.root, true), '/dav/');
