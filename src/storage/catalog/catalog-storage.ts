@@ -150,23 +150,33 @@ const MEMBERS = `${WALK}
 SELECT concat(size, '/', mtime_ms, '/', created_ms, '/', CASE WHEN is_collection THEN id END, '/', name, '/', etag)
 FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name COLLATE "C" LIMIT $2`;
 
-/** The Entry of a MEMBERS row below `parent` (its one column, see MEMBERS). */
-export function memberEntry(parent: DavPath, row: string): Entry {
+/** Where the '/' after size, mtime_ms, created_ms and id are in a listing row (MEMBERS, TREE). */
+function leadingSlashes(row: string): [number, number, number, number] {
   const a = row.indexOf('/');
   const b = row.indexOf('/', a + 1);
   const c = row.indexOf('/', b + 1);
-  const d = row.indexOf('/', c + 1);
-  const e = row.indexOf('/', d + 1);
+  return [a, b, c, row.indexOf('/', c + 1)];
+}
+
+/** The Entry at `path` of a listing row: `slashes` from leadingSlashes, the etag from `etagFrom` on. */
+function rowEntry(path: DavPath, row: string, [a, b, c, d]: readonly [number, number, number, number], etagFrom: number): Entry {
   const collection = d > c + 1;
   const birthtimeMs = Number(row.slice(b + 1, c));
   return {
-    path: parent.child(row.slice(d + 1, e)),
+    path,
     isCollection: collection,
     size: Number(row.slice(0, a)),
     mtimeMs: Number(row.slice(a + 1, b)),
     birthtimeMs,
-    etag: collection ? collectionEtag(row.slice(c + 1, d), birthtimeMs) : row.slice(e + 1),
+    etag: collection ? collectionEtag(row.slice(c + 1, d), birthtimeMs) : row.slice(etagFrom),
   };
+}
+
+/** The Entry of a MEMBERS row below `parent` (its one column, see MEMBERS). */
+export function memberEntry(parent: DavPath, row: string): Entry {
+  const slashes = leadingSlashes(row);
+  const nameEnd = row.indexOf('/', slashes[3] + 1);
+  return rowEntry(parent.child(row.slice(slashes[3] + 1, nameEnd)), row, slashes, nameEnd + 1);
 }
 
 /**
@@ -184,28 +194,16 @@ FROM tree ORDER BY rel LIMIT $2`;
 
 /** The Entry of a TREE row below `top` (its one column, see TREE). */
 export function treeEntry(top: DavPath, row: string): Entry {
-  const a = row.indexOf('/');
-  const b = row.indexOf('/', a + 1);
-  const c = row.indexOf('/', b + 1);
-  const d = row.indexOf('/', c + 1);
-  let e = row.indexOf('/', d + 1);
-  const n = Number(row.slice(d + 1, e));
+  const slashes = leadingSlashes(row);
+  let e = row.indexOf('/', slashes[3] + 1);
+  const n = Number(row.slice(slashes[3] + 1, e));
   const rel: string[] = [];
   for (let i = 0; i < n; i++) {
     const next = row.indexOf('/', e + 1);
     rel.push(row.slice(e + 1, next));
     e = next;
   }
-  const collection = d > c + 1;
-  const birthtimeMs = Number(row.slice(b + 1, c));
-  return {
-    path: top.concat(DavPath.of(rel)),
-    isCollection: collection,
-    size: Number(row.slice(0, a)),
-    mtimeMs: Number(row.slice(a + 1, b)),
-    birthtimeMs,
-    etag: collection ? collectionEtag(row.slice(c + 1, d), birthtimeMs) : row.slice(e + 1),
-  };
+  return rowEntry(top.concat(DavPath.of(rel)), row, slashes, e + 1);
 }
 
 /**
