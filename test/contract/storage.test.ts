@@ -81,6 +81,20 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     t.equal(await statusOf(s.writeFile(p('missing/x'), body('x'), {})), 409);
   });
 
+  t.test('writes of one new name at once: all succeed, one whole version stays', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('race'));
+    const bodies = Array.from({ length: 8 }, () => randomBytes(20_000));
+    const results = await Promise.all(bodies.map((b) => s.writeFile(p('race/same'), body(b), { expectedLength: b.length })));
+    t.equal(results.length, 8, 'every write succeeded');
+    t.ok(results.some((r) => r.created), 'one of them created the file');
+    const kept = await read(s, p('race/same'));
+    t.ok(bodies.some((b) => b.equals(kept)), 'the content is one of the bodies, whole');
+    t.same(await names(s, p('race')), ['same'], 'one entry');
+    const entry = await s.stat(p('race/same'));
+    t.equal(entry?.etag, results.find((r) => bodies[results.indexOf(r)]!.equals(kept))!.entry.etag, 'its etag is the one its write reported');
+  });
+
   t.test('a refused upload leaves the old content', async (t) => {
     const s = await open(t);
     await s.writeFile(p('keep'), body('old'), {});
