@@ -84,15 +84,10 @@ export class MultistatusWriter {
   propstatResponse(href: string, propstats: readonly Propstat[]): void | Promise<void> {
     let out = '';
     for (const ps of propstats) out += propstat(ps.status, ps.props.join(''), ps.error);
-    return this.renderedResponse(href, out);
+    return this.escapedResponse(escapeXmlText(href), out);
   }
 
-  /** A response whose `<D:propstat>` elements are already rendered (see propstat()). */
-  renderedResponse(href: string, propstats: string): void | Promise<void> {
-    return this.sink.write(`<D:response><D:href>${escapeXmlText(href)}</D:href>${propstats}</D:response>`);
-  }
-
-  /** renderedResponse with the href already escaped as character data (escapeXmlText). */
+  /** A response whose href is already escaped as character data (escapeXmlText) and whose `<D:propstat>` elements are already rendered (see propstat()). */
   escapedResponse(hrefText: string, propstats: string): void | Promise<void> {
     return this.sink.write(`<D:response><D:href>${hrefText}</D:href>${propstats}</D:response>`);
   }

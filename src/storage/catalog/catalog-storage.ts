@@ -4,8 +4,8 @@
  * - PROPFIND and every stat read only the catalog: no object store call at all.
  * - MOVE is one UPDATE of the moved node's parent and name, whatever the size of the tree.
  * - COPY makes nodes that share the blobs (reference counted): no object is copied.
- * - PUT streams to a new random key, then one transaction re-checks the locks and preconditions
- *   (commit-check.ts) and points the node at it: a failed, cut or refused upload leaves nothing
+ * - PUT streams to a new random key, then one statement re-checks the locks and preconditions
+ *   (fastdav_catalog_put, schema.ts) and points the node at it: a failed, cut or refused upload leaves nothing
  *   visible, and a live object is never overwritten.
  * - DELETE drops the nodes and releases their blobs in one transaction; the sweep (gc.ts)
  *   deletes released objects after a grace period.
@@ -19,9 +19,8 @@ import type { BlobStore } from '../../blobs/blob-store.js';
 import type { AtomicTreeOps, CommitCheck, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
-import { locksAboveJson, locksOf, serializeWithLockGrants } from './commit-check.js';
 import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/locks.js';
-import type { LockGuard } from '../../metadata/store.js';
+import type { Lock, LockGuard } from '../../metadata/store.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 
@@ -46,13 +45,6 @@ const RESOLVE = `${WALK}
 SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')} FROM walk w JOIN catalog_nodes n ON n.id = w.id
 WHERE w.depth = cardinality($1::text[])`;
 
-/** Gives the blobs of the deleted rows (a data-modifying CTE `gone (blob)`) back: released at 0 references. */
-const RELEASE_GONE = `
-UPDATE catalog_blobs b SET refs = b.refs - g.n,
-  state = CASE WHEN b.refs - g.n <= 0 THEN 'released' ELSE b.state END,
-  released = CASE WHEN b.refs - g.n <= 0 THEN now() ELSE b.released END
-FROM (SELECT blob, count(*) AS n FROM gone WHERE blob IS NOT NULL GROUP BY blob) g WHERE b.key = g.blob`;
-
 /** The tree functions (schema.ts, migration 110): the last four parameters are the lock check's. */
 const TRANSFER = 'SELECT fastdav_catalog_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS result';
 const DELETE = 'SELECT fastdav_catalog_delete($1, $2, $3, $4::jsonb, $5, $6, $7, $8) AS result';
@@ -71,52 +63,30 @@ const RECORD_PENDING = `${WALK}
 INSERT INTO catalog_blobs (key, state) SELECT $2, 'pending'
 WHERE EXISTS (SELECT 1 FROM catalog_nodes WHERE id = ${TARGET} AND is_collection) RETURNING key`;
 
-/** What PUT's commit reads, in one statement (COMMIT_READ). */
-interface CommitRead {
-  /** The new blob is live now (false: the sweep took it, or there is none). */
-  live: boolean;
-  /** The parent collection's id, or null when there is none. */
-  parent: string | null;
-  /** The node at the path now, row-locked until the commit, or null. */
-  old: NodeRow | null;
-  /** The locks that can cover the resource (when asked for). */
-  locks: LockRow[] | null;
-}
-
-/**
- * PUT's commit, read in one statement after serializeWithLockGrants ($1: the parent's segments,
- * $2: the new blob or null, $3: its size, $4: the name, $5/$6: the path's and its ancestors' keys
- * for the locks, $7: whether to read them): the pending blob made live (refs 1), the parent
- * collection, the node at the path FOR UPDATE (a concurrent PUT of the same name waits here) and
- * the locks as they are now (locksAboveJson).
- */
-const COMMIT_READ = `WITH RECURSIVE ${walkCte('walk', 1)},
-live AS (UPDATE catalog_blobs SET state = 'live', refs = 1, size = $3 WHERE key = $2::text AND state = 'pending' RETURNING key),
-parent AS (SELECT id FROM catalog_nodes WHERE id = ${walkTarget('walk', 1)} AND is_collection),
-old AS (SELECT ${NODE_COLUMNS.split(', ').map((c) => `n.${c}`).join(', ')} FROM catalog_nodes n JOIN parent p ON n.parent = p.id WHERE n.name = $4 FOR UPDATE OF n)
-SELECT EXISTS (SELECT 1 FROM live) AS live, (SELECT id FROM parent) AS parent,
-  -- bigint columns as text, as node-postgres gives them in rows (NodeRow)
-  (SELECT row_to_json(o) FROM (SELECT id::text, parent::text, name, is_collection, blob, size::text, etag, mtime_ms::text, created_ms::text FROM old) o) AS old,
-  CASE WHEN $7::boolean THEN ${locksAboveJson(5, 6)} END AS locks`;
-
 /** PUT's commit in one statement (schema.ts, migration 120). */
-const PUT_COMMIT = 'SELECT fastdav_catalog_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS result';
-/** Tries of PUT_COMMIT while locks keep changing between its tries; then the transaction. */
-const PUT_COMMIT_TRIES = 3;
+const PUT_COMMIT = 'SELECT fastdav_catalog_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS result';
+/** fastdav_catalog_put's p_old_etag that no entity tag is: the first try of a conditional PUT only reads. */
+const READ_FIRST = '?';
 
 /** What fastdav_catalog_put answers. */
 interface PutCommit {
   created?: boolean;
-  /** 405, 409 or 503: refused, nothing written. */
+  /** 405, 409, 503 or 507: refused, nothing written. */
   status?: number;
-  /** The locks that can cover the resource, when not those expected: nothing written. */
+  /** The locks or the resource were not those expected: nothing written, here they are. */
+  changed?: boolean;
   locks?: LockRow[];
+  old?: NodeRow | null;
 }
+
+/** 507 with RFC 4331's precondition: the quota (--quota-bytes) would be passed. */
+const quotaUsedUp = (): DavError => new DavError(507, 'the quota is used up', { condition: 'quota-not-exceeded' });
 
 /** The refusals of PUT's commit. */
 function commitRefused(status: number): DavError {
   if (status === 405) return new DavError(405, 'cannot PUT to a collection');
   if (status === 409) return new DavError(409, 'the parent collection does not exist');
+  if (status === 507) return quotaUsedUp();
   // The sweep took the pending blob for abandoned (an upload longer than the grace period).
   return new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
 }
@@ -322,7 +292,7 @@ export class CatalogStorage implements Storage {
       if (pending.length !== 1) throw new DavError(409, 'the parent collection does not exist');
       try {
         // Refused before a byte is read when the announced size cannot fit (a missing parent is a 409 first).
-        if (announced !== undefined) await this.assertRoom(announced, this.sql.run);
+        if (announced !== undefined) await this.assertRoom(announced);
         size = await this.blobs.put(key, body, { expectedLength: announced, maxBytes: options.maxBytes });
       } catch (err) {
         await this.forget(key);
@@ -345,69 +315,44 @@ export class CatalogStorage implements Storage {
 
   /**
    * PUT's commit: the node at `path` pointed at the new blob, created if need be, the old blob
-   * released. One statement (fastdav_catalog_put, migration 120) when only the locks need a
-   * decision: they are judged between tries (none expected at first; CommitCheck.locks refuses
-   * with 423), as fastdav_guarded's are. A conditional header or a quota needs the decision inside
-   * the transaction: commitPutInTransaction. Resolves with whether the node was created.
+   * released, in one statement (fastdav_catalog_put, migration 120) that writes only when the
+   * locks that can cover the resource and, for a conditional request, the resource itself are as
+   * expected: none and anything at first, then what the last try handed back once `check` accepted
+   * it (CommitCheck: 423, 412). PostgresLocks.untilAccepted runs the tries, and holds the advisory
+   * locks across the decisions if they keep changing. Resolves with whether the node was created.
    */
   private async commitPut(path: DavPath, put: NewContent, check: CommitCheck | undefined): Promise<boolean> {
-    if (check?.resource === undefined && !((this.options.quotaBytes ?? 0) > 0)) {
-      let expected: string[] | null = check?.locks ? [] : null;
-      for (let tries = 0; tries < PUT_COMMIT_TRIES; tries++) {
-        const [row] = await this.sql.run<{ result: PutCommit }>(PUT_COMMIT, [
-          path.parent().segments, path.name, put.blob, put.size, put.etag, put.mtimeMs, put.now, path.key, ancestorKeys(path.key), expected,
-        ]);
-        const result = row!.result;
-        if (result.status !== undefined) throw commitRefused(result.status);
-        if (result.locks === undefined) return result.created!;
-        const locks = locksOf(result.locks);
-        check!.locks!(locks, result.created!);
-        expected = locks.map((l) => l.token);
+    let created = false;
+    /** What the last try found, when it wrote nothing. */
+    let found: PutCommit | undefined;
+    let oldEtag: string | null = check?.resource ? READ_FIRST : null;
+    const decide = (locks: readonly Lock[]): void => {
+      if (!found) return; // the first try expects no lock and reads the resource
+      check?.resource?.(found.old ? this.entry(path, found.old) : null);
+      check?.locks?.(locks, found.created!);
+      if (check?.resource) oldEtag = found.old?.etag ?? '';
+    };
+    await this.store.lockRows.untilAccepted(this.sql.run, decide, async (run, expected) => {
+      const [row] = await run<{ result: PutCommit }>(PUT_COMMIT, [
+        path.parent().segments, path.name, put.blob, put.size, put.etag, put.mtimeMs, put.now,
+        this.options.quotaBytes ?? 0, oldEtag, path.key, ancestorKeys(path.key), check?.locks ? expected : null,
+      ]);
+      const result = row!.result;
+      if (result.status !== undefined) throw commitRefused(result.status);
+      if (result.changed) {
+        found = result;
+        return { done: false, locks: result.locks! };
       }
-    }
-    return this.commitPutInTransaction(path, put, check);
-  }
-
-  /** PUT's commit in a transaction: the read (COMMIT_READ), the decisions, the write. */
-  private commitPutInTransaction(path: DavPath, { blob, size, etag, mtimeMs, now }: NewContent, check: CommitCheck | undefined): Promise<boolean> {
-    return this.sql.transaction(async (run) => {
-      // Queued behind any lock grant on the path first, then the locks read as they are now.
-      if (check?.locks) await serializeWithLockGrants(run, path);
-      // One statement: the blob made live, the parent, the node there now (row-locked) and the locks.
-      const found = (
-        await run<CommitRead>(COMMIT_READ, [path.parent().segments, blob, size, path.name, path.key, ancestorKeys(path.key), check?.locks !== undefined])
-      )[0]!;
-      // The sweep took it for abandoned (an upload longer than the grace period).
-      if (blob !== null && !found.live) throw new DavError(503, 'the upload outlived the garbage collection grace period', { headers: { 'retry-after': '5' } });
-      if (found.parent === null) throw new DavError(409, 'the parent collection does not exist');
-      const parent = found.parent;
-      await this.assertRoom(size, run);
-      const old = found.old ?? undefined;
-      if (old?.is_collection) throw new DavError(405, 'cannot PUT to a collection');
-      check?.resource?.(old ? this.entry(path, old) : null);
-      if (check?.locks) check.locks(locksOf(found.locks ?? []), old === undefined);
-      if (old) {
-        await run(
-          `WITH gone AS (SELECT $1::text AS blob), upd AS (UPDATE catalog_nodes SET blob = $2, size = $3, etag = $4, mtime_ms = $5 WHERE id = $6)
-           ${RELEASE_GONE}`,
-          [old.blob, blob, size, etag, mtimeMs, old.id],
-        );
-      } else {
-        await run(
-          `INSERT INTO catalog_nodes (parent, name, is_collection, blob, size, etag, mtime_ms, created_ms) VALUES ($1, $2, false, $3, $4, $5, $6, $7)`,
-          [parent, path.name, blob, size, etag, mtimeMs, now],
-        );
-      }
-      return old === undefined;
+      created = result.created!;
+      return { done: true, locks: [] };
     });
+    return created;
   }
 
-  /** RFC 4331 §6: with --quota-bytes, a PUT that would pass it fails with 507 quota-not-exceeded (counted as if added; checked inside the PUT's transaction). */
-  private async assertRoom(size: number, run: Sql): Promise<void> {
+  /** RFC 4331 §6: with --quota-bytes, an upload whose announced size would pass it fails with 507 quota-not-exceeded before its body is read (the commit checks again). */
+  private async assertRoom(size: number): Promise<void> {
     const quota = this.options.quotaBytes ?? 0;
-    if (quota > 0 && (await this.usedBytes(run)) + size > quota) {
-      throw new DavError(507, 'the quota is used up', { condition: 'quota-not-exceeded' });
-    }
+    if (quota > 0 && (await this.usedBytes()) + size > quota) throw quotaUsedUp();
   }
 
   /** An upload that will never be pointed at: its object and row go now, or the sweep takes them. */
@@ -529,8 +474,8 @@ export class CatalogStorage implements Storage {
   }
 
   /** Bytes of every file, each counted with its own size (also when COPY shares its blob). */
-  private async usedBytes(run: Sql = this.sql.run): Promise<number> {
-    return Number((await run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`))[0]?.used ?? 0);
+  private async usedBytes(): Promise<number> {
+    return Number((await this.sql.run<{ used: string | null }>(`SELECT sum(size) AS used FROM catalog_nodes`))[0]?.used ?? 0);
   }
 
   /** RFC 4331 figures for the whole store, from --quota-bytes; none without it (an object store has no "free space"). */

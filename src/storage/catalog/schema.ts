@@ -247,31 +247,39 @@ $fn$;
   {
     // PUT's commit in one statement instead of a transaction of five (BEGIN, the queue behind lock
     // grants, the read, the write, COMMIT): every loopback round trip costs the sender a system
-    // call and the receiver a wake-up. The lock check is optimistic, as fastdav_guarded's: the
-    // write happens only when the locks that can cover the resource are exactly those the caller
-    // expects (none on the first try); otherwise they are handed back, unchanged, for a decision
-    // and another try (catalog-storage.ts writeFile). Numbered apart (120), like 110.
+    // call and the receiver a wake-up. Its checks are optimistic, as fastdav_guarded's: it writes
+    // only when the locks that can cover the resource, and (for a conditional request) the
+    // resource's entity tag, are what the caller expects; otherwise it writes nothing and hands
+    // them back for a decision (423, 412) and another try (catalog-storage.ts commitPut, through
+    // PostgresLocks.untilAccepted). It first takes the advisory locks a lock grant on the resource
+    // takes (a VOLATILE function takes a new snapshot per statement), so a LOCK granted on another
+    // instance during a long upload is never missed (RFC 4918 §7.5). Numbered apart (120), like 110.
     version: 120,
     name: 'catalog: PUT commit in one statement',
     sql: `
--- Answers {"created": bool} when written; else nothing is written and it answers {"status": 409}
--- (no parent collection), {"status": 503} (the pending blob is gone: the sweep took it),
--- {"status": 405} (a collection is there) or {"locks": [...], "created": bool} (the locks rooted
--- at the resource or an ancestor, unexpired, when they are not p_expected; NULL: no lock check).
+-- Answers {"created": bool} when written. Else nothing is written, and it answers {"status": 409}
+-- (no parent collection), {"status": 507} (p_quota > 0 and the files' sizes plus p_size pass it),
+-- {"status": 405} (a collection is there), {"status": 503} (the pending blob is gone: the sweep
+-- took it), or {"changed": true, "created", "old", "locks"} when the locks rooted at the resource
+-- or an ancestor (unexpired) are not p_expected (NULL: no lock check) or the resource's entity tag
+-- is not p_old_etag ('' for no resource; NULL: no check; '?', which no tag is, only reads).
 CREATE FUNCTION fastdav_catalog_put(
   p_parent text[], p_name text, p_blob text, p_size bigint, p_etag text, p_mtime bigint, p_now bigint,
-  p_key text, p_ancestors text[], p_expected text[]
+  p_quota bigint, p_old_etag text, p_key text, p_ancestors text[], p_expected text[]
 ) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   v_parent catalog_nodes;
   v_old catalog_nodes;
-  v_locks jsonb;
-  v_tokens text[];
+  v_locks jsonb := '[]'::jsonb;
+  v_tokens text[] := '{}';
 BEGIN
-  -- First in line behind any lock grant on the resource (RFC 4918 §7.5; as fastdav_guarded).
   IF p_expected IS NOT NULL THEN PERFORM fastdav_queue_behind_grants(ARRAY[p_key], p_ancestors); END IF;
   v_parent := fastdav_catalog_node(p_parent);
   IF v_parent.id IS NULL OR NOT v_parent.is_collection THEN RETURN jsonb_build_object('status', 409); END IF;
+  -- Counted as if added (the replaced file too), as the check before the upload does.
+  IF p_quota > 0 AND (SELECT coalesce(sum(size), 0) FROM catalog_nodes) + p_size > p_quota THEN
+    RETURN jsonb_build_object('status', 507);
+  END IF;
   -- A concurrent PUT of the same name waits here until this one commits.
   SELECT * INTO v_old FROM catalog_nodes WHERE parent = v_parent.id AND name = p_name FOR UPDATE;
   IF v_old.id IS NOT NULL AND v_old.is_collection THEN RETURN jsonb_build_object('status', 405); END IF;
@@ -279,9 +287,12 @@ BEGIN
     SELECT coalesce(jsonb_agg(fastdav_lock_json(l) ORDER BY l.token), '[]'::jsonb), coalesce(array_agg(l.token ORDER BY l.token), '{}'::text[])
       INTO v_locks, v_tokens
       FROM locks l WHERE l.expires > now() AND (l.root = p_key OR l.root = ANY(p_ancestors));
-    IF v_tokens IS DISTINCT FROM ARRAY(SELECT DISTINCT e FROM unnest(p_expected) AS e ORDER BY e) THEN
-      RETURN jsonb_build_object('locks', v_locks, 'created', v_old.id IS NULL);
-    END IF;
+  END IF;
+  IF (p_expected IS NOT NULL AND v_tokens IS DISTINCT FROM ARRAY(SELECT DISTINCT e FROM unnest(p_expected) AS e ORDER BY e))
+     OR (p_old_etag IS NOT NULL AND coalesce(v_old.etag, '') <> p_old_etag) THEN
+    RETURN jsonb_build_object('changed', true, 'created', v_old.id IS NULL, 'locks', v_locks, 'old', CASE WHEN v_old.id IS NOT NULL THEN jsonb_build_object(
+      'id', v_old.id::text, 'parent', v_old.parent::text, 'name', v_old.name, 'is_collection', v_old.is_collection, 'blob', v_old.blob,
+      'size', v_old.size::text, 'etag', v_old.etag, 'mtime_ms', v_old.mtime_ms::text, 'created_ms', v_old.created_ms::text) END);
   END IF;
   IF p_blob IS NOT NULL THEN
     -- Row-locked and made live at once: the sweep deletes only pending rows, and waits for this one.
