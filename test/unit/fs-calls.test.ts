@@ -80,3 +80,29 @@ t.test('adaptive mode stays on the event loop for a fast disk', async (t) => {
   // A loaded machine may slow a few calls; most were direct.
   t.ok(calls.counts.direct > calls.counts.pooled, `direct ${calls.counts.direct}, pooled ${calls.counts.pooled}`);
 });
+
+t.test('the pool keeps the process alive while a call is in flight, never once idle', async (t) => {
+  const dir = folder(t, 1);
+  // A child process that makes calls in the pool and never closes it: it must finish its calls
+  // (no early exit with a call pending) and then exit by itself.
+  const script = `
+    import { FsCalls } from ${JSON.stringify(new URL('../../src/storage/fs/fs-calls.ts', import.meta.url).href)};
+    const pool = new FsCalls({ mode: 'pool', threads: 2 });
+    const stats = await Promise.all([pool.stat(${JSON.stringify(path.join(dir, 'f0.txt'))}), pool.readdir(${JSON.stringify(dir)})]);
+    console.log(JSON.stringify({ file: stats[0].isFile(), names: stats[1].length }));
+  `;
+  const { execFile } = await import('node:child_process');
+  const started = Date.now();
+  const out = await new Promise<{ code: number | null; stdout: string; timedOut: boolean }>((resolve) => {
+    // Only the TypeScript loader of the test's own flags (tap's others expect a test runner).
+    const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+    const file = path.join(tempDir(t), 'child.mjs');
+    fs.writeFileSync(file, script);
+    const child = execFile(process.execPath, [...loader, file], { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: child.exitCode, stdout: stdout + stderr, timedOut: (err as { killed?: boolean } | null)?.killed === true }),
+    );
+  });
+  t.notOk(out.timedOut, `the process exited by itself (after ${Date.now() - started} ms)`);
+  t.equal(out.code, 0);
+  t.match(out.stdout, /\{"file":true,"names":3\}/, 'the calls in flight finished first');
+});

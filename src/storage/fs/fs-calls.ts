@@ -116,7 +116,6 @@ class CallThread {
     // Under tap's TypeScript loader this module is a .ts file, and so is its worker.
     const here = fileURLToPath(import.meta.url);
     this.worker = new Worker(path.join(path.dirname(here), `fs-call-worker${path.extname(here)}`));
-    this.worker.unref(); // never keeps the process alive
     this.onIdle = onIdle;
     this.worker.on('message', ([, ok, value]: [number, boolean, unknown]) => this.done(ok, value));
     // A thread that dies (out of memory, terminated) fails its call and leaves the pool.
@@ -128,6 +127,11 @@ class CallThread {
       this.settle = null;
       settle?.(false, Object.assign(new Error('filesystem call thread stopped'), { code: 'EIO' }));
     });
+    // An idle thread never keeps the process alive; one with a call in flight does (call()), as
+    // the direct call would. After the listeners: Node 20 refs the worker's message port again
+    // when a 'message' listener is added, so an unref() before them was undone (a test process
+    // whose disk had turned slow never exited).
+    this.worker.unref();
   }
 
   /** True once the thread has stopped. */
@@ -137,6 +141,7 @@ class CallThread {
     const settle = this.settle;
     if (!settle) return; // the thread stopped meanwhile and already failed the call
     this.settle = null;
+    this.worker.unref();
     if (!this.dead) this.onIdle(this);
     settle(ok, value);
   }
@@ -153,6 +158,7 @@ class CallThread {
     return new Promise((resolve, reject) => {
       this.settle = (ok, value) => (ok ? resolve(value) : reject(Object.assign(new Error((value as Error).message), value)));
       // (errors come back as plain fields: code, errno, syscall, path)
+      this.worker.ref();
       this.worker.postMessage([0, op, args]);
     });
   }
