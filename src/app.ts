@@ -304,6 +304,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       reply.raw.destroy();
       return;
     }
+    if (reply.raw.headersSent) {
+      // A streamed body broke off (a 207 listing whose database went away): too late for an
+      // error status; the connection is cut so the client sees the body incomplete.
+      request.log.error({ err: error }, 'request failed after its answer began');
+      reply.raw.destroy();
+      return;
+    }
     const status = error instanceof DavError || (error.statusCode && error.statusCode >= 400) ? error.statusCode! : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     if (error instanceof MetadataUnavailableError) options.metrics?.metadataErrors.inc();

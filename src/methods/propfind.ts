@@ -12,7 +12,7 @@ import { needsDeadProperties, needsLocks, needsSpace, parsePropfind, propstatRen
 import { parseXml } from '../xml/parse.js';
 import { escapeXmlText } from '../xml/multistatus.js';
 import type { DeadProperty } from '../metadata/store.js';
-import type { Entry, Listing, SpaceInfo } from '../storage/storage.js';
+import type { CountedListing, Entry, Listing, SpaceInfo } from '../storage/storage.js';
 import type { Lock } from '../metadata/store.js';
 import { lockCovers } from '../locks/lock-manager.js';
 import { DavPath, encodeSegment } from '../core/paths.js';
@@ -131,30 +131,30 @@ export const propfind: DavMethod = {
     const { storage, deadProps, locks, config } = ctx.services;
 
     // Depth infinity counts the tree first: past the limit it is refused before anything else is read.
-    let listing: Listing | undefined;
+    let tree: CountedListing | undefined;
     if (depth === 'infinity' && target.isCollection) {
       const limit = config.propfindInfinityLimit;
-      if (limit > 0) listing = await storage.members(target.path, 'infinity', limit - 1);
-      if (!listing || 1 + listing.count > limit) {
+      if (limit > 0) tree = await storage.members(target.path, 'infinity', limit - 1);
+      if (!tree || 1 + tree.count > limit) {
         throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
       }
     }
     // The members (Depth 1), one dead-property query and one look at the locks, all at once (in
     // object storage, three round trips in parallel), before the first byte goes out. The members
-    // are then streamed batch by batch.
+    // are then streamed batch by batch (in object storage, as the database sends them).
     const listsMembers = depth === 1 && target.isCollection;
     const [members, dead, relevantLocks] = await Promise.all([
-      listsMembers ? storage.members(target.path, 1) : listing,
+      listsMembers ? storage.members(target.path, 1) : tree,
       !needsDeadProperties(request)
         ? new Map<string, DeadProperty[]>()
         : listsMembers
           ? deadProps.getListing(target.path)
-          : !listing || listing.count === 0
+          : !tree || tree.count === 0
             ? deadProps.get(target.path).then((props) => new Map([[target.path.key, props]]))
             : deadProps.getTree(target.path),
       locks && needsLocks(request) ? locks.relevantTo(target.path) : NO_LOCKS,
     ]);
-    listing = members;
+    const listing: Listing | undefined = members;
     const shared: Shared = {
       ctx,
       now: ctx.services.clock.now(),

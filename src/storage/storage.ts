@@ -24,12 +24,16 @@ export interface Entry {
   readonly etag: string;
 }
 
-/** A counted listing; its entries are read when iterated (see Storage.members). */
+/** A listing; its entries are read when iterated, once (see Storage.members). */
 export interface Listing {
-  /** Members counted (those that vanish before their turn are then left out); past `max`, max + 1. */
-  readonly count: number;
   /** The entries, a few hundred at a time. */
   batches(): AsyncIterable<readonly Entry[]>;
+}
+
+/** A listing counted before its entries are read (Depth infinity: PROPFIND refuses past a limit first). */
+export interface CountedListing extends Listing {
+  /** Members counted (those that vanish before their turn are then left out); past `max`, max + 1. */
+  readonly count: number;
 }
 
 export interface MemberFailure {
@@ -148,9 +152,11 @@ export interface Storage {
   list(path: DavPath): Promise<Entry[]>;
   /**
    * The members (depth 1) or all descendants (infinity) of a collection, parents before
-   * children, as a listing that is counted first and stat'ed batch by batch while the caller
-   * writes them out. With `max`, counting stops past `max` members.
+   * children, in the order of their names' bytes, read batch by batch while the caller writes
+   * them out. Depth infinity is counted first; with `max`, counting (and listing) stops past
+   * `max` members. Depth 1 may still be arriving while the first batches are handed out.
    */
+  members(path: DavPath, depth: 'infinity', max?: number): Promise<CountedListing>;
   members(path: DavPath, depth: 1 | 'infinity', max?: number): Promise<Listing>;
   openFile(path: DavPath): Promise<OpenFile>;
   /** Streams `body` into the file atomically: the old content stays until the new one is complete. */

@@ -145,16 +145,15 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     await s.writeFile(p('d/sub/deep'), body('1'), {});
     await s.writeFile(p('d/b'), body('22'), {});
     await s.writeFile(p('d/a'), body('333'), {});
-    t.same((await names(s, p('d'))).sort(), ['a', 'b', 'sub/']);
+    t.same(await names(s, p('d')), ['a', 'b', 'sub/'], 'in the order of the names');
     const all = await names(s, p('d'), 'infinity');
-    t.same(all.slice().sort(), ['a', 'b', 'sub/', 'sub/deep']);
-    t.ok(all.indexOf('sub/') < all.indexOf('sub/deep'), 'a collection before its members');
+    t.same(all, ['a', 'b', 'sub/', 'sub/deep'], 'a collection before its members');
     t.same((await s.list(p('d'))).map((e) => e.size).sort(), [0, 2, 3]);
     t.equal((await s.members(p('d'), 'infinity', 2)).count, 3, 'counting stops past max');
     // A listed entry is the entry stat gives, every field, for files and collections alike.
     for (const e of await s.list(p('d'))) t.same(e, await s.stat(e.path), `${e.path} listed as stat'ed`);
     await s.createCollection(p('empty'));
-    t.equal((await s.members(p('empty'), 1)).count, 0, 'an empty collection has no members');
+    t.same(await names(s, p('empty')), [], 'an empty collection has no members');
     const missing = await s.members(p('missing'), 1).then(() => null, (err: unknown) => err as { statusCode?: number });
     t.equal(missing?.statusCode, 404, 'the members of nothing: 404');
   });
@@ -167,11 +166,25 @@ function contract(t: Test, open: (t: Test) => Promise<Storage>): void {
     await s.createEmptyFile(DavPath.of(['o', 'empty']));
     for (const [i, name] of odd.entries()) await s.writeFile(DavPath.of(['o', name]), body('x'.repeat(i + 1)), {});
     const listed = await s.list(p('o'));
-    t.same(listed.map((e) => e.path.name).sort(), [...odd, 'sub dir & <more>', 'empty'].sort());
+    const inByteOrder = [...odd, 'sub dir & <more>', 'empty', 'Z', '_'].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    await s.createEmptyFile(DavPath.of(['o', '_']));
+    await s.createEmptyFile(DavPath.of(['o', 'Z']));
+    t.same(await names(s, p('o')), inByteOrder.map((n) => (n === 'sub dir & <more>' ? `${n}/` : n)), "in the order of the names' UTF-8 bytes");
     for (const e of listed) {
       t.same(e, await s.stat(e.path), `${JSON.stringify(e.path.name)} listed as stat'ed`);
       t.equal(e.path.key, `/o/${e.path.name}`, 'its key');
     }
+  });
+
+  t.test('a listing of 1,300 members: every one, in order, however they arrive', async (t) => {
+    const s = await open(t);
+    await s.createCollection(p('many'));
+    const all = Array.from({ length: 1300 }, (_, i) => `m${String(1299 - i).padStart(4, '0')}`);
+    for (const name of all) await s.createEmptyFile(DavPath.of(['many', name]));
+    all.sort();
+    t.same(await names(s, p('many')), all, 'depth 1');
+    t.same(await names(s, p('many'), 'infinity'), all, 'depth infinity');
+    t.same((await s.list(p('many'))).length, 1300, 'list');
   });
 
   t.test('copy: depth infinity and 0, file over file, the source unchanged', async (t) => {

@@ -11,6 +11,8 @@
  * - S3 unreachable at run time: GET and PUT answer 503 with Retry-After; PROPFIND and MKCOL,
  *   which need only the catalog, go on; all is well again once S3 is back. PostgreSQL
  *   unreachable: 503 with Retry-After, and service resumes by itself.
+ * - PostgreSQL lost in the middle of a listing (its connection killed while the rows stream):
+ *   the 207 is cut or answered 503, never finished short; the next listing is whole.
  */
 import t from 'tap';
 import { Readable } from 'node:stream';
@@ -19,7 +21,8 @@ import { DavPath } from '../../src/core/paths.js';
 import { openObjectStorage } from '../../src/storage/catalog/open.js';
 import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
 import { sharedPostgres } from '../helpers/postgres.js';
-import { lockBody, lockTokenOf } from '../helpers/server.js';
+import http from 'node:http';
+import { lockBody, lockTokenOf, startServer } from '../helpers/server.js';
 
 /** Statements node-postgres has sent from this process (the pool and every checked-out client; BEGIN and COMMIT count). */
 let statementsSent = 0;
@@ -283,6 +286,68 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('GET', '/b')).status, 404, 'nothing stored either');
     t.equal((await s.request('PUT', '/no-such-folder/b', { body: 'y'.repeat(600) })).status, 409, 'a missing parent is a 409 before the quota (RFC 4918 §9.7.1)');
     t.equal((await s.request('PUT', '/c', { body: 'z'.repeat(400) })).status, 201, 'up to the quota: fine');
+  });
+
+  t.test('PostgreSQL lost in the middle of a listing: cut or 503, never a short 207', async (t) => {
+    const settings = await engines.settings();
+    const s = await startServer(t, settings);
+    t.equal((await s.request('MKCOL', '/big/')).status, 201);
+    const db = new pg.Client({ connectionString: settings.metadataUrl! });
+    await db.connect();
+    t.teardown(() => db.end());
+    const FILES = 20_000;
+    await db.query(
+      `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms)
+       SELECT (SELECT id FROM catalog_nodes WHERE name = 'big'), 'f' || lpad(i::text, 6, '0'), false, 0, '"e' || i || '"', 0, 0
+       FROM generate_series(1, $1::int) i`,
+      [FILES],
+    );
+    /** A Depth 1 PROPFIND of /big/, read to its end or its cut. */
+    const listing = () =>
+      new Promise<{ status: number; responses: number; finished: boolean; cut: boolean }>((resolve) => {
+        let body = '';
+        let status = 0;
+        const done = (cut: boolean, complete = false) =>
+          resolve({ status, responses: body.split('<D:response>').length - 1, finished: complete && body.endsWith('</D:multistatus>\n'), cut });
+        const req = http.request(`${s.origin}/big/`, { method: 'PROPFIND', headers: { depth: '1' }, agent: false }, (res) => {
+          status = res.statusCode!;
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => done(!res.complete, res.complete));
+          res.on('error', () => done(true));
+        });
+        req.on('error', () => done(true));
+        req.end();
+      });
+    t.equal((await listing()).responses, FILES + 1, 'a whole listing first');
+    const seen = { whole: 0, unavailable: 0, cut: 0 };
+    for (let attempt = 0; attempt < 40 && seen.cut === 0; attempt++) {
+      let running = true;
+      // Kills the listing's statement while it runs (a lost connection, as a database restart does).
+      const killer = (async () => {
+        while (running) {
+          const { rowCount } = await db.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%ORDER BY name LIMIT%'`,
+          );
+          if (rowCount) break;
+        }
+      })();
+      const r = await listing();
+      running = false;
+      await killer;
+      if (r.status === 503) seen.unavailable++;
+      else if (r.cut || !r.finished) {
+        t.equal(r.status, 207, 'cut after the answer began');
+        seen.cut++;
+      } else {
+        t.equal(r.responses, FILES + 1, 'a 207 that ends well-formed holds every member');
+        seen.whole++;
+      }
+    }
+    t.ok(seen.cut + seen.unavailable > 0, `the connection was lost during a listing (${JSON.stringify(seen)})`);
+    const after = await listing();
+    t.ok(after.finished && after.responses === FILES + 1, 'the next listing is whole');
   });
 
   t.test('PostgreSQL unreachable: 503 with Retry-After, then service resumes', async (t) => {

@@ -16,7 +16,7 @@ import { DavError } from '../../core/errors.js';
 import { crashPoint } from '../../core/crash-points.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
-import type { AtomicTreeOps, CommitCheck, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import type { AtomicTreeOps, CommitCheck, CountedListing, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/locks.js';
@@ -114,11 +114,12 @@ const collectionEtag = (id: string, birthtimeMs: number): string => `"c${Number(
  * five '/' are the separators and the etag is the rest, whatever it holds. One column instead of
  * seven: node-postgres decodes a string per column and allocates per row, and for a 10,000-file
  * folder that decoding cost more CPU than rendering the 207 (CatalogSql.raw already spares the
- * row objects and the int8 parser).
+ * row objects and the int8 parser). `name` is C-collated and the (parent, name) index covers the
+ * row (migration 130): an index-only scan in order, its first rows sent at once.
  */
 const MEMBERS = `${WALK}
 SELECT concat(size, '/', mtime_ms, '/', created_ms, '/', CASE WHEN is_collection THEN id END, '/', name, '/', etag)
-FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name COLLATE "C" LIMIT $2`;
+FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name LIMIT $2`;
 
 /** Where the '/' after size, mtime_ms, created_ms and id are in a listing row (MEMBERS, TREE). */
 function leadingSlashes(row: string): [number, number, number, number] {
@@ -180,7 +181,7 @@ export function treeEntry(top: DavPath, row: string): Entry {
  * Rows already read, handed out as entries LISTING_BATCH at a time: made batch by batch, the
  * entries of a 10,000-row listing do not all live through the collections of the rendering.
  */
-function batched<R>(rows: readonly R[], entryOf: (row: R) => Entry): Listing {
+function batched<R>(rows: readonly R[], entryOf: (row: R) => Entry): CountedListing {
   return {
     count: rows.length,
     async *batches() {
@@ -192,6 +193,83 @@ function batched<R>(rows: readonly R[], entryOf: (row: R) => Entry): Listing {
       }
     },
   };
+}
+
+/**
+ * The rows of a statement still arriving (CatalogSql.stream), handed out as they come: a 207
+ * starts with the first rows of a 10,000-row listing while PostgreSQL is still sending the rest
+ * (rendering and the statement overlap instead of adding up). The statement always runs to its
+ * end whatever the reader does, so its connection goes back to the pool in milliseconds.
+ */
+class ArrivingRows<R> {
+  private rows: R[] = [];
+  /** Rows of `rows` already handed out. */
+  private taken = 0;
+  private done = false;
+  private failure: unknown;
+  private wake: (() => void) | undefined;
+
+  constructor(run: (onRow: (row: R) => void) => Promise<void>) {
+    const woken = () => {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.();
+    };
+    run((row) => {
+      this.rows.push(row);
+      if (this.wake) woken();
+    }).then(
+      () => {
+        this.done = true;
+        woken();
+      },
+      (err: unknown) => {
+        this.failure = err;
+        this.done = true;
+        woken();
+      },
+    );
+  }
+
+  private arrival(): Promise<void> {
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  /** Resolves when the first row has come (true) or the statement ended without one (false); rejects when it failed first. */
+  async ready(): Promise<boolean> {
+    if (this.rows.length === 0 && !this.done) await this.arrival();
+    if (this.rows.length > 0) return true;
+    if (this.failure !== undefined) throw this.failure;
+    return false;
+  }
+
+  /** The entries, at most LISTING_BATCH at a time, as the rows arrive (to be iterated once). */
+  listing(entryOf: (row: R) => Entry): Listing {
+    return { batches: () => this.entries(entryOf) };
+  }
+
+  private async *entries(entryOf: (row: R) => Entry): AsyncGenerator<Entry[]> {
+    for (;;) {
+      const end = Math.min(this.rows.length, this.taken + LISTING_BATCH);
+      if (end > this.taken) {
+        const batch = new Array<Entry>(end - this.taken);
+        for (let k = this.taken; k < end; k++) batch[k - this.taken] = entryOf(this.rows[k]!);
+        // Rows handed out are let go of.
+        if (end === this.rows.length) {
+          this.rows = [];
+          this.taken = 0;
+        } else {
+          this.taken = end;
+        }
+        yield batch;
+      } else if (this.done) {
+        if (this.failure !== undefined) throw this.failure;
+        return;
+      } else {
+        await this.arrival();
+      }
+    }
+  }
 }
 
 /** A new random blob key: 128 bits, hex, spread over 256 key prefixes ("ab/abcdef…"). */
@@ -258,13 +336,15 @@ export class CatalogStorage implements Storage {
     return out;
   }
 
-  async members(path: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
+  members(path: DavPath, depth: 'infinity', max?: number): Promise<CountedListing>;
+  members(path: DavPath, depth: 1 | 'infinity', max?: number): Promise<Listing>;
+  async members(path: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing | CountedListing> {
     const limit = Number.isFinite(max) ? max + 1 : null;
     if (depth === 1) {
-      const rows = await this.sql.raw(MEMBERS, [path.segments, limit]);
+      const rows = new ArrivingRows<(string | null)[]>((onRow) => this.sql.stream(MEMBERS, [path.segments, limit], onRow));
       // No member: an empty collection, or nothing at `path` (404).
-      if (rows.length === 0) await this.existing(path);
-      return batched(rows, (r) => memberEntry(path, r[0]!));
+      if (!(await rows.ready())) await this.existing(path);
+      return rows.listing((r) => memberEntry(path, r[0]!));
     }
     const top = await this.existing(path);
     const rows = await this.sql.raw(TREE, [top.id, limit]);

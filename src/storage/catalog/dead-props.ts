@@ -37,7 +37,7 @@ function byKey(top: DavPath, rows: readonly Row[]): Map<string, DeadProperty[]> 
 
 /** The node at `path` and every node below it, each with its path relative to `path`. */
 const SUBTREE = `${WALK}, sub AS (
-  SELECT id, ARRAY[]::text[] AS rel FROM catalog_nodes WHERE id = ${TARGET}
+  SELECT id, ARRAY[]::text[] COLLATE "C" AS rel FROM catalog_nodes WHERE id = ${TARGET}
   UNION ALL
   SELECT n.id, s.rel || n.name FROM sub s JOIN catalog_nodes n ON n.parent = s.id
 )`;
@@ -84,10 +84,10 @@ export class CatalogMetadataStore implements MetadataStore {
     const read = async (text: string, path: DavPath) => byKey(path, await sql<Row>(text, [path.segments]));
     this.deadProps = {
       ...writer(sql),
-      get: async (path) => (await read(`${WALK} SELECT ARRAY[]::text[] AS rel, ns, name, xml FROM catalog_props WHERE node = ${TARGET} ORDER BY ns, name`, path)).get(path.key) ?? [],
+      get: async (path) => (await read(`${WALK} SELECT ARRAY[]::text[] COLLATE "C" AS rel, ns, name, xml FROM catalog_props WHERE node = ${TARGET} ORDER BY ns, name`, path)).get(path.key) ?? [],
       getListing: (path) =>
         read(
-          `${WALK} SELECT CASE WHEN n.id = t.id THEN ARRAY[]::text[] ELSE ARRAY[n.name] END AS rel, p.ns, p.name, p.xml
+          `${WALK} SELECT CASE WHEN n.id = t.id THEN ARRAY[]::text[] COLLATE "C" ELSE ARRAY[n.name] END AS rel, p.ns, p.name, p.xml
            FROM (SELECT ${TARGET} AS id) t JOIN catalog_nodes n ON n.id = t.id OR n.parent = t.id JOIN catalog_props p ON p.node = n.id
            ORDER BY rel, p.ns, p.name`,
           path,

@@ -3,7 +3,7 @@
  * unreachable database is MetadataUnavailableError: 503 + Retry-After). Statements are counted:
  * tests check that MOVE costs the same for 10 and 10,000 files.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { type Sql, sqlOf, translate } from '../../metadata/postgres/sql.js';
 
@@ -11,6 +11,12 @@ export type { Sql };
 
 /** Runs one statement and returns its rows as arrays of column texts (NULL: null), as PostgreSQL sent them. */
 export type RawSql = (text: string, values?: readonly unknown[]) => Promise<(string | null)[][]>;
+
+/**
+ * Runs one statement and hands each row (column texts, as RawSql) to `onRow` as it arrives from
+ * the socket, before PostgreSQL has sent the last one; resolves when all have come.
+ */
+export type StreamSql = (text: string, values: readonly unknown[], onRow: (row: (string | null)[]) => void) => Promise<void>;
 
 /**
  * Column values left as the text PostgreSQL sends: no per-value type parser (int8's runs a regular
@@ -26,6 +32,8 @@ export class CatalogSql {
   readonly run: Sql;
   /** One statement on the pool, its rows as texts (RawSql). */
   readonly raw: RawSql;
+  /** One statement on a pooled connection, its rows handed out as they arrive (StreamSql). */
+  readonly stream: StreamSql;
 
   constructor(private readonly store: PostgresMetadataStore) {
     this.run = this.counted(sqlOf(store.pool));
@@ -36,6 +44,36 @@ export class CatalogSql {
       } catch (err) {
         return translate(err);
       }
+    };
+    // node-postgres's Query is an event emitter of its rows (its "submittable" API); the pool's
+    // query() would gather them first. The connection is held only while PostgreSQL sends (rows
+    // are taken whatever the reader's pace), never while a slow HTTP client reads.
+    this.stream = async (text, values, onRow) => {
+      this.statements++;
+      const client = await store.pool.connect().catch(translate);
+      let broken: Error | undefined;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const config: pg.QueryArrayConfig = { text, values: values as unknown[], rowMode: 'array', types: AS_TEXT };
+          const query = new pg.Query(config, (err) => (err ? reject(err) : resolve()));
+          query.on('row', (row: (string | null)[]) => {
+            if (broken) return;
+            try {
+              onRow(row);
+            } catch (err) {
+              // Not thrown into node-postgres's parser: the statement still runs to its end.
+              broken = err as Error;
+            }
+          });
+          client.query(query);
+        });
+      } catch (err) {
+        // A connection that failed mid-statement is not given back to the pool (release(err)).
+        client.release(err as Error);
+        return translate(err);
+      }
+      client.release();
+      if (broken) throw broken;
     };
   }
 

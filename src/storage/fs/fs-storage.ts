@@ -25,7 +25,7 @@ import { errnoOf, fsError, reasonOf, statusForFsError } from './fs-errors.js';
 import { PARTIAL_PREFIX, partialName } from './partial-files.js';
 import { TreeSizes } from './tree-size.js';
 import { type DirEntry, type FileStat, FsCalls, Lane } from './fs-calls.js';
-import type { Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import type { CountedListing, Entry, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 
 const CAN_READ_FD_LINKS = process.platform === 'linux';
 /** Filesystem calls made in a row before a loop lets the event loop run (about 1-3 ms). */
@@ -219,7 +219,7 @@ export class FileSystemStorage implements Storage {
    * each batch before the next is read, so an entry lives for one batch, not the whole listing:
    * fewer objects survive into the old generation and the 10,000-entry listing holds names only.
    */
-  async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<Listing> {
+  async members(p: DavPath, depth: 1 | 'infinity', max = Infinity): Promise<CountedListing> {
     const pending: Pending[] = [];
     const pacer = new Pacer();
     const lane = new Lane();
