@@ -85,6 +85,22 @@ function normalizeAuthority(authority: string, scheme: string): string {
   return port && a.endsWith(`:${port}`) ? a.slice(0, -port.length - 1) : a;
 }
 
+/** One list of the If header as judged (checkIfHeader): each condition's outcome, in order. */
+interface JudgedIfList {
+  readonly list: IfList;
+  /** The list is about the request URL (no tag, or a tag naming it). */
+  readonly onTarget: boolean;
+  readonly matched: readonly boolean[];
+}
+
+/** Whether a judged list holds; with `now`, its entity tags are judged against `now.entry` instead. */
+function listHolds(judged: JudgedIfList, now: { entry: Entry | null } | null): boolean {
+  return judged.list.conditions.every((c, i) => {
+    const matched = now !== null && c.kind === 'etag' ? now.entry !== null && c.value.replace(/^W\//, '') === now.entry.etag : judged.matched[i]!;
+    return matched !== c.not;
+  });
+}
+
 export class RequestContext {
   readonly services: Services;
   readonly request: FastifyRequest;
@@ -98,6 +114,8 @@ export class RequestContext {
   readonly principal: string | null;
   private targetEntry: Promise<Entry | null> | undefined;
   private ifLists: IfList[] | undefined;
+  /** The If header as checkIfHeader judged it (undefined: not judged, or no header). */
+  private judgedIf: JudgedIfList[] | undefined;
   private continued = false;
 
   constructor(services: Services, request: FastifyRequest, reply: FastifyReply, ns: Namespace, target: { path: DavPath; trailingSlash: boolean }, principal: string | null) {
@@ -191,32 +209,46 @@ export class RequestContext {
   /**
    * RFC 4918 §10.4: the If header must be true, else 412. A state token is true for a resource
    * when it names a current lock that covers the resource; an entity tag when it is the
-   * resource's current one. Unknown tokens and resources elsewhere are simply false.
+   * resource's current one. Unknown tokens and resources elsewhere are simply false. Every
+   * condition is evaluated and kept, so that a write can judge the header again where it
+   * commits (ifHeaderHoldsFor).
    */
   async checkIfHeader(): Promise<void> {
     const lists = this.ifHeader();
     if (lists.length === 0) return;
+    const judged: JudgedIfList[] = [];
     for (const list of lists) {
       const path = list.resource === null ? this.path : this.resolveTag(list.resource);
       if (path === null) continue;
       const entry = path.equals(this.path) ? await this.target() : await this.storage.stat(path);
-      let holds = true;
+      const matched: boolean[] = [];
       for (const c of list.conditions) {
-        let matched: boolean;
         if (c.kind === 'etag') {
-          matched = entry !== null && c.value.replace(/^W\//, '') === entry.etag;
+          matched.push(entry !== null && c.value.replace(/^W\//, '') === entry.etag);
         } else {
           const lock = await this.services.locks?.byToken(c.value);
-          matched = lock !== undefined && lockCovers(lock, path);
-        }
-        if (matched === c.not) {
-          holds = false;
-          break;
+          matched.push(lock !== undefined && lockCovers(lock, path));
         }
       }
-      if (holds) return;
+      judged.push({ list, onTarget: path.equals(this.path), matched });
     }
-    throw new DavError(412, 'the If header is not satisfied');
+    this.judgedIf = judged;
+    if (!judged.some((j) => listHolds(j, null))) throw new DavError(412, 'the If header is not satisfied');
+  }
+
+  /** True when the If header has an entity-tag condition on the request URL: a write must then judge it again where it commits. */
+  ifHeaderNamesTargetEtag(): boolean {
+    return (this.judgedIf ?? []).some((j) => j.onTarget && j.list.conditions.some((c) => c.kind === 'etag'));
+  }
+
+  /**
+   * The If header judged again with `current` as the request URL's resource (a PUT's commit,
+   * after an upload that took its time): its entity-tag conditions against `current`, the rest
+   * as judged before (the locks are checked again on their own, CommitCheck.locks).
+   */
+  ifHeaderHoldsFor(current: Entry | null): boolean {
+    const judged = this.judgedIf;
+    return judged === undefined || judged.some((j) => listHolds(j, j.onTarget ? { entry: current } : null));
   }
 
   private resolveTag(tag: string): DavPath | null {

@@ -20,12 +20,16 @@ import type { RequestContext } from '../http/context.js';
 function commitCheck(ctx: RequestContext): CommitCheck {
   const locks = ctx.services.locks;
   const conditional = hasPreconditions(ctx.request.headers);
+  // RFC 4918 §10.4: an entity tag in the If header is a precondition too.
+  const taggedIf = ctx.ifHeaderNamesTargetEtag();
   return {
-    resource: conditional
-      ? (current) => {
-          if (evaluatePreconditions(ctx.request.headers, current, false) !== 'pass') throw new DavError(412, 'Precondition Failed');
-        }
-      : undefined,
+    resource:
+      conditional || taggedIf
+        ? (current) => {
+            if (conditional && evaluatePreconditions(ctx.request.headers, current, false) !== 'pass') throw new DavError(412, 'Precondition Failed');
+            if (taggedIf && !ctx.ifHeaderHoldsFor(current)) throw new DavError(412, 'the If header is not satisfied');
+          }
+        : undefined,
     locks: locks ? (current, created) => locks.assertHeld(current, ctx.path, ctx.credentials(), { membership: created }) : undefined,
   };
 }

@@ -151,3 +151,37 @@ t.test('a file created anew does not inherit dead properties of a predecessor de
   const pf = await s.request('PROPFIND', '/f', { headers: { depth: '0' }, body: '<D:propfind xmlns:D="DAV:"><D:prop><z:p xmlns:z="urn:z"/></D:prop></D:propfind>' });
   t.match(pf.body, /HTTP\/1.1 404/);
 });
+
+t.test('an entity tag in the If header is judged again where the upload commits', async (t) => {
+  const s = await serverWithFile(t);
+  const etag = String((await s.request('HEAD', '/f.txt')).headers['etag']);
+  // A body in two pieces: the header holds when the upload starts; another client replaces the
+  // file before the second piece; the upload must then not overwrite that change (lost update).
+  const http = await import('node:http');
+  const piece = Buffer.alloc(256 * 1024, 'a');
+  const req = http.request(`${s.origin}/f.txt`, { method: 'PUT', agent: false, headers: { if: `([${etag}])`, 'content-length': String(2 * piece.length) } });
+  const answer = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  req.write(piece);
+  // The first piece reached the server's temporary file: the upload is under way.
+  const deadline = Date.now() + 10_000;
+  while (partials(s.root).length === 0) {
+    if (Date.now() > deadline) throw new Error('the upload never started');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal((await s.request('PUT', '/f.txt', { body: 'written meanwhile' })).status, 204);
+  req.end(piece);
+  t.equal(await answer, 412, 'the tag no longer names the file');
+  t.equal(readFileSync(path.join(s.root, 'f.txt'), 'utf8'), 'written meanwhile', 'the other write stays');
+  t.same(partials(s.root), [], 'the refused upload is gone');
+  // Without the change in between, the same header lets the upload through.
+  const now = String((await s.request('HEAD', '/f.txt')).headers['etag']);
+  t.equal((await s.request('PUT', '/f.txt', { body: 'v2', headers: { if: `([${now}])` } })).status, 204);
+  const v2 = String((await s.request('HEAD', '/f.txt')).headers['etag']);
+  t.equal((await s.request('PUT', '/f.txt', { body: 'v3', headers: { if: `(Not [${v2}])` } })).status, 412, 'Not of the current tag');
+});

@@ -1,5 +1,6 @@
 /**
- * PUT re-checks locks and preconditions where it commits (issue 10): a body that takes its time
+ * PUT re-checks locks and preconditions (If-Match and the like, and entity tags in the If header)
+ * where it commits (issue 10): a body that takes its time
  * through instance A while instance B locks or changes the resource ends in 423 or 412, the old
  * content stays, and the refused upload leaves no object in the bucket. A LOCK asked while the
  * commit runs waits for it (the same advisory lock as the grant), so none slips in between. The
@@ -116,6 +117,19 @@ t.test('a slow PUT meets a LOCK or a change made on another instance', { skip },
     t.equal((await b.request('PUT', '/matched.txt', { body: 'version 2 from B' })).status, 204);
     t.equal((await put.finish()).status, 412, 'the entity tag changed during the upload');
     t.equal((await a.request('GET', '/matched.txt')).body, 'version 2 from B');
+  });
+
+  t.test('an entity tag in the If header and a concurrent overwrite: 412, the other write stays', async (t) => {
+    const first = await a.request('PUT', '/tagged.txt', { body: 'version 1' });
+    t.equal(first.status, 201);
+    const put = slowPut(a.origin, '/tagged.txt', { if: `([${String(first.headers.etag)}])` }, db);
+    await put.started;
+    t.equal((await b.request('PUT', '/tagged.txt', { body: 'version 2 from B' })).status, 204);
+    t.equal((await put.finish()).status, 412, 'the tag no longer names the file (RFC 4918 §10.4)');
+    t.equal((await a.request('GET', '/tagged.txt')).body, 'version 2 from B');
+    const unchanged = slowPut(a.origin, '/tagged.txt', { if: `([${String((await a.request('HEAD', '/tagged.txt')).headers.etag)}])` }, db);
+    await unchanged.started;
+    t.equal((await unchanged.finish()).status, 204, 'nothing in between: written');
   });
 
   t.test('If-None-Match: * and a concurrent create: 412', async (t) => {
