@@ -17,7 +17,8 @@
 # Options:
 #   --bytes N        size of the bulk PUT/GET (default 1073741824 = 1 GiB)
 #   --bulk-reps N    PUT/GET repetitions, interleaved with the plain client's (default 3)
-#   --pf-reps N      PROPFIND samples per server after one warm-up (default 5)
+#   --pf-reps N      PROPFIND samples per server, the servers taking turns (default 5)
+#   --pf-warmup N    PROPFINDs per server before the counted ones (default 5)
 #   --tree-reps N    COPY/MOVE/DELETE rounds (default 5)
 #   --out DIR        where to write the report (default test/bench/results/s3-<date>)
 #
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --bytes) export BENCH_BYTES=$2; shift 2 ;;
     --bulk-reps) export BENCH_BULK_REPS=$2; shift 2 ;;
     --pf-reps) export BENCH_PF_REPS=$2; shift 2 ;;
+    --pf-warmup) export BENCH_PF_WARMUP=$2; shift 2 ;;
     --tree-reps) export BENCH_TREE_REPS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
