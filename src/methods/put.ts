@@ -14,11 +14,21 @@ import type { CommitCheck } from '../storage/storage.js';
 import type { RequestContext } from '../http/context.js';
 
 /**
+ * An upload that took at least this long has its locks checked again before it commits, where
+ * the backend cannot do it in its commit (the filesystem; object storage always does): a LOCK
+ * granted meanwhile then counts. A shorter one commits on the check made before it (a LOCK
+ * granted in that last second can see the write land just after its grant; README, Compliance),
+ * which spares the common small PUT a second round trip to a PostgreSQL metadata store.
+ */
+const LOCK_RECHECK_AFTER_MS = 1000;
+
+/**
  * The checks made before the body was read, made again where the new content commits (a long
  * upload leaves time for another client, on any instance, to lock or change the resource).
  */
 function commitCheck(ctx: RequestContext): CommitCheck {
   const locks = ctx.services.locks;
+  const checkedAt = performance.now();
   const conditional = hasPreconditions(ctx.request.headers);
   // RFC 4918 §10.4: an entity tag in the If header is a precondition too.
   const taggedIf = ctx.ifHeaderNamesTargetEtag();
@@ -31,6 +41,11 @@ function commitCheck(ctx: RequestContext): CommitCheck {
           }
         : undefined,
     locks: locks ? (current, created) => locks.assertHeld(current, ctx.path, ctx.credentials(), { membership: created }) : undefined,
+    locksBeforeCommit: locks
+      ? async (created) => {
+          if (performance.now() - checkedAt >= LOCK_RECHECK_AFTER_MS) await ctx.assertCanModify(ctx.path, { membership: created });
+        }
+      : undefined,
   };
 }
 

@@ -87,6 +87,12 @@ export interface CommitCheck {
    * others rely on the check made before the upload.
    */
   readonly locks?: (current: readonly Lock[], created: boolean) => void;
+  /**
+   * RFC 4918 §7.5, for a backend that cannot read the locks where it commits (the filesystem):
+   * the lock check made before the upload, made again just before the commit, so that a LOCK
+   * granted during a long upload counts. `created` when the write adds a member to the parent.
+   */
+  readonly locksBeforeCommit?: (created: boolean) => Promise<void>;
 }
 
 export interface WriteResult {

@@ -185,3 +185,42 @@ t.test('an entity tag in the If header is judged again where the upload commits'
   const v2 = String((await s.request('HEAD', '/f.txt')).headers['etag']);
   t.equal((await s.request('PUT', '/f.txt', { body: 'v3', headers: { if: `(Not [${v2}])` } })).status, 412, 'Not of the current tag');
 });
+
+t.test('a LOCK granted during a long upload counts where the upload commits (423, old content kept)', async (t) => {
+  const s = await serverWithFile(t);
+  const { lockBody } = await import('../helpers/server.js');
+  const http = await import('node:http');
+  /** A PUT whose second half is sent `pauseMs` after the first, once `meanwhile` is done. */
+  const slowPut = async (urlPath: string, meanwhile: () => Promise<void>, pauseMs = 1200): Promise<number> => {
+    const piece = Buffer.alloc(256 * 1024, 'b');
+    const req = http.request(`${s.origin}${urlPath}`, { method: 'PUT', agent: false, headers: { 'content-length': String(2 * piece.length) } });
+    const answer = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+    });
+    req.write(piece);
+    const deadline = Date.now() + 10_000;
+    while (partials(s.root).length === 0) {
+      if (Date.now() > deadline) throw new Error('the upload never started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await meanwhile();
+    await new Promise((r) => setTimeout(r, pauseMs));
+    req.end(piece);
+    return answer;
+  };
+  const lock = async (urlPath: string, depth: string) => {
+    const r = await s.request('LOCK', urlPath, { headers: { timeout: 'Second-600', depth }, body: lockBody() });
+    t.equal(r.status, 200, `LOCK ${urlPath}`);
+  };
+  t.equal(await slowPut('/f.txt', () => lock('/f.txt', '0')), 423, 'the file was locked by another client meanwhile');
+  t.equal(readFileSync(path.join(s.root, 'f.txt'), 'utf8'), 'old content', 'the old content stays');
+  mkdirSync(path.join(s.root, 'folder'));
+  t.equal(await slowPut('/folder/new.txt', () => lock('/folder/', '0')), 423, 'a new member of a folder locked meanwhile');
+  t.notOk(existsSync(path.join(s.root, 'folder', 'new.txt')), 'nothing created');
+  t.same(partials(s.root), [], 'no partial file left');
+  t.equal(await slowPut('/free.txt', async () => undefined), 201, 'no lock meanwhile: written');
+});

@@ -347,11 +347,12 @@ export class FileSystemStorage implements Storage {
       const st = await this.io.fstat(fd);
       fs.closeSync(fd);
       fd = undefined;
-      // The preconditions once more, against the file as it is after the upload (locks: the check
-      // before the upload stands, see CommitCheck).
-      if (options.commitCheck?.resource) {
+      // The locks and the preconditions once more, against the file as it is after the upload.
+      const check = options.commitCheck;
+      if (check?.resource || check?.locksBeforeCommit) {
         const now = await this.io.stat(target);
-        options.commitCheck.resource(now && !now.isDirectory() ? this.entry(p, now) : null);
+        await check.locksBeforeCommit?.(now === undefined);
+        check.resource?.(now && !now.isDirectory() ? this.entry(p, now) : null);
       }
       await this.io.rename(temp, target);
       return { created: old === undefined, entry: this.entry(p, st) };
