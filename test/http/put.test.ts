@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chunkedRequest, rawRequest, startServer, type TestServer } from '../helpers/server.js';
+import http from 'node:http';
+import { chunkedRequest, lockBody, rawRequest, startServer, type TestServer } from '../helpers/server.js';
 
 /** Files under `dir` whose name marks an unfinished upload. */
 function partials(dir: string): string[] {
@@ -152,14 +153,14 @@ t.test('a file created anew does not inherit dead properties of a predecessor de
   t.match(pf.body, /HTTP\/1.1 404/);
 });
 
-t.test('an entity tag in the If header is judged again where the upload commits', async (t) => {
-  const s = await serverWithFile(t);
-  const etag = String((await s.request('HEAD', '/f.txt')).headers['etag']);
-  // A body in two pieces: the header holds when the upload starts; another client replaces the
-  // file before the second piece; the upload must then not overwrite that change (lost update).
-  const http = await import('node:http');
-  const piece = Buffer.alloc(256 * 1024, 'a');
-  const req = http.request(`${s.origin}/f.txt`, { method: 'PUT', agent: false, headers: { if: `([${etag}])`, 'content-length': String(2 * piece.length) } });
+/**
+ * A PUT whose body goes out in two pieces of 256 KiB: the first at once; once it reached the
+ * server's temporary file (the upload is under way), `meanwhile` runs, and the second piece
+ * follows `pauseMs` later. Resolves with the status.
+ */
+async function slowPut(s: TestServer, urlPath: string, headers: Record<string, string>, meanwhile: () => Promise<void>, pauseMs = 0): Promise<number> {
+  const piece = Buffer.alloc(256 * 1024, 'b');
+  const req = http.request(`${s.origin}${urlPath}`, { method: 'PUT', agent: false, headers: { ...headers, 'content-length': String(2 * piece.length) } });
   const answer = new Promise<number>((resolve, reject) => {
     req.on('response', (res) => {
       res.resume();
@@ -168,15 +169,26 @@ t.test('an entity tag in the If header is judged again where the upload commits'
     req.on('error', reject);
   });
   req.write(piece);
-  // The first piece reached the server's temporary file: the upload is under way.
   const deadline = Date.now() + 10_000;
   while (partials(s.root).length === 0) {
     if (Date.now() > deadline) throw new Error('the upload never started');
     await new Promise((r) => setTimeout(r, 10));
   }
-  t.equal((await s.request('PUT', '/f.txt', { body: 'written meanwhile' })).status, 204);
+  await meanwhile();
+  await new Promise((r) => setTimeout(r, pauseMs));
   req.end(piece);
-  t.equal(await answer, 412, 'the tag no longer names the file');
+  return answer;
+}
+
+t.test('an entity tag in the If header is judged again where the upload commits', async (t) => {
+  const s = await serverWithFile(t);
+  const etag = String((await s.request('HEAD', '/f.txt')).headers['etag']);
+  // The header holds when the upload starts; another client replaces the file before the second
+  // piece; the upload must then not overwrite that change (lost update).
+  const status = await slowPut(s, '/f.txt', { if: `([${etag}])` }, async () => {
+    t.equal((await s.request('PUT', '/f.txt', { body: 'written meanwhile' })).status, 204);
+  });
+  t.equal(status, 412, 'the tag no longer names the file');
   t.equal(readFileSync(path.join(s.root, 'f.txt'), 'utf8'), 'written meanwhile', 'the other write stays');
   t.same(partials(s.root), [], 'the refused upload is gone');
   // Without the change in between, the same header lets the upload through.
@@ -188,39 +200,17 @@ t.test('an entity tag in the If header is judged again where the upload commits'
 
 t.test('a LOCK granted during a long upload counts where the upload commits (423, old content kept)', async (t) => {
   const s = await serverWithFile(t);
-  const { lockBody } = await import('../helpers/server.js');
-  const http = await import('node:http');
-  /** A PUT whose second half is sent `pauseMs` after the first, once `meanwhile` is done. */
-  const slowPut = async (urlPath: string, meanwhile: () => Promise<void>, pauseMs = 1200): Promise<number> => {
-    const piece = Buffer.alloc(256 * 1024, 'b');
-    const req = http.request(`${s.origin}${urlPath}`, { method: 'PUT', agent: false, headers: { 'content-length': String(2 * piece.length) } });
-    const answer = new Promise<number>((resolve, reject) => {
-      req.on('response', (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-    });
-    req.write(piece);
-    const deadline = Date.now() + 10_000;
-    while (partials(s.root).length === 0) {
-      if (Date.now() > deadline) throw new Error('the upload never started');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await meanwhile();
-    await new Promise((r) => setTimeout(r, pauseMs));
-    req.end(piece);
-    return answer;
-  };
+  // The second piece a little over a second later: the locks are checked again before the commit.
+  const LONG = 1200;
   const lock = async (urlPath: string, depth: string) => {
     const r = await s.request('LOCK', urlPath, { headers: { timeout: 'Second-600', depth }, body: lockBody() });
     t.equal(r.status, 200, `LOCK ${urlPath}`);
   };
-  t.equal(await slowPut('/f.txt', () => lock('/f.txt', '0')), 423, 'the file was locked by another client meanwhile');
+  t.equal(await slowPut(s, '/f.txt', {}, () => lock('/f.txt', '0'), LONG), 423, 'the file was locked by another client meanwhile');
   t.equal(readFileSync(path.join(s.root, 'f.txt'), 'utf8'), 'old content', 'the old content stays');
   mkdirSync(path.join(s.root, 'folder'));
-  t.equal(await slowPut('/folder/new.txt', () => lock('/folder/', '0')), 423, 'a new member of a folder locked meanwhile');
+  t.equal(await slowPut(s, '/folder/new.txt', {}, () => lock('/folder/', '0'), LONG), 423, 'a new member of a folder locked meanwhile');
   t.notOk(existsSync(path.join(s.root, 'folder', 'new.txt')), 'nothing created');
   t.same(partials(s.root), [], 'no partial file left');
-  t.equal(await slowPut('/free.txt', async () => undefined), 201, 'no lock meanwhile: written');
+  t.equal(await slowPut(s, '/free.txt', {}, async () => undefined, LONG), 201, 'no lock meanwhile: written');
 });
