@@ -17,6 +17,7 @@ import { crashPoint } from '../../core/crash-points.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { AtomicTreeOps, CommitCheck, CountedListing, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import { ArrivingRows } from './arriving-rows.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
 import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/locks.js';
@@ -195,83 +196,6 @@ function batched<R>(rows: readonly R[], entryOf: (row: R) => Entry): CountedList
   };
 }
 
-/**
- * The rows of a statement still arriving (CatalogSql.stream), handed out as they come: a 207
- * starts with the first rows of a 10,000-row listing while PostgreSQL is still sending the rest
- * (rendering and the statement overlap instead of adding up). The statement always runs to its
- * end whatever the reader does, so its connection goes back to the pool in milliseconds.
- */
-class ArrivingRows<R> {
-  private rows: R[] = [];
-  /** Rows of `rows` already handed out. */
-  private taken = 0;
-  private done = false;
-  private failure: unknown;
-  private wake: (() => void) | undefined;
-
-  constructor(run: (onRow: (row: R) => void) => Promise<void>) {
-    const woken = () => {
-      const wake = this.wake;
-      this.wake = undefined;
-      wake?.();
-    };
-    run((row) => {
-      this.rows.push(row);
-      if (this.wake) woken();
-    }).then(
-      () => {
-        this.done = true;
-        woken();
-      },
-      (err: unknown) => {
-        this.failure = err;
-        this.done = true;
-        woken();
-      },
-    );
-  }
-
-  private arrival(): Promise<void> {
-    return new Promise((resolve) => (this.wake = resolve));
-  }
-
-  /** Resolves when the first row has come (true) or the statement ended without one (false); rejects when it failed first. */
-  async ready(): Promise<boolean> {
-    if (this.rows.length === 0 && !this.done) await this.arrival();
-    if (this.rows.length > 0) return true;
-    if (this.failure !== undefined) throw this.failure;
-    return false;
-  }
-
-  /** The entries, at most LISTING_BATCH at a time, as the rows arrive (to be iterated once). */
-  listing(entryOf: (row: R) => Entry): Listing {
-    return { batches: () => this.entries(entryOf) };
-  }
-
-  private async *entries(entryOf: (row: R) => Entry): AsyncGenerator<Entry[]> {
-    for (;;) {
-      const end = Math.min(this.rows.length, this.taken + LISTING_BATCH);
-      if (end > this.taken) {
-        const batch = new Array<Entry>(end - this.taken);
-        for (let k = this.taken; k < end; k++) batch[k - this.taken] = entryOf(this.rows[k]!);
-        // Rows handed out are let go of.
-        if (end === this.rows.length) {
-          this.rows = [];
-          this.taken = 0;
-        } else {
-          this.taken = end;
-        }
-        yield batch;
-      } else if (this.done) {
-        if (this.failure !== undefined) throw this.failure;
-        return;
-      } else {
-        await this.arrival();
-      }
-    }
-  }
-}
-
 /** A new random blob key: 128 bits, hex, spread over 256 key prefixes ("ab/abcdef…"). */
 export function newBlobKey(): string {
   const hex = randomBytes(16).toString('hex');
@@ -344,7 +268,7 @@ export class CatalogStorage implements Storage {
       const rows = new ArrivingRows<(string | null)[]>((onRow) => this.sql.stream(MEMBERS, [path.segments, limit], onRow));
       // No member: an empty collection, or nothing at `path` (404).
       if (!(await rows.ready())) await this.existing(path);
-      return rows.listing((r) => memberEntry(path, r[0]!));
+      return rows.listing((r) => memberEntry(path, r[0]!), LISTING_BATCH);
     }
     const top = await this.existing(path);
     const rows = await this.sql.raw(TREE, [top.id, limit]);
