@@ -321,7 +321,8 @@ $fn$;
     // name column takes the C collation (byte order; equality is unchanged, so is uniqueness),
     // and the (parent, name) index carries what a listing row needs (INCLUDE), so a listing is an
     // index-only scan that the planner prefers to a scan and a sort even for large folders.
-    // What it costs: the index grows by about the size of those columns (~60 bytes a node).
+    // What it costs: the index grows by the size of those columns (125 MB per million nodes, beside
+    // 159 MB of rows, in a test); the rebuild took 0.9 s per million nodes.
     // An index build records the table's row count for the planner. On a new database that
     // count would be 1 (the root), and the planner, believing it, picks sequential scans that
     // sessions keep (the foreign-key checks': a COPY of 10,000 files took 4.6 s instead of 0.1
