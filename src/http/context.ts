@@ -93,10 +93,13 @@ interface JudgedIfList {
   readonly matched: readonly boolean[];
 }
 
+/** Whether an If header's entity tag (weak or strong, quoted) names the resource's current one. */
+const etagNames = (tag: string, entry: Entry | null): boolean => entry !== null && tag.replace(/^W\//, '') === entry.etag;
+
 /** Whether a judged list holds; with `now`, its entity tags are judged against `now.entry` instead. */
 function listHolds(judged: JudgedIfList, now: { entry: Entry | null } | null): boolean {
   return judged.list.conditions.every((c, i) => {
-    const matched = now !== null && c.kind === 'etag' ? now.entry !== null && c.value.replace(/^W\//, '') === now.entry.etag : judged.matched[i]!;
+    const matched = now !== null && c.kind === 'etag' ? etagNames(c.value, now.entry) : judged.matched[i]!;
     return matched !== c.not;
   });
 }
@@ -224,7 +227,7 @@ export class RequestContext {
       const matched: boolean[] = [];
       for (const c of list.conditions) {
         if (c.kind === 'etag') {
-          matched.push(entry !== null && c.value.replace(/^W\//, '') === entry.etag);
+          matched.push(etagNames(c.value, entry));
         } else {
           const lock = await this.services.locks?.byToken(c.value);
           matched.push(lock !== undefined && lockCovers(lock, path));

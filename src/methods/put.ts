@@ -43,7 +43,7 @@ function commitCheck(ctx: RequestContext): CommitCheck {
     locks: locks ? (current, created) => locks.assertHeld(current, ctx.path, ctx.credentials(), { membership: created }) : undefined,
     locksBeforeCommit: locks
       ? async (created) => {
-          if (performance.now() - checkedAt >= LOCK_RECHECK_AFTER_MS) await ctx.assertCanModify(ctx.path, { membership: created });
+          if (performance.now() - checkedAt >= LOCK_RECHECK_AFTER_MS) await ctx.assertCanModify(ctx.path, { membership: await created() });
         }
       : undefined,
   };

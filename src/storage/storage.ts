@@ -90,9 +90,10 @@ export interface CommitCheck {
   /**
    * RFC 4918 §7.5, for a backend that cannot read the locks where it commits (the filesystem):
    * the lock check made before the upload, made again just before the commit, so that a LOCK
-   * granted during a long upload counts. `created` when the write adds a member to the parent.
+   * granted during a long upload counts. `created()` tells whether the write adds a member to the
+   * parent (asked only when the check is made: it costs the backend a look at the target).
    */
-  readonly locksBeforeCommit?: (created: boolean) => Promise<void>;
+  readonly locksBeforeCommit?: (created: () => Promise<boolean>) => Promise<void>;
 }
 
 export interface WriteResult {

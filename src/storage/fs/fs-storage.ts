@@ -347,12 +347,15 @@ export class FileSystemStorage implements Storage {
       const st = await this.io.fstat(fd);
       fs.closeSync(fd);
       fd = undefined;
-      // The locks and the preconditions once more, against the file as it is after the upload.
+      // The locks and the preconditions once more, against the file as it is after the upload
+      // (looked at only when one of them asks).
       const check = options.commitCheck;
-      if (check?.resource || check?.locksBeforeCommit) {
-        const now = await this.io.stat(target);
-        await check.locksBeforeCommit?.(now === undefined);
-        check.resource?.(now && !now.isDirectory() ? this.entry(p, now) : null);
+      let now: Promise<FileStat | undefined> | undefined;
+      const current = () => (now ??= this.io.stat(target));
+      await check?.locksBeforeCommit?.(async () => (await current()) === undefined);
+      if (check?.resource) {
+        const found = await current();
+        check.resource(found && !found.isDirectory() ? this.entry(p, found) : null);
       }
       await this.io.rename(temp, target);
       return { created: old === undefined, entry: this.entry(p, st) };
