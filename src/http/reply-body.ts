@@ -5,8 +5,7 @@
  * never sits in memory as one string. A file body is sent through two reused buffers.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { OpenFile } from '../storage/storage.js';
 import type { TextSink } from '../xml/multistatus.js';
@@ -148,9 +147,9 @@ export async function sendFileBody(reply: FastifyReply, file: OpenFile, start: n
 }
 
 /**
- * sendFileBody for a file that streams itself (OpenFile.stream): piped on, with backpressure.
- * The stream is opened before anything is sent, so that a store that cannot serve it gets its
- * own status (503 with Retry-After) rather than a cut connection.
+ * sendFileBody for a file that streams itself (OpenFile.stream): relayed on (relayInBatches), with
+ * backpressure. The stream is opened before anything is sent, so that a store that cannot serve
+ * it gets its own status (503 with Retry-After) rather than a cut connection.
  */
 async function pipeFileBody(reply: FastifyReply, file: OpenFile, start: number, end: number): Promise<void> {
   let body: Readable;
@@ -163,7 +162,7 @@ async function pipeFileBody(reply: FastifyReply, file: OpenFile, start: number, 
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   try {
-    await pipeline(body, reply.raw);
+    await relayInBatches(body, reply.raw);
   } catch (err) {
     // A client that left is no news; anything else cut a body whose length was promised.
     if ((err as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') reply.log.warn({ err }, 'file body cut short');
@@ -171,4 +170,68 @@ async function pipeFileBody(reply: FastifyReply, file: OpenFile, start: number, 
   } finally {
     await file.close();
   }
+}
+
+/**
+ * What a relayed body gathers before it goes to the socket in one system call (the store's
+ * socket gives 64 KiB per read): a 1 GiB GET then makes ~1,000 writes instead of ~16,000, and
+ * in test/bench/get-pieces.ts the server spent about a sixth less CPU per GiB.
+ */
+const RELAY_BATCH_BYTES = 1024 * 1024;
+/** …nor are bytes held longer than this when the store sends slowly. */
+const RELAY_HOLD_MS = 5;
+
+/**
+ * Relays `body` into `res` (then ends it), written in batches of RELAY_BATCH_BYTES under
+ * cork(): one writev per batch. Resolves once `res` has taken the last byte; rejects with the
+ * body's error, or with ERR_STREAM_PREMATURE_CLOSE when the client left first (the body is then
+ * destroyed, which aborts the store's requests).
+ */
+export function relayInBatches(body: Readable, res: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      body.off('data', onData).off('end', onEnd).off('error', settle);
+      res.off('drain', onDrain).off('close', onClose).off('finish', onFinish);
+      if (err) {
+        body.destroy();
+        reject(err);
+      } else resolve();
+    };
+    const flush = (): void => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (held.length === 0) return;
+      res.cork();
+      let more = true;
+      for (const chunk of held) more = res.write(chunk);
+      res.uncork();
+      held = [];
+      heldBytes = 0;
+      if (!more) body.pause();
+    };
+    const onData = (chunk: Buffer): void => {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= RELAY_BATCH_BYTES) flush();
+      else timer ??= setTimeout(flush, RELAY_HOLD_MS);
+    };
+    const onEnd = (): void => {
+      flush();
+      res.end();
+    };
+    const onDrain = (): void => void body.resume();
+    const onFinish = (): void => settle();
+    const onClose = (): void => {
+      if (!res.writableFinished) settle(Object.assign(new Error('the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    body.on('data', onData).on('end', onEnd).on('error', settle);
+    res.on('drain', onDrain).on('close', onClose).on('finish', onFinish);
+  });
 }

@@ -9,19 +9,23 @@
  * database and bucket, measured in alternation. Each row also gives the CPU seconds per GiB of
  * radosgw, the OSD, fastdav and the client (this process), from /proc: on 2 cores they compete.
  * The row "bare relay" is the floor of any Node server in between: a 10-line node:http server
- * that pipes one GetObject's body (the same SDK) into its response.
- * BENCH_BYTES (default 1 GiB), BENCH_REPS (3).
+ * that pipes one GetObject's body (the same SDK) into its response. The row "nginx relay" is the
+ * floor of any server in between at all: nginx's proxy_pass (C, 256 KiB buffers) of the same object,
+ * made public-read for it. CPU rows give user + system seconds, the system part in brackets: a
+ * relay's system time (one more receive and send of every byte) is the part no code can remove.
+ * BENCH_BYTES (default 1 GiB), BENCH_REPS (3); BENCH_NO_RANGES=1 leaves the ranged rows out.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectAclCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { chmodSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
+import { hasNginx, startNginx } from '../helpers/nginx.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 
 const MiB = 1024 * 1024;
@@ -30,24 +34,24 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'];
 const AB_CLI = process.env['BENCH_AB_CLI'];
 const TICK = 100; // clock ticks per second (getconf CLK_TCK)
-/** CPU seconds (user + system) of a process, from /proc. */
-const cpuOf = (pid: number): number => {
+/** CPU seconds of a process, from /proc: [user + system, system]. */
+const cpuOf = (pid: number): [number, number] => {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICK;
+    return [(Number(fields[11]) + Number(fields[12])) / TICK, Number(fields[12]) / TICK];
   } catch {
-    return 0;
+    return [0, 0];
   }
 };
-/** The Ceph daemons this process started (radosgw, ceph-osd), by their parent's pid. */
-const cephDaemons = (): Record<string, number> => {
+/** The children of `parent` whose command is one of `names`, by name. */
+const childrenOf = (parent: number, names: readonly string[]): Record<string, number> => {
   const found: Record<string, number> = {};
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = /\((.*)\)/.exec(stat)![1]!;
       const ppid = Number(stat.replace(/^.*\) /, '').split(' ')[1]);
-      if (ppid === process.pid && (comm === 'radosgw' || comm === 'ceph-osd')) found[comm] = pid;
+      if (ppid === parent && names.includes(comm)) found[comm] = pid;
     } catch {
       /* gone */
     }
@@ -77,14 +81,20 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
 
   const results: Record<string, number[]> = {};
   const cpu: Record<string, Record<string, number[]>> = {};
-  const pids: Record<string, number> = { ...cephDaemons(), client: process.pid };
+  const systemCpu: Record<string, Record<string, number[]>> = {};
+  const pids: Record<string, number> = { ...childrenOf(process.pid, ['radosgw', 'ceph-osd']), client: process.pid };
   const time = async (name: string, fn: () => Promise<number>) => {
     const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)]));
     const start = performance.now();
     const n = await fn();
     t.equal(n, BYTES, `${name}: every byte`);
     (results[name] ??= []).push(rate(performance.now() - start));
-    for (const [k, pid] of Object.entries(pids)) ((cpu[name] ??= {})[k] ??= []).push((cpuOf(pid) - before[k]!) / (BYTES / 1024 ** 3));
+    const GiB = BYTES / 1024 ** 3;
+    for (const [k, pid] of Object.entries(pids)) {
+      const [all, system] = cpuOf(pid);
+      ((cpu[name] ??= {})[k] ??= []).push((all - before[k]![0]) / GiB);
+      ((systemCpu[name] ??= {})[k] ??= []).push((system - before[k]![1]) / GiB);
+    }
   };
   /** Consecutive ranges of `size`, `window` in flight, consumed in order. */
   const ranged = (size: number, window: number) => async () => {
@@ -150,6 +160,23 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
   chmodSync(relayWrapper, 0o755);
   const relay = await startCli(t, [], { env: engines.s3.env, command: relayWrapper });
   pids['relay'] = relay.pid;
+  // nginx in between: proxy_pass of the object (public-read for it) on a kept-alive connection to
+  // radosgw, through 256 KiB buffers in memory (its default 4-8 KiB ones, or none, cost it more
+  // system time); its one worker is measured.
+  let nginxOrigin: string | undefined;
+  if (hasNginx) {
+    await client.send(new PutObjectAclCommand({ Bucket: bucket, Key: 'plain/big', ACL: 'public-read' }));
+    const store = new URL(engines.s3.endpoint);
+    const nginx = await startNginx(
+      t,
+      `location = /big.bin { proxy_pass http://store/${bucket}/plain/big; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host ${store.host}; proxy_buffers 8 256k; proxy_buffer_size 256k; proxy_busy_buffers_size 512k; proxy_max_temp_file_size 0; }`,
+      '',
+      `upstream store { server ${store.host}; keepalive 4; }`,
+    );
+    nginxOrigin = nginx.origin;
+    const worker = childrenOf(nginx.pid, ['nginx'])['nginx'];
+    if (worker) pids['nginx'] = worker;
+  }
   const sizes: number[] = [];
   const davGet = (origin = dav.origin) => () =>
     new Promise<number>((resolve, reject) => {
@@ -166,24 +193,21 @@ t.test('GET pieces', { skip: objectStorageUnavailable(t) }, async (t) => {
   for (let rep = 0; rep < REPS; rep++) {
     if (!PROFILE_DIR) await time('plain GetObject', async () => drain((await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'plain/big' }))).Body as Readable));
     if (!PROFILE_DIR) await time('bare relay', davGet(relay.origin.replace(/\/$/, '')));
-    if (!PROFILE_DIR) for (const size of [8, 16, 32]) for (const window of [2, 4]) await time(`ranges ${size} MiB × ${window}`, ranged(size * MiB, window));
+    if (!PROFILE_DIR && nginxOrigin) await time('nginx relay', davGet(nginxOrigin));
+    if (!PROFILE_DIR && !process.env['BENCH_NO_RANGES']) for (const size of [8, 16, 32]) for (const window of [2, 4]) await time(`ranges ${size} MiB × ${window}`, ranged(size * MiB, window));
     sizes.length = 0;
     await time('fastdav GET', davGet());
+    const chunks = sizes.length;
+    const avg = sizes.reduce((a, b) => a + b, 0) / chunks;
     if (other) await time('other fastdav GET', davGet(other.origin));
-    const avg = sizes.reduce((a, b) => a + b, 0) / sizes.length;
-    t.comment(`rep ${rep + 1}: fastdav GET chunks at the client: ${sizes.length}, mean ${(avg / 1024).toFixed(1)} KiB, load ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    t.comment(`rep ${rep + 1}: fastdav GET chunks at the client: ${chunks}, mean ${(avg / 1024).toFixed(1)} KiB, load ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   }
   for (const [name, xs] of Object.entries(results)) {
     const cpuRow = Object.entries(cpu[name] ?? {})
       .filter(([, v]) => median(v) > 0.005)
-      .map(([k, v]) => `${k} ${median(v).toFixed(2)}`)
+      .map(([k, v]) => `${k} ${median(v).toFixed(2)} (${median(systemCpu[name]![k]!).toFixed(2)})`)
       .join(', ');
     t.comment(`${name}: median ${median(xs).toFixed(0)} MiB/s (${xs.map((x) => x.toFixed(0)).join(', ')}); CPU s/GiB: ${cpuRow}`);
-  }
-  // What the servers said (warnings, a build's own diagnostics): the last lines.
-  for (const [name, server] of [['fastdav', dav], ['other fastdav', other]] as const) {
-    const said = server?.output().trim().split('\n').slice(-5).join('\n');
-    if (said) t.comment(`${name} said:\n${said}`);
   }
   // What the servers said (warnings, a build's own diagnostics): the last lines.
   for (const [name, server] of [['fastdav', dav], ['other fastdav', other]] as const) {

@@ -24,9 +24,10 @@ export function freePort(): Promise<number> {
 
 /**
  * Runs nginx with `serverBlock` (the inside of a `server {}`) listening on 127.0.0.1:port;
- * resolves once it accepts connections. `mainBlock`: lines for the main context (load_module…).
+ * resolves once it accepts connections. `mainBlock`: lines for the main context (load_module…);
+ * `httpBlock`: lines for the http context beside the server (upstream…).
  */
-export async function startNginx(t: TapLike, serverBlock: string, mainBlock = ''): Promise<{ port: number; origin: string }> {
+export async function startNginx(t: TapLike, serverBlock: string, mainBlock = '', httpBlock = ''): Promise<{ port: number; origin: string; pid: number }> {
   const dir = tempDir(t, 'fastdav-nginx-');
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
@@ -45,6 +46,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
+  ${httpBlock}
   server {
     listen 127.0.0.1:${port};
     ${serverBlock}
@@ -64,7 +66,7 @@ http {
       const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
       s.on('error', () => resolve(false));
     });
-    if (up) return { port, origin: `http://127.0.0.1:${port}` };
+    if (up) return { port, origin: `http://127.0.0.1:${port}`, pid: child.pid! };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nginx did not start: ${stderr}`);

@@ -1,12 +1,17 @@
 /**
  * The 207 body writer (src/http/reply-body.ts): small bodies go out whole with a length, big ones
  * in chunks, and a failure before anything went out is still answered as an error. (A failure
- * after the first chunks: test/object-storage/listing.test.ts, through the whole server.)
+ * after the first chunks: test/object-storage/listing.test.ts, through the whole server.) And the
+ * relay of a streamed file body in batches (relayInBatches): every byte in order, a slow store's
+ * bytes not held back, backpressure, a failing store and a client that leaves.
  */
 import t from 'tap';
 import http from 'node:http';
 import Fastify from 'fastify';
-import { beginMultistatus } from '../../src/http/reply-body.js';
+import { once } from 'node:events';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beginMultistatus, relayInBatches } from '../../src/http/reply-body.js';
 
 interface Outcome {
   status?: number;
@@ -94,4 +99,87 @@ t.test('a failure before anything was sent is answered as an error', async (t) =
   const out = await fetchOutcome(await serve(t, 10, true), '/listing');
   t.equal(out.status, 503);
   t.equal(out.body, 'failed: the listing broke off');
+});
+
+/** A socket-like sink: records what it is given, in how many writes, and takes it after `delayMs`. */
+function sink(delayMs = 0, highWaterMark = 16 * 1024) {
+  const got: Buffer[] = [];
+  let writes = 0;
+  const stream = new Writable({
+    highWaterMark,
+    writev(chunks, cb) {
+      writes++;
+      for (const { chunk } of chunks) got.push(chunk as Buffer);
+      setTimeout(cb, delayMs);
+    },
+    write(chunk, _enc, cb) {
+      writes++;
+      got.push(chunk as Buffer);
+      setTimeout(cb, delayMs);
+    },
+  });
+  return { stream, bytes: () => Buffer.concat(got), writes: () => writes };
+}
+
+const pattern = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+
+t.test('relayInBatches: every byte in order, 64 KiB reads written in far fewer writes', async (t) => {
+  const chunks = Array.from({ length: 64 }, (_, i) => pattern(64 * 1024, i));
+  const out = sink();
+  await relayInBatches(Readable.from(chunks, { objectMode: false }), out.stream);
+  t.ok(Buffer.concat(chunks).equals(out.bytes()), '4 MiB relayed byte for byte');
+  t.ok(out.stream.writableFinished, 'the response was ended');
+  t.ok(out.writes() <= 8, `${out.writes()} writes for 64 chunks`);
+});
+
+t.test('relayInBatches: a slow store\'s bytes go on without waiting for a batch to fill', async (t) => {
+  const body = new PassThrough();
+  const out = sink();
+  const done = relayInBatches(body, out.stream);
+  body.write(pattern(1000, 1));
+  await sleep(100);
+  t.equal(out.bytes().length, 1000, 'the first 1,000 bytes were sent after a few ms, not held for more');
+  body.end(pattern(10, 2));
+  await done;
+  t.equal(out.bytes().length, 1010);
+});
+
+t.test('relayInBatches: a slow client holds the store back (backpressure)', async (t) => {
+  let produced = 0;
+  const body = new Readable({
+    highWaterMark: 64 * 1024,
+    read() {
+      if (produced >= 32 * 1024 * 1024) return void this.push(null);
+      produced += 64 * 1024;
+      this.push(pattern(64 * 1024, 3));
+    },
+  });
+  const out = sink(20);
+  const done = relayInBatches(body, out.stream);
+  await sleep(300);
+  // At 20 ms per batch, ~15 batches of 1 MiB can have gone in 300 ms; without backpressure all 32 MiB would be read.
+  t.ok(produced < 24 * 1024 * 1024, `${produced >> 20} MiB read from the store while the client took its time`);
+  await done;
+  t.equal(out.bytes().length, 32 * 1024 * 1024);
+});
+
+t.test('relayInBatches: a store that fails mid-body rejects, nothing is ended', async (t) => {
+  const body = new PassThrough();
+  const out = sink();
+  const done = relayInBatches(body, out.stream);
+  body.write(pattern(2000, 4));
+  body.destroy(new Error('the store went away'));
+  await t.rejects(done, /the store went away/);
+  t.notOk(out.stream.writableEnded, 'a body whose length was promised is not ended short');
+});
+
+t.test('relayInBatches: a client that leaves ends the store\'s stream', async (t) => {
+  const body = new PassThrough();
+  const out = sink();
+  const done = relayInBatches(body, out.stream);
+  body.write(pattern(2000, 5));
+  out.stream.destroy();
+  await t.rejects(done, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  if (!body.destroyed) await once(body, 'close');
+  t.ok(body.destroyed, 'the store\'s stream was destroyed (its requests aborted)');
 });
