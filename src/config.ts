@@ -97,6 +97,8 @@ export interface Config {
   readonly gcGrace: number;
   /** Seconds between background sweeps of object storage; 0: none (run `fastdav gc`). */
   readonly gcInterval: number;
+  /** Seconds an S3 request may go without a byte either way before it is abandoned. */
+  readonly s3Timeout: number;
 }
 
 export type AnonymousAccess = 'none' | 'read-only' | 'read-write';
@@ -190,6 +192,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 's3Bucket', kind: 'string', help: 'object storage: keep file contents in this S3 bucket, the tree in --metadata-url (--root is then not used for data)' },
   { key: 's3Prefix', kind: 'string', default: '', help: 'object storage: key prefix of every object in the bucket, e.g. fastdav/' },
   { key: 's3Endpoint', kind: 'string', help: 'object storage: S3 endpoint URL for radosgw, MinIO… (default: AWS, or AWS_ENDPOINT_URL_S3)' },
+  { key: 's3Timeout', kind: 'integer', default: '30', min: 1, help: 'object storage: seconds an S3 request may go without a byte either way before it is abandoned (retried, then 503)' },
   { key: 'quotaBytes', kind: 'bytes', default: '0', min: 0, help: 'object storage: bytes offered, 507 beyond (0: no quota)' },
   { key: 'gcGrace', kind: 'integer', default: '3600', min: 0, help: 'object storage: seconds an unreferenced object is kept before the sweep deletes it' },
   { key: 'gcInterval', kind: 'integer', default: '600', min: 0, help: 'object storage: seconds between background sweeps (0: none; see fastdav gc)' },
@@ -396,6 +399,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     quotaBytes: Number(values['quotaBytes']),
     gcGrace: Number(values['gcGrace']),
     gcInterval: Number(values['gcInterval']),
+    s3Timeout: Number(values['s3Timeout']),
   });
 }
 

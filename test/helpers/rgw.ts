@@ -45,6 +45,10 @@ export interface S3Endpoint {
   readonly env: Record<string, string>;
   /** Requests radosgw has served so far (its own counter: calls from every process). */
   requests(): Promise<number>;
+  /** Stops radosgw in its tracks (SIGSTOP): connections are still accepted, nothing is answered, until resumeGateway(). */
+  pauseGateway(): void;
+  /** Lets a paused radosgw go on (SIGCONT). */
+  resumeGateway(): void;
   /** Stops radosgw (SIGKILL): S3 is unreachable until startGateway(). */
   stopGateway(): Promise<void>;
   /** Starts radosgw again on the same port; resolves when it answers. */
@@ -232,6 +236,8 @@ ${options.quickGc ? 'rgw gc obj min wait = 0\nrgw gc processor period = 2\n' : '
     while (alive(g)) await sleep(20);
     daemons.splice(daemons.indexOf(g), 1);
   };
+  const pauseGateway = () => void gateway!.kill('SIGSTOP');
+  const resumeGateway = () => void gateway!.kill('SIGCONT');
   await startGateway();
   const requests = async () => {
     const dump = JSON.parse(await run('ceph', ['--admin-daemon', path.join(state, 'run', 'client.rgw.a.asok'), 'perf', 'dump'])) as { rgw: { req: number } };
@@ -261,5 +267,5 @@ ${options.quickGc ? 'rgw gc obj min wait = 0\nrgw gc processor period = 2\n' : '
     FASTDAV_S3_ENDPOINT: endpoint,
     FASTDAV_S3_BUCKET: bucket,
   };
-  return { endpoint, accessKeyId, secretAccessKey, region, bucket, client, env, requests, stopGateway, startGateway };
+  return { endpoint, accessKeyId, secretAccessKey, region, bucket, client, env, requests, stopGateway, startGateway, pauseGateway, resumeGateway };
 }

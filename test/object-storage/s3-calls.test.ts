@@ -264,6 +264,28 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('PUT', '/other', { body: 'now' })).status, 201);
   });
 
+  t.test('S3 that accepts requests and answers nothing: 503 after the store timeout, never a hang', async (t) => {
+    const s = await startObjectStorageServer(t, engines, { s3Timeout: 1 });
+    t.equal((await s.request('PUT', '/stalled-file', { body: 'content' })).status, 201);
+    engines.s3.pauseGateway();
+    let paused = true;
+    t.teardown(() => {
+      if (paused) engines.s3.resumeGateway();
+    });
+    for (const [method, path, body] of [['GET', '/stalled-file'], ['PUT', '/stalled-other', 'x'.repeat(1000)]] as const) {
+      const started = performance.now();
+      const res = await s.request(method, path, body === undefined ? {} : { body });
+      const ms = performance.now() - started;
+      t.same([res.status, Number(res.headers['retry-after']) > 0], [503, true], `${method}: 503 with Retry-After`);
+      // Three attempts of 1 s each and the SDK's back-off between them; without a timeout, never.
+      t.ok(ms < 15_000, `${method}: answered after ${Math.round(ms)} ms`);
+    }
+    engines.s3.resumeGateway();
+    paused = false;
+    t.equal((await s.request('GET', '/stalled-file')).body, 'content', 'back once the store answers');
+    t.equal((await s.request('GET', '/stalled-other')).status, 404, 'the failed PUT left nothing');
+  });
+
   t.test('quota: absent without --quota-bytes; with it, figures and 507 beyond', async (t) => {
     const quotaBody = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>';
     const ask = (s: { request: typeof none.request }) => s.request('PROPFIND', '/', { headers: { depth: '0' }, body: quotaBody });

@@ -1,8 +1,9 @@
 /**
  * RangedRead (src/blobs/s3/ranged-read.ts) over a source whose ranges are streams of a known
  * buffer, delivered in small pieces and out of order: the bytes come out in order and complete,
- * no more than `window` ranges are ever asked for at once, a range that ends short or fails ends
- * the read with an error, and destroying the read aborts every range in flight.
+ * no more than `window` ranges are ever asked for at once, a range that breaks after some bytes
+ * is asked for again from there, one that ends short or fails for good ends the read with an
+ * error, and destroying the read aborts every range in flight.
  * (test/object-storage/get-ranges.test.ts does the same against radosgw through HTTP.)
  */
 import t from 'tap';
@@ -106,6 +107,17 @@ t.test('a range ahead that breaks while it waits is asked for again when its tur
   await read.ready();
   t.ok((await readAll(read)).equals(data), 'every byte in order');
   t.equal(s.requests(), 12, 'eleven ranges, one of them asked for twice');
+});
+
+t.test('the range being emitted that breaks after some bytes is asked for again from where it stopped', async (t) => {
+  for (const [where, at] of [['the first range', 5_000], ['a later range', 65_000]] as const) {
+    const s = source({ dropOnceAt: at });
+    const read = new RangedRead(s.open, 0, data.length - 1, { rangeSize: 10_000, window: 1, aheadBytes: 0 });
+    await read.ready();
+    t.ok((await readAll(read)).equals(data), `${where}: every byte in order`);
+    t.equal(s.requests(), 12, `${where}: eleven ranges, one of them asked for twice`);
+  }
+  t.equal(rangedReadBuffered(), 0, 'nothing left buffered');
 });
 
 t.test('a first range that cannot be opened rejects ready()', async (t) => {

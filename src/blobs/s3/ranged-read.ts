@@ -8,10 +8,13 @@
  * up to `aheadBytes` each (0: their requests are sent, their bodies wait in the sockets).
  * `rangedReadBuffered()` counts the bytes held, for the tests and for whoever tunes the window.
  *
- * Failure: the range being emitted failing, or ending short of its length, destroys the stream
- * with that error (a body whose length was promised can only be cut off, never completed short);
- * a range ahead that fails while it waits is asked for again when its turn comes. Destroying
- * the stream (the client left) aborts every request in flight.
+ * Failure: a range that fails, or ends short of its length, after it delivered bytes is asked
+ * for again from where it stopped (the blob is immutable), a range ahead when its turn comes; one
+ * that fails again without delivering a byte destroys the stream with that error (a body whose
+ * length was promised can only be cut off, never completed short). So a store that closes a
+ * connection left waiting (radosgw after 65 s), or the store timeout while a slow client held the
+ * read back, costs one more request, not the download. Destroying the stream (the client left)
+ * aborts every request in flight.
  */
 import { Readable } from 'node:stream';
 
@@ -39,9 +42,11 @@ class Range {
   body: Readable | undefined;
   /** Bytes received so far. */
   received = 0;
+  /** `received` when the range was last asked for: no more since then is no progress. */
+  receivedAtRequest = 0;
   /** Bytes in `chunks`. */
   held = 0;
-  /** Failed while waiting its turn: asked for again (from `received` on) when it comes. */
+    /** Failed after delivering bytes: asked for again (from `received` on) when its bytes are needed. */
   lost = false;
   ended = false;
 
@@ -100,6 +105,7 @@ export class RangedRead extends Readable {
 
   /** Asks for the bytes of `range` not received yet. */
   private request(range: Range): void {
+    range.receivedAtRequest = range.received;
     this.open(range.start + range.received, range.end, range.controller.signal).then(
       (body) => this.attach(range, body),
       (err: Error) => this.failed(range, err),
@@ -133,16 +139,20 @@ export class RangedRead extends Readable {
   }
 
   /**
-   * A range failed. Being emitted, it ends the read. Waiting its turn, it is asked for again
-   * once, when its turn comes: a store may close a connection that waits too long unread
-   * (radosgw's beast frontend after 65 s without progress, e.g. behind a slow client).
+   * A range failed. Being emitted without a byte since it was asked for, it ends the read.
+   * Otherwise it is asked for again from where it stopped, at once if it is being emitted and
+   * the consumer waits, else when its bytes are needed: a store may close a connection that
+   * waits too long unread (radosgw's beast frontend after 65 s without progress), and the
+   * store timeout (--s3-timeout) cuts one that a slow client held back.
    */
   private failed(range: Range, err: Error): void {
     if (this.destroyed) return;
-    if (range === this.ranges[0]) return this.fail(err);
+    const head = range === this.ranges[0];
+    if (head && range.received === range.receivedAtRequest) return this.fail(err);
     range.lost = true;
     range.body?.destroy();
     range.body = undefined;
+    if (head && this.waiting) this.emitAvailable();
   }
 
   private hold(bytes: number): void {

@@ -68,6 +68,8 @@ export interface S3Settings {
   readonly prefix: string;
   /** A custom endpoint (radosgw, MinIO); without it the SDK's defaults (AWS_ENDPOINT_URL_S3, AWS). */
   readonly endpoint?: string | undefined;
+  /** Seconds a request may go without a byte either way before it fails (default 30; --s3-timeout). */
+  readonly timeoutSeconds?: number | undefined;
 }
 
 /** The store's own failures as the status a client gets: 507 for lack of room, 503 otherwise. */
@@ -100,7 +102,12 @@ export class S3BlobStore implements BlobStore {
       ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 5000, requestTimeout: 60_000 },
+      // socketTimeout, not requestTimeout: since @smithy/node-http-handler 4.x the latter only logs
+      // a warning unless told to throw, and it counts from the start (a big part's upload may
+      // rightly take long); a store that accepts a request and then answers nothing (Ceph blocks
+      // writes when its OSDs are full) must not hold a client forever. The SDK retries a timed-out
+      // request (two more attempts) before the error becomes a 503.
+      requestHandler: { connectionTimeout: 5000, socketTimeout: (settings.timeoutSeconds ?? 30) * 1000 },
       ...clientConfig,
     });
     this.client.middlewareStack.add(

@@ -14,7 +14,7 @@ import { CatalogStorage } from './catalog-storage.js';
 import { CatalogMetadataStore } from './dead-props.js';
 import { OBJECT_STORAGE_MIGRATIONS } from './schema.js';
 
-export type ObjectStorageConfig = Pick<Config, 'metadataUrl' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 'quotaBytes'>;
+export type ObjectStorageConfig = Pick<Config, 'metadataUrl' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 'quotaBytes'> & Partial<Pick<Config, 's3Timeout'>>;
 
 export interface ObjectStorageOptions {
   readonly clock?: Clock;
@@ -41,7 +41,7 @@ export async function openObjectStorage(config: ObjectStorageConfig, options: Ob
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
     throw new ConfigError(`metadataUrl: cannot use the database: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
-  const blobs = new S3BlobStore({ bucket: config.s3Bucket, prefix: config.s3Prefix, endpoint: config.s3Endpoint });
+  const blobs = new S3BlobStore({ bucket: config.s3Bucket, prefix: config.s3Prefix, endpoint: config.s3Endpoint, timeoutSeconds: config.s3Timeout });
   const close = async () => {
     blobs.close();
     await database.close();
