@@ -46,7 +46,7 @@ class Range {
   receivedAtRequest = 0;
   /** Bytes in `chunks`. */
   held = 0;
-    /** Failed after delivering bytes: asked for again (from `received` on) when its bytes are needed. */
+  /** Failed, to be asked for again (from `received` on) when its bytes are needed. */
   lost = false;
   ended = false;
 
