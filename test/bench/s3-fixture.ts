@@ -8,6 +8,8 @@
  *   export $(jq -r '.env|to_entries[]|"\(.key)=\(.value)"' FILE)
  *   node test/bench/cpu-ab.mjs A B --args-a="$(jq -r '.args|join(" ")' FILE)" --args-b="$(jq -r '.args|join(" ")' FILE)" --only pf10k_props,…
  * (both builds then serve the same database; /bench/tree20k for pfinf can be made with two COPYs of p10k).
+ * BENCH_MEMSTORE_BYTES sets radosgw's memstore (default 2 GiB): several 1 GiB PUTs need more,
+ * since radosgw frees a deleted object's data only later (a full memstore blocks every write).
  */
 import t from 'tap';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { objectStorageUnavailable, startEngines } from '../helpers/object-storag
 const out = process.argv[2] ?? '/tmp/fastdav-s3-fixture.json';
 
 t.test('object storage fixture', { skip: objectStorageUnavailable(t), timeout: 6 * 3600_000 }, async (t) => {
-  const engines = await startEngines(t, {});
+  const engines = await startEngines(t, process.env['BENCH_MEMSTORE_BYTES'] ? { memstoreBytes: Number(process.env['BENCH_MEMSTORE_BYTES']) } : {});
   const settings = await engines.settings(undefined, 'bench/');
   const env = { AWS_ACCESS_KEY_ID: engines.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: engines.s3.secretAccessKey, AWS_REGION: engines.s3.region };
   const args = ['--metadata-url', settings.metadataUrl!, '--s3-bucket', settings.s3Bucket!, '--s3-endpoint', settings.s3Endpoint!, '--s3-prefix', 'bench/', '--gc-interval', '0'];
