@@ -7,6 +7,7 @@
  * - Range requests (RFC 9110 §14) inside one range, across a range boundary and over several
  *   ranges get exactly their bytes;
  * - a client that leaves mid-GET leaves no S3 request open, and the server serves on;
+ * - a client that pauses longer than --s3-timeout still gets every byte (ranges asked for again);
  * - a range that fails (the object deleted under the reader) cuts the response short (never a
  *   complete-looking body) and the server serves on.
  */
@@ -123,6 +124,19 @@ t.test('big GETs from object storage', { skip: objectStorageUnavailable(t) }, as
     }
     const again = await get(server.origin, '/big.bin');
     t.ok(again.complete && again.body.equals(content), 'the server serves on');
+  });
+
+  t.test('a client that pauses longer than the store timeout still gets every byte', async (t) => {
+    // --s3-timeout 1: the paused ranges' connections time out (the one being sent included) and
+    // are asked for again from where they stopped when the client reads on.
+    const patient = await startObjectStorageServer(t, engines, { s3Timeout: 1 });
+    t.equal((await patient.request('PUT', '/big.bin', { body: content })).status, 201);
+    const before = await engines.s3.requests();
+    const got = await get(patient.origin, '/big.bin', {}, { pauseAfter: 1024 * 1024, resume: () => sleep(3500) });
+    t.equal(got.status, 200);
+    t.ok(got.complete && got.body.equals(content), 'every byte, in order');
+    t.ok((await engines.s3.requests()) - before > 4, 'some ranges were asked for again');
+    t.equal(await noReadOpen(), 0, 'no S3 request left open');
   });
 
   t.test('a range that fails cuts the response short', async (t) => {
