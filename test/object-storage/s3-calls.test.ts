@@ -17,6 +17,8 @@
 import t from 'tap';
 import { Readable } from 'node:stream';
 import pg from 'pg';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { runCli } from '../helpers/cli.js';
 import { DavPath } from '../../src/core/paths.js';
 import { openObjectStorage } from '../../src/storage/catalog/open.js';
 import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
@@ -284,6 +286,36 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     paused = false;
     t.equal((await s.request('GET', '/stalled-file')).body, 'content', 'back once the store answers');
     t.equal((await s.request('GET', '/stalled-other')).status, 404, 'the failed PUT left nothing');
+  });
+
+  t.test('a multipart PUT to S3 that answers nothing: 503 before the connection goes idle, nothing left behind', async (t) => {
+    // Each part's request fails after three attempts of 2 s (~6.5 s); the abort of the multipart
+    // upload would take as long again. The answer must not wait for it: the connection's idle
+    // timeout (9 s here; the server has read the whole body into its part buffers and is silent
+    // meanwhile) would otherwise close it first, and the client would get no answer at all.
+    const s = await startObjectStorageServer(t, engines, { s3Timeout: 2, idleTimeout: 9 });
+    const body = Buffer.alloc(24 * 1024 * 1024, 'm');
+    t.equal((await s.request('PUT', '/stalled-big', { body })).status, 201, 'multipart PUT while the store answers');
+    engines.s3.pauseGateway();
+    let paused = true;
+    t.teardown(() => {
+      if (paused) engines.s3.resumeGateway();
+    });
+    const res = await s.request('PUT', '/stalled-big', { body: Buffer.alloc(24 * 1024 * 1024, 'n') }).catch((err: Error) => ({ status: err.message, headers: {} as Record<string, string> }));
+    t.same([res.status, Number(res.headers['retry-after']) > 0], [503, true], '503 with Retry-After, not a closed connection');
+    engines.s3.resumeGateway();
+    paused = false;
+    const after = await s.request('GET', '/stalled-big');
+    t.ok(after.status === 200 && after.raw.equals(body), 'the file is still the one stored before');
+    // What the store did after fastdav gave up on it (it may yet have created the upload) is
+    // the sweep's to remove: then nothing but the stored file's object is left.
+    const c = s.config;
+    const args = ['--metadata-url', c.metadataUrl!, '--s3-bucket', c.s3Bucket!, '--s3-endpoint', c.s3Endpoint!, '--s3-prefix', c.s3Prefix];
+    const gc = await runCli(['gc', '--grace', '0', ...args], { AWS_ACCESS_KEY_ID: engines.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: engines.s3.secretAccessKey, AWS_REGION: engines.s3.region });
+    t.equal(gc.status, 0, gc.output);
+    const open = await engines.s3.client.send(new ListMultipartUploadsCommand({ Bucket: engines.s3.bucket, Prefix: c.s3Prefix }));
+    t.same(open.Uploads ?? [], [], 'no multipart upload left open');
+    t.equal((await engines.objects(c.s3Prefix)).length, 1, "only the stored file's object is left");
   });
 
   t.test('quota: absent without --quota-bytes; with it, figures and 507 beyond', async (t) => {

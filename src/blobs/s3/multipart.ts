@@ -19,6 +19,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DavError } from '../../core/errors.js';
+import { CLEANUP_WAIT_MS, waitAtMost } from '../../core/wait.js';
 
 export const MAX_PARTS = 10_000;
 
@@ -119,11 +120,15 @@ export async function uploadStream(target: MultipartTarget, body: Readable, part
     // A whole part and perhaps more: multipart (also when the body ends there, as one part).
     const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
     const done: { PartNumber: number; ETag: string }[] = [];
-    let failed = false;
+    // The first failure ends the upload: the other parts' requests are abandoned at once rather
+    // than waited for (against a store that hangs, each would take its full timeout and retries).
+    let failure: { reason: unknown } | undefined;
+    const stopParts = new AbortController();
     const send = async (part: Part): Promise<void> => {
       try {
         const r = await client.send(
           new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: part.number, Body: part.buffer.subarray(0, part.length), ContentLength: part.length }),
+          { abortSignal: stopParts.signal },
         );
         if (!r.ETag) throw new Error(`part ${part.number}: no ETag in the answer`);
         done.push({ PartNumber: part.number, ETag: r.ETag });
@@ -135,24 +140,23 @@ export async function uploadStream(target: MultipartTarget, body: Readable, part
       try {
         if (start) await send(start);
         // An async generator hands out one part per next(), in order, to whichever worker asks.
-        for (let next = await parts.next(); !next.done && !failed; next = await parts.next()) await send(next.value);
+        for (let next = await parts.next(); !next.done && !failure; next = await parts.next()) await send(next.value);
       } catch (err) {
+        if (failure) return;
         // The others stop too: those waiting for the body's next part get its end at once.
-        failed = true;
+        failure = { reason: err };
+        stopParts.abort();
         body.destroy();
-        throw err;
       }
     };
     try {
-      const workers = [worker(first.value), ...Array.from({ length: queueSize - 1 }, () => worker(undefined))];
-      const results = await Promise.allSettled(workers);
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      await Promise.all([worker(first.value), ...Array.from({ length: queueSize - 1 }, () => worker(undefined))]);
       if (failure) throw failure.reason;
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: done } }));
     } catch (err) {
       // Nothing may stay behind; should the abort fail too, the sweep (gc.ts) aborts it later.
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      await waitAtMost(client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })), CLEANUP_WAIT_MS);
       throw err;
     }
   } finally {

@@ -24,6 +24,7 @@ import { ancestorKeys, lockKeys, type LockRow } from '../../metadata/postgres/lo
 import type { Lock, LockGuard } from '../../metadata/store.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
+import { CLEANUP_WAIT_MS, waitAtMost } from '../../core/wait.js';
 
 export interface NodeRow {
   id: string;
@@ -361,12 +362,14 @@ export class CatalogStorage implements Storage {
 
   /** An upload that will never be pointed at: its object and row go now, or the sweep takes them. */
   private async forget(key: string): Promise<void> {
-    try {
-      await this.blobs.deleteMany([key]);
-      await this.sql.run(`DELETE FROM catalog_blobs WHERE key = $1 AND state = 'pending'`, [key]);
-    } catch {
-      /* still pending: gc.ts deletes it after the grace period */
-    }
+    // Should this fail or hang, the blob is still pending: gc.ts deletes it after the grace period.
+    await waitAtMost(
+      (async () => {
+        await this.blobs.deleteMany([key]);
+        await this.sql.run(`DELETE FROM catalog_blobs WHERE key = $1 AND state = 'pending'`, [key]);
+      })(),
+      CLEANUP_WAIT_MS,
+    );
   }
 
   /**
