@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, helpText, isLoopback, loadConfig, metricsUrl, servingUrl, type Config } from './config.js';
 import type { ServerMetrics } from './metrics/metrics.js';
 import { COMMANDS, runCommand } from './commands.js';
+import { tuneHeapGrowth } from './heap-growth.js';
 import { followPrimary, isClusterPrimary, isWorkerProcess, reportRefusal, runPrimary } from './cluster.js';
 import { stdoutLogSink, tolerateClosedStdio, type LogSink } from './log-sink.js';
 
@@ -53,6 +54,7 @@ async function main(): Promise<number> {
     // nothing; only a process that serves loads the server.
     if (isClusterPrimary(config)) return await runPrimary(config);
     followPrimary();
+    tuneHeapGrowth();
     const { buildApp } = await import('./app.js');
     metrics = config.metricsPort === undefined ? undefined : await startMetrics(config);
     log = stdoutLogSink();
