@@ -17,15 +17,17 @@ import v8 from 'node:v8';
 /** Old generation's growth allowed over the live size, in percent (V8's flag; 0 lets V8 choose). */
 export const HEAP_GROWING_PERCENT = 200;
 
-/** The V8 flag to set, or undefined when the operator gave node one already (on its command line or in NODE_OPTIONS). */
-export function heapGrowthFlag(execArgv: readonly string[], nodeOptions: string | undefined): string | undefined {
-  const given = (arg: string): boolean => /^--heap[-_]growing[-_]percent(=|$)/.test(arg);
-  if (execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given)) return undefined;
+/**
+ * The V8 flag to set, or undefined when the operator gave node one on its command line (node
+ * refuses this flag in NODE_OPTIONS, so the command line is the only place to look).
+ */
+export function heapGrowthFlag(execArgv: readonly string[]): string | undefined {
+  if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg))) return undefined;
   return `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
 }
 
 /** Applies heapGrowthFlag to this process (V8 reads it each time it sets a new limit). */
 export function tuneHeapGrowth(): void {
-  const flag = heapGrowthFlag(process.execArgv, process.env['NODE_OPTIONS']);
+  const flag = heapGrowthFlag(process.execArgv);
   if (flag) v8.setFlagsFromString(flag);
 }

@@ -22,7 +22,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,6 +58,12 @@ export interface PostgresServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port (after stop() or kill()); resolves when it accepts connections. */
   start(): Promise<void>;
+  /**
+   * Freezes the whole cluster (SIGSTOP to the postmaster and its backends): connections stay open
+   * and nothing answers, so no server-side timeout can fire. Until thaw() (SIGCONT).
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 /**
@@ -118,6 +124,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** PIDs whose parent is `parent`, from /proc. */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fields after the command name: state, then the parent's PID.
+      if (Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === parent) children.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return children;
+}
+
 async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (processAlive(pid)) {
@@ -155,8 +176,12 @@ export const SHARED_POSTGRES_ENV = 'FASTDAV_TEST_PG_URL';
 export function sharedPostgres(): Promise<PostgresServer> {
   const borrowed = process.env[SHARED_POSTGRES_ENV];
   if (!shared && borrowed) {
-    const owned = () => Promise.reject(new Error('a borrowed cluster (FASTDAV_TEST_PG_URL) is not stopped or started here'));
-    shared = Promise.resolve({ url: borrowed, port: Number(new URL(borrowed).port), dir: '', pid: 0, ...databaseFactory(() => borrowed), stop: owned, kill: owned, start: owned });
+    const message = 'a borrowed cluster (FASTDAV_TEST_PG_URL) is not stopped, started or frozen here';
+    const owned = () => Promise.reject(new Error(message));
+    const refuse = () => {
+      throw new Error(message);
+    };
+    shared = Promise.resolve({ url: borrowed, port: Number(new URL(borrowed).port), dir: '', pid: 0, ...databaseFactory(() => borrowed), stop: owned, kill: owned, start: owned, freeze: refuse, thaw: refuse });
   }
   if (!shared) {
     shared = createCluster().then((server) => {
@@ -258,7 +283,29 @@ async function createCluster(): Promise<Cluster> {
     pid = readPid();
   };
 
+  /** The processes freeze() stopped: the postmaster and its children at that moment. */
+  let frozen: number[] = [];
+  const signalAll = (pids: number[], signal: NodeJS.Signals): void => {
+    for (const p of pids) {
+      try {
+        process.kill(p, signal);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  const freeze = (): void => {
+    if (!pid || frozen.length > 0) return;
+    frozen = [pid, ...childrenOf(pid)];
+    signalAll(frozen, 'SIGSTOP');
+  };
+  const thaw = (): void => {
+    signalAll(frozen, 'SIGCONT');
+    frozen = [];
+  };
+
   const stop = async (): Promise<void> => {
+    thaw();
     if (!pid) return;
     const old = pid;
     try {
@@ -271,6 +318,7 @@ async function createCluster(): Promise<Cluster> {
   };
 
   const kill = async (): Promise<void> => {
+    thaw();
     if (!pid) return;
     const old = pid;
     try {
@@ -303,6 +351,8 @@ async function createCluster(): Promise<Cluster> {
     stop,
     kill,
     start,
+    freeze,
+    thaw,
     async destroy() {
       if (destroyed) return;
       destroyed = true;

@@ -7,42 +7,19 @@
  * so even GET needs it). Each run has a private cluster: the shared one must not freeze.
  */
 import t, { type Test } from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
-import { postgresSkipReason, startPostgres } from '../helpers/postgres.js';
+import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { lockBody, startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
-
-/** The postmaster and its children (backends, background workers). */
-function clusterPids(postmaster: number): number[] {
-  const children = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === postmaster;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-  return [postmaster, ...children];
-}
 
 const ALLPROP = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>';
 /** Longest wait for one answer before the test calls it a hang. */
 const HANG_MS = 20_000;
 
-async function frozenThenBack(t: Test, s: TestServer, postmaster: number, requests: [string, string, string | Buffer | undefined, Record<string, string>][]): Promise<void> {
+async function frozenThenBack(t: Test, s: TestServer, cluster: PostgresServer, requests: [string, string, string | Buffer | undefined, Record<string, string>][]): Promise<void> {
   t.equal((await s.request('PUT', '/a', { body: 'x' })).status, 201);
   t.equal((await s.request('MKCOL', '/d')).status, 201);
-  const pids = clusterPids(postmaster);
-  for (const pid of pids) process.kill(pid, 'SIGSTOP');
-  let frozen = true;
-  const thaw = (): void => {
-    if (!frozen) return;
-    frozen = false;
-    for (const pid of pids) process.kill(pid, 'SIGCONT');
-  };
-  t.teardown(thaw);
+  cluster.freeze();
+  t.teardown(() => cluster.thaw());
   for (const [method, path, body, headers] of requests) {
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([
@@ -52,7 +29,7 @@ async function frozenThenBack(t: Test, s: TestServer, postmaster: number, reques
     clearTimeout(timer);
     t.same([r.status, r.headers['retry-after']], [503, '5'], `${method} ${path}: 503 with Retry-After`);
   }
-  thaw();
+  cluster.thaw();
   t.equal((await s.request('PROPFIND', '/', { headers: { depth: '1' } })).status, 207, 'served again once the database answers');
   t.equal((await s.request('GET', '/a')).body, 'x', 'with the data stored before');
   t.equal((await s.request('GET', '/b')).status, 404, 'and nothing of the failed PUT');
@@ -61,7 +38,7 @@ async function frozenThenBack(t: Test, s: TestServer, postmaster: number, reques
 t.test('filesystem, metadata in a frozen PostgreSQL', { skip: postgresSkipReason() }, async (t) => {
   const cluster = await startPostgres(t);
   const s = await startServer(t, { root: tempDir(t), metadataUrl: await cluster.createDatabase(), metadataTimeout: 1000 });
-  await frozenThenBack(t, s, cluster.pid, [
+  await frozenThenBack(t, s, cluster, [
     ['PROPFIND', '/', undefined, { depth: '1' }],
     ['PROPFIND', '/a', ALLPROP, { depth: '0' }],
     ['LOCK', '/a', lockBody(), {}],
@@ -75,7 +52,7 @@ t.test('object storage, the tree in a frozen PostgreSQL', { skip: objectStorageU
   const cluster = await startPostgres(t);
   const engines = await startEngines(t);
   const s = await startServer(t, { ...(await engines.settings(await cluster.createDatabase())), metadataTimeout: 1000 });
-  await frozenThenBack(t, s, cluster.pid, [
+  await frozenThenBack(t, s, cluster, [
     ['PROPFIND', '/', undefined, { depth: '1' }],
     ['PROPFIND', '/', undefined, { depth: 'infinity' }],
     ['GET', '/a', undefined, {}],
