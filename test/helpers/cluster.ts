@@ -7,7 +7,7 @@
  */
 import { lockTokenOf, multistatus, propText, request, tempDir, type RequestOptions, type Response, type TapLike } from './server.js';
 import { haproxyBinary, startHaproxy, type Balancer } from './haproxy.js';
-import { freePort, startInstance, type Instance } from './instances.js';
+import { startInstance, type Instance } from './instances.js';
 import { postgresSkipReason, sharedPostgres, type PostgresServer } from './postgres.js';
 import { sharedPgBouncer, type PgBouncer } from './pgbouncer.js';
 
@@ -49,18 +49,18 @@ export interface Cluster {
 /** Starts the instances on one fresh folder (or `root`), then HAProxy in front once all are UP. */
 export async function startCluster(t: TapLike, options: ClusterOptions = {}, root = tempDir(t, 'fastdav-cluster-')): Promise<Cluster> {
   const count = options.instances ?? 3;
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const pgbouncer = options.metadata === 'pgbouncer' ? await sharedPgBouncer() : null;
   const postgres = options.metadata === 'sqlite' ? null : (pgbouncer?.postgres ?? (await sharedPostgres()));
   const metadataUrl = (await pgbouncer?.createDatabase()) ?? (await postgres?.createDatabase()) ?? null;
   const common = [...(options.prefix ? ['--prefix', options.prefix] : []), ...(metadataUrl ? ['--metadata-url', metadataUrl] : []), ...(options.args ?? [])];
   // One after the other: the first creates the metadata store (or migrates the database).
   const instances: Instance[] = [];
-  for (const [i, port] of ports.entries()) {
+  for (let i = 0; i < count; i++) {
     const own = options.perInstance?.(i) ?? {};
-    instances.push(await startInstance(t, { root, port, args: [...common, ...(own.args ?? [])], env: { ...options.env, ...own.env } }));
+    // Each picks its own free port (startInstance tries another should one be taken meanwhile).
+    instances.push(await startInstance(t, { root, args: [...common, ...(own.args ?? [])], env: { ...options.env, ...own.env } }));
   }
-  const balancer = await startHaproxy(t, ports);
+  const balancer = await startHaproxy(t, instances.map((instance) => instance.port));
   await balancer.waitUp();
   return {
     root,

@@ -65,8 +65,8 @@ export async function healthy(origin: string): Promise<boolean> {
  * teardown if still running (the tests that care about graceful stops stop it themselves).
  */
 export async function startInstance(t: TapLike, options: InstanceOptions): Promise<Instance> {
-  const port = options.port ?? (await freePort());
-  const origin = `http://127.0.0.1:${port}`;
+  let port = options.port ?? (await freePort());
+  let origin = `http://127.0.0.1:${port}`;
   let child: ChildProcess;
   let out = '';
 
@@ -80,7 +80,8 @@ export async function startInstance(t: TapLike, options: InstanceOptions): Promi
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
     await until(`fastdav on port ${port}`, async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`fastdav on port ${port} exited at start (${child.exitCode ?? child.signalCode}):\n${out}`);
-      return healthy(origin);
+      // Its own line too: a port taken meanwhile by another test's fastdav would answer healthy.
+      return out.includes(`fastdav serving `) && (await healthy(origin));
     });
   };
 
@@ -92,11 +93,27 @@ export async function startInstance(t: TapLike, options: InstanceOptions): Promi
     await exited;
   };
 
-  await launch();
+  // freePort() only found the port free: a test running beside this one may take it before the
+  // instance binds it. When the port was ours to choose, another one is tried (a restart keeps
+  // the port the instance got: a balancer in front knows it).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (options.port !== undefined || attempt === 5 || !/already in use/.test(out)) throw err;
+      port = await freePort();
+      origin = `http://127.0.0.1:${port}`;
+    }
+  }
   t.teardown(() => kill('SIGKILL'));
   return {
-    port,
-    origin,
+    get port() {
+      return port;
+    },
+    get origin() {
+      return origin;
+    },
     get pid() {
       return child.pid ?? 0;
     },
