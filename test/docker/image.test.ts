@@ -11,12 +11,12 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from '../helpers/server.js';
+import { freePort } from '../helpers/ports.js';
 import { basic, writeUsers } from '../security/support.js';
 
 t.setTimeout(20 * 60_000);
@@ -36,16 +36,6 @@ function whyNot(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (podman)';
   for (const tool of ['podman', 'runc', 'litmus']) if (!onPath(tool)) return `${tool} not installed`;
   return null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 function runLitmus(url: string, cwd: string): Promise<string> {

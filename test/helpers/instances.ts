@@ -6,13 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './postgres.js';
+import { freePort } from './ports.js';
 import { request, type TapLike } from './server.js';
 
 /** The built command (npm test builds it first, as for test/ops/cli.test.ts). */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
-export { freePort } from './postgres.js';
+export { freePort } from './ports.js';
 
 export interface InstanceOptions {
   /** The folder served (shared by every instance of a cluster). */

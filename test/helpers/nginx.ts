@@ -8,19 +8,13 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { tempDir, type TapLike } from './server.js';
+import { freePort } from './ports.js';
+
+export { freePort } from './ports.js';
 
 export const NGINX = '/usr/sbin/nginx';
 export const hasNginx = spawnSync(NGINX, ['-v']).status === 0;
 export const skipWithoutNginx = !hasNginx && process.env['CI'] !== 'true' ? 'nginx not installed' : false;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Runs nginx with `serverBlock` (the inside of a `server {}`) listening on 127.0.0.1:port;

@@ -15,11 +15,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePortRange } from './ports.js';
 
 export const CI = process.env['CI'] === 'true';
 
@@ -74,25 +74,6 @@ export function rgwUnavailable(t: TapLike): string | false {
   const reason = `needs Ceph (${missing.join(', ')}: apt-get install --no-install-recommends ceph-mon ceph-osd radosgw)`;
   if (CI) t.fail(`${reason}: under CI=true the S3 tests must run (.ci/run installs it)`);
   return reason;
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A run of `count` consecutive free loopback ports. */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free range of loopback ports');
 }
 
 function run(command: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {

@@ -7,23 +7,14 @@
  */
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request, tempDir } from '../helpers/server.js';
+import { freePort } from '../helpers/ports.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SHUTDOWN_TIMEOUT_S = 2;
 /** The announced bound: the shutdown timeout, the log's 1 s, and room for a loaded machine. */
 const STOP_LIMIT_MS = (SHUTDOWN_TIMEOUT_S + 1 + 3) * 1000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(t: Test, port: number): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<{ code: number | null; signal: string | null }> }> {
   const root = tempDir(t);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import net from 'node:net';
 import type * as Instances from '../helpers/instances.js';
-import { freePort } from '../helpers/postgres.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/server.js';
 
 t.test('a port taken before the instance binds it: another is used', async (t) => {
@@ -16,7 +16,7 @@ t.test('a port taken before the instance binds it: another is used', async (t) =
   const taken = (squatter.address() as net.AddressInfo).port;
   let calls = 0;
   const { startInstance } = await t.mockImport<typeof Instances>('../helpers/instances.js', {
-    '../helpers/postgres.js': { freePort: async () => (++calls === 1 ? taken : freePort()) },
+    '../helpers/ports.js': { freePort: async () => (++calls === 1 ? taken : freePort()) },
   });
   const instance = await startInstance(t, { root: tempDir(t) });
   t.not(instance.port, taken, `started on ${instance.port}, not on the taken ${taken}`);
