@@ -12,7 +12,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, until } from './instances.js';
+import { until } from './instances.js';
+import { freePort } from './ports.js';
 import { tempDir, type TapLike } from './server.js';
 
 

@@ -12,8 +12,6 @@ import { request, type TapLike } from './server.js';
 /** The built command (npm test builds it first, as for test/ops/cli.test.ts). */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
-export { freePort } from './ports.js';
-
 export interface InstanceOptions {
   /** The folder served (shared by every instance of a cluster). */
   readonly root: string;

@@ -10,8 +10,6 @@ import path from 'node:path';
 import { tempDir, type TapLike } from './server.js';
 import { freePort } from './ports.js';
 
-export { freePort } from './ports.js';
-
 export const NGINX = '/usr/sbin/nginx';
 export const hasNginx = spawnSync(NGINX, ['-v']).status === 0;
 export const skipWithoutNginx = !hasNginx && process.env['CI'] !== 'true' ? 'nginx not installed' : false;

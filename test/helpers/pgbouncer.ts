@@ -31,7 +31,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { t as rootTest } from 'tap';
-import { freePort, postgresSkipReason, postgresUser, sharedPostgres, type PostgresServer } from './postgres.js';
+import { postgresSkipReason, postgresUser, sharedPostgres, type PostgresServer } from './postgres.js';
+import { freePort } from './ports.js';
 import type { TapLike } from './server.js';
 
 /** Server connections per database and user: fewer than the clients of a test, so they share them. */

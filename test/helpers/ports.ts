@@ -15,18 +15,16 @@ import net from 'node:net';
 /** Where the picks come from: above the well-known and registered ports most daemons use. */
 const LOWEST = 20_000;
 
-/** The kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range), else the usual one. */
-function ephemeralRange(): [number, number] {
+/** Where the kernel's ephemeral range starts (Linux: /proc/sys/net/ipv4/ip_local_port_range), else the usual start. */
+const EPHEMERAL_LOW = ((): number => {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low! > 0 && high! >= low!) return [low!, high!];
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (low > 0) return low;
   } catch {
     /* not Linux */
   }
-  return [32_768, 60_999];
-}
-
-const [EPHEMERAL_LOW] = ephemeralRange();
+  return 32_768;
+})();
 
 /** True when nothing listens on 127.0.0.1:port right now. */
 export function portIsFree(port: number): Promise<boolean> {

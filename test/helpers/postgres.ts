@@ -31,8 +31,6 @@ import { t as rootTest } from 'tap';
 import type { TapLike } from './server.js';
 import { freePort } from './ports.js';
 
-export { freePort } from './ports.js';
-
 const run = promisify(execFile);
 
 export const POSTGRES_BIN = process.env.FASTDAV_PG_BIN ?? '/usr/lib/postgresql/15/bin';

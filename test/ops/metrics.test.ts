@@ -5,7 +5,8 @@
  * scrapes are not counted. Under --workers 2 the primary answers with the sum over its workers.
  */
 import t from 'tap';
-import { freePort, startInstance } from '../helpers/instances.js';
+import { startInstance } from '../helpers/instances.js';
+import { freePort } from '../helpers/ports.js';
 import { postgresSkipReason, startPostgres } from '../helpers/postgres.js';
 import { lockBody, lockTokenOf, request, tempDir } from '../helpers/server.js';
 import { ConfigError, loadConfig } from '../../src/config.js';

@@ -10,7 +10,8 @@ import { MetadataUnavailableError } from '../../src/metadata/store.js';
 import { PostgresMetadataStore } from '../../src/metadata/postgres/store.js';
 import { MIGRATIONS, migrate } from '../../src/metadata/postgres/migrations.js';
 import { isUnavailable } from '../../src/metadata/postgres/sql.js';
-import { freePort, postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { postgresSkipReason, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { freePort } from '../helpers/ports.js';
 
 const skip = postgresSkipReason();
 
