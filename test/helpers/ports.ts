@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** Where the picks come from: above the well-known and registered ports most daemons use. */
-const LOWEST = 20_000;
+export const LOWEST_PICKED_PORT = 20_000;
 
 /** Where the kernel's ephemeral range starts (Linux: /proc/sys/net/ipv4/ip_local_port_range), else the usual start. */
 const EPHEMERAL_LOW = ((): number => {
@@ -50,18 +50,18 @@ function kernelPickedPort(): Promise<number> {
 
 /** The first of `count` consecutive loopback ports nobody listens on now, below the ephemeral range. */
 export async function freePortRange(count: number): Promise<number> {
-  const room = EPHEMERAL_LOW - LOWEST - count;
+  const room = EPHEMERAL_LOW - LOWEST_PICKED_PORT - count;
   if (room < 1000) {
     if (count === 1) return kernelPickedPort();
     throw new Error(`no room for ${count} ports below the ephemeral range (it starts at ${EPHEMERAL_LOW})`);
   }
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = LOWEST + Math.floor(Math.random() * room);
+    const base = LOWEST_PICKED_PORT + Math.floor(Math.random() * room);
     let free = true;
     for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
     if (free) return base;
   }
-  throw new Error(`no ${count} free consecutive ports found between ${LOWEST} and ${EPHEMERAL_LOW}`);
+  throw new Error(`no ${count} free consecutive ports found between ${LOWEST_PICKED_PORT} and ${EPHEMERAL_LOW}`);
 }
 
 /** A loopback port nobody listens on now, below the ephemeral range (see above). */

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { freePort, freePortRange, portIsFree } from '../helpers/ports.js';
+import { LOWEST_PICKED_PORT, freePort, freePortRange, portIsFree } from '../helpers/ports.js';
 
 const ephemeralLow = (() => {
   try {
@@ -28,7 +28,7 @@ t.test('freePort: below the ephemeral range, free, and a server can bind it', as
   for (let i = 0; i < 20; i++) {
     const port = await freePort();
     seen.add(port);
-    t.ok(port >= 20_000 && port < ephemeralLow, `${port} lies in [20000, ${ephemeralLow})`);
+    t.ok(port >= LOWEST_PICKED_PORT && port < ephemeralLow, `${port} lies in [${LOWEST_PICKED_PORT}, ${ephemeralLow})`);
     const server = await listenOn(port);
     t.notOk(await portIsFree(port), 'taken while a server listens there');
     await new Promise((resolve) => server.close(resolve));
@@ -39,7 +39,7 @@ t.test('freePort: below the ephemeral range, free, and a server can bind it', as
 
 t.test('freePortRange: consecutive ports, all free', async (t) => {
   const base = await freePortRange(12);
-  t.ok(base >= 20_000 && base + 12 <= ephemeralLow, `${base}..${base + 11} below ${ephemeralLow}`);
+  t.ok(base >= LOWEST_PICKED_PORT && base + 12 <= ephemeralLow, `${base}..${base + 11} below ${ephemeralLow}`);
   const servers = [];
   for (let p = base; p < base + 12; p++) servers.push(await listenOn(p));
   t.equal(servers.length, 12, 'each of the 12 could be bound');
@@ -53,8 +53,9 @@ t.test('a port someone listens on is never handed out: the pick moves on', async
   // The first random pick lands on the held port (as a pick by a test beside this one would).
   const random = Math.random;
   let calls = 0;
-  const room = ephemeralLow - 20_000 - 1;
-  Math.random = () => (++calls === 1 ? (taken - 20_000 + 0.5) / room : random());
+  // A pick is LOWEST_PICKED_PORT + floor(random × room), room = ephemeral start - lowest - 1.
+  const room = ephemeralLow - LOWEST_PICKED_PORT - 1;
+  Math.random = () => (++calls === 1 ? (taken - LOWEST_PICKED_PORT + 0.5) / room : random());
   let port: number;
   try {
     port = await freePort();
