@@ -43,6 +43,28 @@ CREATE TABLE IF NOT EXISTS intents (   -- tree operations under way (src/metadat
 );
 `;
 
+/** How long a statement waits for another process's lock before it fails (SQLite's busy timeout). */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * `journal_mode = WAL`, tried again for up to the busy timeout: while another process switches
+ * the same new database, SQLite answers SQLITE_BUSY at once, without waiting in its busy handler
+ * (several `--workers` starting on a new database: one of them exited and took the server down).
+ */
+function switchToWal(db: Db): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      // Opening is synchronous (start-up): a short blocking pause before the next try.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
 /** Opens (creating if needed) the metadata database in `dir`; ':memory:' for tests. */
 export function openDatabase(dir: string | ':memory:'): Db {
   let file = ':memory:';
@@ -67,7 +89,9 @@ export function openDatabase(dir: string | ':memory:'): Db {
   try {
     // WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait (it comes
     // first: switching to WAL needs a lock that another server process may hold at start-up).
-    db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    switchToWal(db);
+    db.exec('PRAGMA synchronous = NORMAL');
     db.exec(SCHEMA);
   } catch (err) {
     db.close();
@@ -91,7 +115,7 @@ export function openDatabaseReadOnly(dir: string): Db | null {
   const uri = `file:${encodeURI(file).replace(/[?#]/g, encodeURIComponent)}?mode=ro${inUse ? '' : '&immutable=1'}`;
   const db = new Database(uri);
   try {
-    db.exec('PRAGMA busy_timeout = 5000');
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // The tables this server reads (an older or foreign file fails here, not at the first request).
     db.prepare('SELECT path, parent, ns, name, xml FROM dead_props LIMIT 0').all();
     db.prepare('SELECT token, root, depth, scope, owner, principal, timeout, expires FROM locks LIMIT 0').all();
