@@ -33,6 +33,7 @@ import { AccountFiles } from './auth/account-files.js';
 import { type Access, Authenticator, permits, READ_METHODS } from './auth/authenticator.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { ServerMetrics } from './metrics/metrics.js';
+import { ListingCache } from './props/listing-cache.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -88,6 +89,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     locks: config.locking ? new LockManager(metadata.locks) : null,
     clock,
     webAssets: WebAssets.load(),
+    listingCache: config.listingCacheBytes > 0 && storage.listingFingerprints ? new ListingCache(config.listingCacheBytes) : null,
   };
   const methods = new Map<string, DavMethod>(METHODS.filter((m) => !m.needsLocking || services.locks).map((m) => [m.name, m]));
   // RFC 9110 §10.2.1: Allow lists what this resource supports for this requester (a read-only
@@ -144,6 +146,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       const pool = metadata.pool;
       options.metrics.setSources({ poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) });
     }
+    const cache = services.listingCache;
+    if (cache) options.metrics.setSources({ listingCache: () => ({ hits: cache.hits, misses: cache.misses, bytes: cache.size }) });
   }
   app.decorateRequest('access', null);
   // No stored file may act as its viewer (http/security-headers.ts); the folder view sets its own policy.

@@ -31,6 +31,8 @@ export interface Config {
   readonly maxXmlBytes: number;
   /** Most entries a Depth: infinity PROPFIND may report; more gets 403 propfind-finite-depth. 0 refuses every such request. */
   readonly propfindInfinityLimit: number;
+  /** Bytes of rendered Depth 1 PROPFIND answers kept per process (object storage, props/listing-cache.ts); 0: none. */
+  readonly listingCacheBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
    * Serve without ever writing to the served folder: no metadata folder (an empty store in
@@ -147,6 +149,10 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'propfindInfinityLimit', kind: 'integer', default: '100000', min: 0,
     help: 'most entries a Depth: infinity PROPFIND reports (0 refuses it)',
+  },
+  {
+    key: 'listingCacheBytes', kind: 'bytes', default: '32MiB', min: 0,
+    help: 'object storage: memory for answers to PROPFIND of big folders, sent again while the database shows them unchanged (0: off)',
   },
   {
     key: 'readOnly', kind: 'boolean', default: 'false',
@@ -369,6 +375,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     metadataTimeout: Number(values['metadataTimeout']),
     maxXmlBytes: Number(values['maxXmlBytes']),
     propfindInfinityLimit: Number(values['propfindInfinityLimit']),
+    listingCacheBytes: Number(values['listingCacheBytes']),
     logLevel: values['logLevel'] as Config['logLevel'],
     readOnly: Boolean(values['readOnly']),
     // RFC 4918 §6: a lock is state the server writes; a server that writes nothing offers none.

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Storage, Entry } from '../storage/storage.js';
 import type { DeadPropertyStore, Lock, LockGuard, MetadataStore } from '../metadata/store.js';
+import type { ListingCache } from '../props/listing-cache.js';
 import { type Clock, type LockCredentials, type LockManager, type ModifyOptions, lockCovers } from '../locks/lock-manager.js';
 import { ClientGoneError, DavError, badRequest, forbidden } from '../core/errors.js';
 import { DavPath, hrefOf, parseUrlPath } from '../core/paths.js';
@@ -27,6 +28,8 @@ export interface Services {
   readonly clock: Clock;
   /** The folder view's script and stylesheet (web-assets.ts). */
   readonly webAssets: WebAssets;
+  /** Rendered answers of big listings (props/listing-cache.ts); null when off or the storage cannot fingerprint listings. */
+  readonly listingCache: ListingCache | null;
 }
 
 /**

@@ -25,6 +25,9 @@ export class ReplyBody implements TextSink {
   private stream: Readable | undefined;
   private resume: (() => void) | undefined;
   private gone = false;
+  /** While capturing (startCapture): the bytes sent since, and where they start in `buffer`. */
+  private captured: Buffer[] | undefined;
+  private capturedFrom = 0;
 
   constructor(reply: FastifyReply, status: number, contentType: string) {
     this.reply = reply;
@@ -48,9 +51,45 @@ export class ReplyBody implements TextSink {
       return;
     }
     const sent = this.flush();
-    if (size > FLUSH_BYTES) this.stream!.push(Buffer.from(chunk));
-    else this.used = this.buffer.write(chunk, 0);
+    if (size > FLUSH_BYTES) {
+      const bytes = Buffer.from(chunk);
+      this.captured?.push(bytes);
+      this.stream!.push(bytes);
+    } else {
+      this.used = this.buffer.write(chunk, 0);
+    }
     return sent;
+  }
+
+  /**
+   * Writes bytes already encoded (an answer captured before): copied when they fit the buffer,
+   * else sent as they are after what is gathered, with backpressure.
+   */
+  async writeBytes(chunks: readonly Buffer[]): Promise<void> {
+    for (const bytes of chunks) {
+      if (this.gone) throw new ClientGoneError();
+      if (!this.stream && this.used + bytes.length <= this.buffer.length) {
+        this.used += bytes.copy(this.buffer, this.used);
+        continue;
+      }
+      if (!this.stream || this.used > 0) await this.flush();
+      if (this.captured) this.captured.push(bytes);
+      if (!this.stream!.push(bytes)) await new Promise<void>((resolve) => (this.resume = () => ((this.resume = undefined), resolve())));
+    }
+  }
+
+  /** Starts keeping what is written from here on (takeCapture): the bytes sent are kept, not copied. */
+  startCapture(): void {
+    this.captured = [];
+    this.capturedFrom = this.used;
+  }
+
+  /** The bytes written since startCapture, as slices of the buffers sent; stops capturing. */
+  takeCapture(): Buffer[] {
+    const out = this.captured ?? [];
+    if (this.used > this.capturedFrom) out.push(this.buffer.subarray(this.capturedFrom, this.used));
+    this.captured = undefined;
+    return out;
   }
 
   /** Sends what is gathered as one chunk of a streamed body; resolves when the client wants more. */
@@ -63,7 +102,13 @@ export class ReplyBody implements TextSink {
       });
       this.reply.send(this.stream);
     }
-    const ok = this.stream.push(this.buffer.subarray(0, this.used));
+    const sent = this.buffer.subarray(0, this.used);
+    if (this.captured) {
+      if (this.used > this.capturedFrom) this.captured.push(sent.subarray(this.capturedFrom));
+      this.capturedFrom = 0;
+    }
+    const ok = this.stream.push(sent);
+    // A new buffer each time: those sent are never written again (a capture keeps them).
     this.buffer = Buffer.allocUnsafe(FLUSH_BYTES);
     this.used = 0;
     if (ok) return;

@@ -6,13 +6,14 @@
  */
 import { DavError } from '../core/errors.js';
 import { parseDepth } from '../http/headers.js';
-import { beginMultistatus } from '../http/reply-body.js';
+import { ReplyBody, XML_CONTENT_TYPE, beginMultistatus } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
 import { needsDeadProperties, needsLocks, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
 import { parseXml } from '../xml/parse.js';
-import { escapeXmlText } from '../xml/multistatus.js';
+import { MultistatusWriter, escapeXmlText } from '../xml/multistatus.js';
 import type { DeadProperty } from '../metadata/store.js';
-import type { CountedListing, Entry, Listing, SpaceInfo } from '../storage/storage.js';
+import type { CountedListing, Entry, Listing, ListingFingerprints, SpaceInfo } from '../storage/storage.js';
+import { ListingCache } from '../props/listing-cache.js';
 import type { Lock } from '../metadata/store.js';
 import { lockCovers } from '../locks/lock-manager.js';
 import { DavPath, encodeSegment } from '../core/paths.js';
@@ -100,12 +101,13 @@ const knownBodies = new Map<string, PropfindRequest>();
 const KNOWN_BODY_BYTES = 4096;
 
 /**
- * The request body as a PropfindRequest. What ctx.readXml does (no or blank body: allprop), with
- * the parsed request of a small body kept by its text: parsing is a tenth of a PROPFIND on a
- * folder of 100 files. Malformed bodies are refused each time and never kept.
+ * The request body as a PropfindRequest, and its text ('' without a body). What ctx.readXml does
+ * (no or blank body: allprop), with the parsed request of a small body kept by its text: parsing
+ * is a tenth of a PROPFIND on a folder of 100 files. Malformed bodies are refused each time and
+ * never kept.
  */
-async function readRequest(ctx: RequestContext): Promise<PropfindRequest> {
-  if (!ctx.hasBody()) return parsePropfind(null);
+async function readRequest(ctx: RequestContext): Promise<{ request: PropfindRequest; text: string }> {
+  if (!ctx.hasBody()) return { request: parsePropfind(null), text: '' };
   const body = await ctx.readBody(ctx.config.maxXmlBytes);
   const text = body.toString('latin1');
   let request = knownBodies.get(text);
@@ -116,7 +118,78 @@ async function readRequest(ctx: RequestContext): Promise<PropfindRequest> {
       knownBodies.set(text, request);
     }
   }
-  return request;
+  return { request, text };
+}
+
+/** What the responses of one answer are made from. */
+interface Sources {
+  readonly request: PropfindRequest;
+  readonly target: Entry;
+  readonly listing: Listing | undefined;
+  readonly dead: Map<string, DeadProperty[]>;
+  readonly locks: readonly Lock[];
+}
+
+/** Writes the responses of the target and of every entry of the listing, as they come. */
+async function writeResponses(ctx: RequestContext, ms: MultistatusWriter, { request, target, listing, dead, locks }: Sources): Promise<void> {
+  const { storage } = ctx.services;
+  const shared: Shared = { ctx, now: ctx.services.clock.now(), lockingEnabled: ctx.services.locks !== null, locks };
+  const withQuota = needsSpace(request);
+  const render = propstatRenderer(request);
+  const hrefOf = hrefMaker(ctx, target.path);
+  const respond = (entry: Entry): void | Promise<void> => {
+    const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
+    // Quota figures are counted per collection (storage keeps them a while): only when asked.
+    if (withQuota && entry.isCollection) {
+      return storage.space(entry.path).then((quota) => ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
+    }
+    return ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
+  };
+  await respond(target);
+  if (listing) {
+    for await (const batch of listing.batches()) {
+      for (const entry of batch) {
+        const written = respond(entry);
+        if (written) await written; // backpressure
+      }
+    }
+  }
+}
+
+/**
+ * Depth 1 where the storage fingerprints listings (object storage): the answer kept in the
+ * listing cache is sent when the database's fingerprint of the members and dead properties is
+ * the one it was rendered from; otherwise the listing is read with its fingerprint, rendered,
+ * and (when no lock shows in it) kept for next time. See props/listing-cache.ts.
+ */
+async function answerFromListingCache(ctx: RequestContext, request: PropfindRequest, requestText: string, target: Entry, fingerprints: ListingFingerprints, cache: ListingCache): Promise<void> {
+  const { locks } = ctx.services;
+  const withDeadProps = needsDeadProperties(request);
+  const key = ListingCache.key(requestText, ctx.href(target.path, true), target);
+  const relevantLocks = locks && needsLocks(request) ? locks.relevantTo(target.path) : Promise.resolve(NO_LOCKS);
+  if (cache.has(key)) {
+    const [fingerprint, found] = await Promise.all([fingerprints.current(target.path, withDeadProps), relevantLocks]);
+    const kept = found.length === 0 ? cache.get(key, fingerprint) : undefined;
+    if (kept) {
+      const body = new ReplyBody(ctx.reply, 207, XML_CONTENT_TYPE);
+      const ms = new MultistatusWriter(body);
+      await ms.begin();
+      await body.writeBytes(kept);
+      await ms.end();
+      return;
+    }
+  }
+  const [read, found] = await Promise.all([fingerprints.read(target.path, withDeadProps), relevantLocks]);
+  const body = new ReplyBody(ctx.reply, 207, XML_CONTENT_TYPE);
+  const ms = new MultistatusWriter(body);
+  await ms.begin();
+  // lockdiscovery counts its timeout down: an answer showing a lock is never kept.
+  const keep = found.length === 0;
+  if (keep) body.startCapture();
+  await writeResponses(ctx, ms, { request, target, listing: read.listing, dead: read.deadProps, locks: found });
+  const fingerprint = read.fingerprint();
+  if (keep && fingerprint !== undefined) cache.set(key, fingerprint, body.takeCapture());
+  await ms.end();
 }
 
 export const propfind: DavMethod = {
@@ -126,9 +199,9 @@ export const propfind: DavMethod = {
   async handle(ctx) {
     // §10.2: a missing Depth means infinity.
     const depth = parseDepth(ctx.header('depth'), [0, 1, 'infinity'], 'infinity');
-    const request = await readRequest(ctx);
+    const { request, text } = await readRequest(ctx);
     const target = await ctx.existingTarget();
-    const { storage, deadProps, locks, config } = ctx.services;
+    const { storage, deadProps, locks, config, listingCache } = ctx.services;
 
     // Depth infinity counts the tree first: past the limit it is refused before anything else is read.
     let tree: CountedListing | undefined;
@@ -139,11 +212,15 @@ export const propfind: DavMethod = {
         throw new DavError(403, `Depth: infinity is limited to ${limit} entries`, { condition: 'propfind-finite-depth' });
       }
     }
+    const listsMembers = depth === 1 && target.isCollection;
+    // Quota figures change with every upload anywhere: such answers are not kept.
+    if (listsMembers && listingCache && storage.listingFingerprints && !needsSpace(request)) {
+      return answerFromListingCache(ctx, request, text, target, storage.listingFingerprints, listingCache);
+    }
     // The members (Depth 1), one dead-property query and one look at the locks, all at once (in
     // object storage, three round trips in parallel), before the first byte goes out. The members
     // are then streamed batch by batch (in object storage, as the database sends them).
-    const listsMembers = depth === 1 && target.isCollection;
-    const [members, dead, relevantLocks] = await Promise.all([
+    const [listing, dead, relevantLocks] = await Promise.all([
       listsMembers ? storage.members(target.path, 1) : tree,
       !needsDeadProperties(request)
         ? new Map<string, DeadProperty[]>()
@@ -154,35 +231,8 @@ export const propfind: DavMethod = {
             : deadProps.getTree(target.path),
       locks && needsLocks(request) ? locks.relevantTo(target.path) : NO_LOCKS,
     ]);
-    const listing: Listing | undefined = members;
-    const shared: Shared = {
-      ctx,
-      now: ctx.services.clock.now(),
-      lockingEnabled: locks !== null,
-      locks: relevantLocks,
-    };
-    const withQuota = needsSpace(request);
-    const render = propstatRenderer(request);
-    const hrefOf = hrefMaker(ctx, target.path);
-
     const ms = await beginMultistatus(ctx.reply);
-    const respond = (entry: Entry): void | Promise<void> => {
-      const props = dead.size === 0 ? NO_DEAD : (dead.get(entry.path.key) ?? NO_DEAD);
-      // Quota figures are counted per collection (storage keeps them a while): only when asked.
-      if (withQuota && entry.isCollection) {
-        return storage.space(entry.path).then((quota) => ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared, quota), props)));
-      }
-      return ms.escapedResponse(hrefOf(entry), render(new ResourceProperties(entry, shared), props));
-    };
-    await respond(target);
-    if (listing) {
-      for await (const batch of listing.batches()) {
-        for (const entry of batch) {
-          const written = respond(entry);
-          if (written) await written; // backpressure
-        }
-      }
-    }
+    await writeResponses(ctx, ms, { request, target, listing, dead, locks: relevantLocks });
     await ms.end();
   },
 };

@@ -27,6 +27,18 @@ export interface MetricSources {
   activeLocks?: () => Promise<number> | number;
   /** The metadata store's pool, when it has one (PostgreSQL). */
   poolUse?: () => PoolUse | null;
+  /** The PROPFIND listing cache, when there is one (object storage). */
+  listingCache?: () => ListingCacheUse;
+}
+
+/** The PROPFIND listing cache's use since start (props/listing-cache.ts). */
+export interface ListingCacheUse {
+  /** Answers sent from the cache. */
+  readonly hits: number;
+  /** Answers looked for and not found current (their listing had changed). */
+  readonly misses: number;
+  /** Bytes of answers kept now. */
+  readonly bytes: number;
 }
 
 /** WebDAV and HTTP methods get their own label; anything else is counted as "other". */
@@ -119,6 +131,21 @@ export class ServerMetrics {
         }
       },
     });
+    const cacheGauge = (name: string, help: string, pick: (use: ListingCacheUse) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const use = metrics.sources.listingCache?.();
+          if (use) this.set(pick(use));
+        },
+      });
+    };
+    // Counts kept by the cache itself (no work per request here); read on scrape.
+    cacheGauge('fastdav_listing_cache_hits', 'PROPFIND answers sent from the listing cache since start (the database showed the listing unchanged)', (u) => u.hits);
+    cacheGauge('fastdav_listing_cache_misses', 'PROPFIND answers looked for in the listing cache and found changed since start', (u) => u.misses);
+    cacheGauge('fastdav_listing_cache_bytes', 'Bytes of PROPFIND answers kept in the listing cache', (u) => u.bytes);
     collectDefaultMetrics({ register: this.registry, prefix: 'fastdav_' });
   }
 

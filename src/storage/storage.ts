@@ -11,7 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DavPath } from '../core/paths.js';
-import type { Lock, LockGuard } from '../metadata/store.js';
+import type { DeadProperty, Lock, LockGuard } from '../metadata/store.js';
 
 export interface Entry {
   readonly path: DavPath;
@@ -185,4 +185,28 @@ export interface Storage {
   space(path: DavPath): Promise<SpaceInfo>;
   /** Present when COPY, MOVE and DELETE can each be one atomic step (see AtomicTreeOps). */
   readonly atomicTree?: AtomicTreeOps;
+  /** Present when the database can tell that a listing is unchanged (see ListingFingerprints). */
+  readonly listingFingerprints?: ListingFingerprints;
+}
+
+/**
+ * Telling a Depth 1 listing unchanged without reading it (object storage): a fingerprint of the
+ * members of a collection and, when asked, of the dead properties of the collection and its
+ * members, taken by the database in the very statement that reads them. Equal fingerprints mean
+ * equal rows (a 64-bit hash of every row, combined), so an answer rendered from one read may be
+ * sent again for as long as the fingerprint stays the same (PROPFIND's listing cache).
+ */
+export interface ListingFingerprints {
+  /** The fingerprint of the members (and dead properties) of the collection at `path` now. */
+  current(path: DavPath, withDeadProps: boolean): Promise<string>;
+  /** members(path, 1) and, when asked, deadProps.getListing(path), with the fingerprint of exactly what they read. */
+  read(path: DavPath, withDeadProps: boolean): Promise<FingerprintedListing>;
+}
+
+export interface FingerprintedListing {
+  readonly listing: Listing;
+  /** By path key, as DeadPropertyStore.getListing gives them; empty when not asked. */
+  readonly deadProps: Map<string, DeadProperty[]>;
+  /** The fingerprint of what was read: known once the listing has been read to its end. */
+  fingerprint(): string | undefined;
 }

@@ -3,7 +3,8 @@
  * in chunks, and a failure before anything went out is still answered as an error. (A failure
  * after the first chunks: test/object-storage/listing.test.ts, through the whole server.) And the
  * relay of a streamed file body in batches (relayInBatches): every byte in order, a slow store's
- * bytes not held back, backpressure, a failing store and a client that leaves.
+ * bytes not held back, backpressure, a failing store and a client that leaves. And the capture and
+ * replay of a body's bytes that the PROPFIND listing cache uses.
  */
 import t from 'tap';
 import http from 'node:http';
@@ -182,4 +183,47 @@ t.test('relayInBatches: a client that leaves ends the store\'s stream', async (t
   await t.rejects(done, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
   if (!body.destroyed) await once(body, 'close');
   t.ok(body.destroyed, 'the store\'s stream was destroyed (its requests aborted)');
+});
+
+/**
+ * Capture and replay (the PROPFIND listing cache): what is written between startCapture and
+ * takeCapture comes back exactly, whether the body stayed in one buffer or went out in chunks
+ * (texts of every size, one past a chunk, non-ASCII), and writing those bytes again into another
+ * answer gives the same body.
+ */
+t.test('capture and replay give the same bytes', async (t) => {
+  const { ReplyBody, XML_CONTENT_TYPE } = await import('../../src/http/reply-body.js');
+  const texts = (count: number): string[] =>
+    Array.from({ length: count }, (_, i) => (i % 97 === 5 ? 'é€'.repeat(40_000) : `<D:response><D:href>/f/${i}-ü</D:href>${'x'.repeat(i % 300)}</D:response>`));
+  const captures = new Map<number, Buffer[]>();
+  const app = Fastify();
+  app.get('/write/:count', async (req, reply) => {
+    const count = Number((req.params as { count: string }).count);
+    const body = new ReplyBody(reply, 207, XML_CONTENT_TYPE);
+    await body.write('<head>');
+    body.startCapture();
+    for (const text of texts(count)) await body.write(text);
+    captures.set(count, body.takeCapture());
+    await body.write('</tail>');
+    body.end();
+  });
+  app.get('/replay/:count', async (req, reply) => {
+    const body = new ReplyBody(reply, 207, XML_CONTENT_TYPE);
+    await body.write('<head>');
+    await body.writeBytes(captures.get(Number((req.params as { count: string }).count))!);
+    await body.write('</tail>');
+    body.end();
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  const port = (app.server.address() as { port: number }).port;
+  for (const count of [0, 3, 5000]) {
+    const written = await fetchOutcome(port, `/write/${count}`);
+    const expected = texts(count).join('');
+    t.equal(written.body, `<head>${expected}</tail>`, `${count} texts: the body as written`);
+    t.equal(Buffer.concat(captures.get(count)!).toString('utf8'), expected, `${count} texts: the capture holds exactly what was written in between`);
+    const replayed = await fetchOutcome(port, `/replay/${count}`);
+    t.equal(replayed.body, written.body, `${count} texts: the replayed body is the same`);
+    t.ok(replayed.complete, `${count} texts: the replayed body ends`);
+  }
 });

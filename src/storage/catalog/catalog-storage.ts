@@ -16,7 +16,7 @@ import { DavError } from '../../core/errors.js';
 import { crashPoint } from '../../core/crash-points.js';
 import { DavPath } from '../../core/paths.js';
 import type { BlobStore } from '../../blobs/blob-store.js';
-import type { AtomicTreeOps, CommitCheck, CountedListing, Entry, Listing, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
+import type { AtomicTreeOps, CommitCheck, CountedListing, Entry, FingerprintedListing, Listing, ListingFingerprints, MemberFailure, OpenFile, SpaceInfo, Storage, WriteOptions, WriteResult } from '../storage.js';
 import { ArrivingRows } from './arriving-rows.js';
 import { openBlobFile } from './blob-file.js';
 import { WALK, TARGET, walkCte, walkTarget } from './walk.js';
@@ -25,6 +25,8 @@ import type { Lock, LockGuard } from '../../metadata/store.js';
 import type { PostgresMetadataStore } from '../../metadata/postgres/store.js';
 import { CatalogSql, type Sql, isMissingParent, isUniqueViolation } from './sql.js';
 import { CLEANUP_WAIT_MS, waitAtMost } from '../../core/wait.js';
+import { CURRENT, FINGERPRINT_MARK, NO_PROPS_FINGERPRINT, PROPS_FINGERPRINT_COLUMN, combined, withMembersFingerprint } from './listing-fingerprints.js';
+import { LISTING_PROPS_COLUMNS, LISTING_PROPS_FROM, byKey, type PropRow } from './dead-props.js';
 
 export interface NodeRow {
   id: string;
@@ -119,9 +121,14 @@ const collectionEtag = (id: string, birthtimeMs: number): string => `"c${Number(
  * row objects and the int8 parser). `name` is C-collated and the (parent, name) index covers the
  * row (migration 130): an index-only scan in order, its first rows sent at once.
  */
+const MEMBERS_IN_ORDER = `SELECT concat(size, '/', mtime_ms, '/', created_ms, '/', CASE WHEN is_collection THEN id END, '/', name, '/', etag)
+FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name`;
 const MEMBERS = `${WALK}
-SELECT concat(size, '/', mtime_ms, '/', created_ms, '/', CASE WHEN is_collection THEN id END, '/', name, '/', etag)
-FROM catalog_nodes WHERE parent = ${TARGET} ORDER BY name LIMIT $2`;
+${MEMBERS_IN_ORDER} LIMIT $2`;
+/** All the members as MEMBERS gives them, then their fingerprint (listing-fingerprints.ts). */
+const FINGERPRINTED_MEMBERS = withMembersFingerprint(MEMBERS_IN_ORDER);
+/** getListing's rows (dead-props.ts), each with the fingerprint of them all. */
+const FINGERPRINTED_PROPS = `${WALK} SELECT ${LISTING_PROPS_COLUMNS}, ${PROPS_FINGERPRINT_COLUMN} ${LISTING_PROPS_FROM} ORDER BY rel, p.ns, p.name`;
 
 /** Where the '/' after size, mtime_ms, created_ms and id are in a listing row (MEMBERS, TREE). */
 function leadingSlashes(row: string): [number, number, number, number] {
@@ -274,6 +281,35 @@ export class CatalogStorage implements Storage {
     const top = await this.existing(path);
     const rows = await this.sql.raw(TREE, [top.id, limit]);
     return batched(rows, (r) => treeEntry(path, r[0]!));
+  }
+
+  readonly listingFingerprints: ListingFingerprints = {
+    current: async (path, withDeadProps) => {
+      const [row] = await this.sql.run<{ members: string; props: string | null }>(CURRENT, [path.segments, withDeadProps]);
+      return combined(row!.members, row!.props);
+    },
+    read: async (path, withDeadProps) => this.fingerprintedListing(path, withDeadProps),
+  };
+
+  /** members(path, 1) and the dead properties' getListing, each statement with its fingerprint. */
+  private async fingerprintedListing(path: DavPath, withDeadProps: boolean): Promise<FingerprintedListing> {
+    let membersFingerprint: string | undefined;
+    const rows = new ArrivingRows<(string | null)[]>((onRow) =>
+      this.sql.stream(FINGERPRINTED_MEMBERS, [path.segments], (row) => {
+        if (row[0]!.startsWith(FINGERPRINT_MARK)) membersFingerprint = row[0]!.slice(FINGERPRINT_MARK.length);
+        else onRow(row);
+      }),
+    );
+    const props = withDeadProps ? this.sql.run<PropRow & { fingerprint: string }>(FINGERPRINTED_PROPS, [path.segments]) : undefined;
+    // No member: an empty collection, or nothing at `path` (404).
+    const [found, propRows] = await Promise.all([rows.ready(), props]);
+    if (!found) await this.existing(path);
+    const propsFingerprint = propRows === undefined ? null : (propRows[0]?.fingerprint ?? NO_PROPS_FINGERPRINT);
+    return {
+      listing: rows.listing((r) => memberEntry(path, r[0]!), LISTING_BATCH),
+      deadProps: propRows === undefined ? new Map() : byKey(path, propRows),
+      fingerprint: () => (membersFingerprint === undefined ? undefined : combined(membersFingerprint, propsFingerprint)),
+    };
   }
 
   async openFile(path: DavPath): Promise<OpenFile> {

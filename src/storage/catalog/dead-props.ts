@@ -16,7 +16,7 @@ import { type DeadProperty, type DeadPropertyStore, type DeadPropertyWriter, typ
 import { collectingWriter, sendBatch } from '../../metadata/postgres/batch.js';
 import { TARGET, WALK } from './walk.js';
 
-interface Row {
+export interface PropRow {
   rel: string[];
   ns: string;
   name: string;
@@ -24,7 +24,7 @@ interface Row {
 }
 
 /** Groups rows by the key of `top` joined with their relative path. */
-function byKey(top: DavPath, rows: readonly Row[]): Map<string, DeadProperty[]> {
+export function byKey(top: DavPath, rows: readonly PropRow[]): Map<string, DeadProperty[]> {
   const out = new Map<string, DeadProperty[]>();
   for (const r of rows) {
     const key = r.rel.length === 0 ? top.key : top.concat(DavPath.of(r.rel)).key;
@@ -34,6 +34,12 @@ function byKey(top: DavPath, rows: readonly Row[]): Map<string, DeadProperty[]> 
   }
   return out;
 }
+
+/** The collection at $1 and its members (n), joined with their dead properties (p): getListing's rows. */
+export const LISTING_PROPS_FROM = `FROM (SELECT ${TARGET} AS id) t JOIN catalog_nodes n ON n.id = t.id OR n.parent = t.id JOIN catalog_props p ON p.node = n.id`;
+
+/** getListing's columns: each property with its node's path relative to the collection. */
+export const LISTING_PROPS_COLUMNS = `CASE WHEN n.id = t.id THEN ARRAY[]::text[] COLLATE "C" ELSE ARRAY[n.name] END AS rel, p.ns, p.name, p.xml`;
 
 /** The node at `path` and every node below it, each with its path relative to `path`. */
 const SUBTREE = `${WALK}, sub AS (
@@ -81,17 +87,12 @@ export class CatalogMetadataStore implements MetadataStore {
 
   constructor(private readonly store: PostgresMetadataStore) {
     const sql = sqlOf(store.pool);
-    const read = async (text: string, path: DavPath) => byKey(path, await sql<Row>(text, [path.segments]));
+    const read = async (text: string, path: DavPath) => byKey(path, await sql<PropRow>(text, [path.segments]));
     this.deadProps = {
       ...writer(sql),
       get: async (path) => (await read(`${WALK} SELECT ARRAY[]::text[] COLLATE "C" AS rel, ns, name, xml FROM catalog_props WHERE node = ${TARGET} ORDER BY ns, name`, path)).get(path.key) ?? [],
       getListing: (path) =>
-        read(
-          `${WALK} SELECT CASE WHEN n.id = t.id THEN ARRAY[]::text[] COLLATE "C" ELSE ARRAY[n.name] END AS rel, p.ns, p.name, p.xml
-           FROM (SELECT ${TARGET} AS id) t JOIN catalog_nodes n ON n.id = t.id OR n.parent = t.id JOIN catalog_props p ON p.node = n.id
-           ORDER BY rel, p.ns, p.name`,
-          path,
-        ),
+        read(`${WALK} SELECT ${LISTING_PROPS_COLUMNS} ${LISTING_PROPS_FROM} ORDER BY rel, p.ns, p.name`, path),
       getTree: (path) => read(`${SUBTREE} SELECT s.rel, p.ns, p.name, p.xml FROM sub s JOIN catalog_props p ON p.node = s.id ORDER BY s.rel, p.ns, p.name`, path),
       keysInTree: async (path) => [...(await this.deadProps.getTree(path)).keys()],
     };
