@@ -7,7 +7,9 @@
  * Rows:
  * - PROPFIND Depth 1 of 10,000 files (allprop, six live properties, and the four of them that
  *   nginx answers: like for like), the servers taking turns request by request after
- *   BENCH_PF_WARMUP each, median of BENCH_PF_REPS;
+ *   BENCH_PF_WARMUP each, median of BENCH_PF_REPS; object storage twice: as shipped (the listing
+ *   cache sends an unchanged listing again) and with --listing-cache-bytes 0 (every listing read
+ *   and rendered, as the first time and after each change);
  * - COPY, MOVE and DELETE of the 2,000-file tree (20 folders × 100 files of 4 KiB, PUT through
  *   each fastdav), median of BENCH_TREE_REPS;
  * - PUT and GET of BENCH_BYTES (1 GiB) through fastdav against a plain S3 client (the AWS SDK's
@@ -96,6 +98,9 @@ t.test('object storage benchmark', { skip: objectStorageUnavailable(t) || (hasNg
   const quiet = ['--log-level', 'warn'];
   const s3Args = ['--metadata-url', settings.metadataUrl!, '--s3-bucket', settings.s3Bucket!, '--s3-endpoint', settings.s3Endpoint!, '--s3-prefix', 'bench/'];
   const s3 = await serve(t, [...s3Args, '--gc-interval', '0', ...quiet], awsEnv);
+  // The same store without the listing cache: what a listing costs when it is read and rendered
+  // (the first time, or after every change), beside what asking again for an unchanged one costs.
+  const s3Uncached = await serve(t, [...s3Args, '--gc-interval', '0', '--listing-cache-bytes', '0', ...quiet], awsEnv);
   // nginx's workers run as nobody: the shared folder must be readable by all.
   const work = tempDir(t, 'fastdav-bench-s3-');
   chmodSync(work, 0o755);
@@ -108,7 +113,7 @@ t.test('object storage benchmark', { skip: objectStorageUnavailable(t) || (hasNg
     location / { dav_methods PUT DELETE MKCOL COPY MOVE; dav_ext_methods PROPFIND OPTIONS; create_full_put_path on; client_max_body_size 0; }`,
     'load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;',
   );
-  const servers: Record<string, { origin: string }> = { 's3': s3, 'fs': fs, 'nginx': nginx };
+  const servers: Record<string, { origin: string }> = { 's3': s3, 's3 uncached': s3Uncached, 'fs': fs, 'nginx': nginx };
   const summary: Record<string, unknown> = { bytes: BYTES, load: { start: loadAverage() }, started: new Date().toISOString() };
   const rows: string[] = [];
   t.comment(`load average at the start: ${loadAverage()}`);
@@ -140,6 +145,7 @@ t.test('object storage benchmark', { skip: objectStorageUnavailable(t) || (hasNg
   // the first PF_WARMUP requests of each warm it up and are not counted.
   for (const [body, label] of [[ALLPROP, 'allprop'], [SIX_PROPS, '6 props'], [NGINX_FOUR, "nginx's 4 props"]] as const) {
     const times: Record<string, number[]> = {};
+    const lastBody: Record<string, string> = {};
     for (let i = 0; i < PF_WARMUP + PF_REPS; i++) {
       for (const [server, { origin }] of Object.entries(servers)) {
         const r = await send(origin, 'PROPFIND', '/p10k/', { depth: '1', 'content-type': 'application/xml' }, body);
@@ -149,8 +155,10 @@ t.test('object storage benchmark', { skip: objectStorageUnavailable(t) || (hasNg
         // What each answer holds: an etag and a type per file, or not at all.
         for (const prop of ['getetag', 'getcontenttype']) responseProps[`${server} ${label} ${prop}`] = r.body.match(new RegExp(`<D:${prop}>`, 'g'))?.length ?? 0;
         if (i >= PF_WARMUP) (times[server] ??= []).push(r.ms);
+        lastBody[server] = r.body;
       }
     }
+    t.equal(lastBody['s3'], lastBody['s3 uncached'], `${label}: the answer sent again is the one rendered afresh`);
     for (const [server, series] of Object.entries(times)) {
       (propfind[label] ??= {})[server] = series;
       t.comment(`PROPFIND Depth 1, ${PF_FILES} files, ${label}, ${server}: median ${median(series).toFixed(0)} ms of ${series.map((x) => x.toFixed(0)).join(', ')}`);
@@ -240,6 +248,7 @@ t.test('object storage benchmark', { skip: objectStorageUnavailable(t) || (hasNg
     '| row | fastdav S3 | fastdav fs | nginx dav | goal |',
     '|---|---|---|---|---|',
     ...(['allprop', '6 props'] as const).map((label) => `| PROPFIND Depth 1, 10,000 files, ${label} (ms) | ${pf(label, 's3').toFixed(0)} | ${pf(label, 'fs').toFixed(0)} | ${pf(label, 'nginx').toFixed(0)} | S3 ≤ nginx: ${pct(pf(label, 's3'), pf(label, 'nginx'))} of nginx's time |`),
+    ...(['allprop', '6 props', "nginx's 4 props"] as const).map((label) => `| … ${label}, S3 with the listing cache off (ms) | ${pf(label, 's3 uncached').toFixed(0)} | | | ${pct(pf(label, 's3 uncached'), pf(label, 'nginx'))} of nginx's time |`),
     ...(['allprop', '6 props'] as const).map((label) => `| … its response (MB) | ${['s3', 'fs', 'nginx'].map((s) => (responseBytes[`${s} ${label}`]! / 1e6).toFixed(1)).join(' | ')} | |`),
     `| … etags / content types in the 6-property answer | ${['s3', 'fs', 'nginx'].map((s) => `${responseProps[`${s} 6 props getetag`]} / ${responseProps[`${s} 6 props getcontenttype`]}`).join(' | ')} | |`,
     `| PROPFIND Depth 1, 10,000 files, the 4 of them nginx answers (ms) | ${pf("nginx's 4 props", 's3').toFixed(0)} | ${pf("nginx's 4 props", 'fs').toFixed(0)} | ${pf("nginx's 4 props", 'nginx').toFixed(0)} | like for like: ${pct(pf("nginx's 4 props", 's3'), pf("nginx's 4 props", 'nginx'))} of nginx's time |`,

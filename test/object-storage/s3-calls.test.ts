@@ -342,67 +342,78 @@ t.test('object storage costs and failures', { skip }, async (t) => {
     t.equal((await s.request('PUT', '/c', { body: 'z'.repeat(400) })).status, 201, 'up to the quota: fine');
   });
 
-  t.test('PostgreSQL lost in the middle of a listing: cut or 503, never a short 207', async (t) => {
-    const settings = await engines.settings();
-    const s = await startServer(t, settings);
-    t.equal((await s.request('MKCOL', '/big/')).status, 201);
-    const db = new pg.Client({ connectionString: settings.metadataUrl! });
-    await db.connect();
-    t.teardown(() => db.end());
-    const FILES = 20_000;
-    await db.query(
-      `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms)
-       SELECT (SELECT id FROM catalog_nodes WHERE name = 'big'), 'f' || lpad(i::text, 6, '0'), false, 0, '"e' || i || '"', 0, 0
-       FROM generate_series(1, $1::int) i`,
-      [FILES],
-    );
-    /** A Depth 1 PROPFIND of /big/, read to its end or its cut. */
-    const listing = () =>
-      new Promise<{ status: number; responses: number; finished: boolean; cut: boolean }>((resolve) => {
-        let body = '';
-        let status = 0;
-        const done = (cut: boolean, complete = false) =>
-          resolve({ status, responses: body.split('<D:response>').length - 1, finished: complete && body.endsWith('</D:multistatus>\n'), cut });
-        const req = http.request(`${s.origin}/big/`, { method: 'PROPFIND', headers: { depth: '1' }, agent: false }, (res) => {
-          status = res.statusCode!;
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => done(!res.complete, res.complete));
-          res.on('error', () => done(true));
+  // Both ways a listing is read: the plain statement (listing cache off), and the statement with
+  // the fingerprint that the listing cache reads a listing with (every attempt a request body of
+  // its own, so that none is answered from the cache).
+  for (const [mode, cacheBytes, statement] of [
+    ['listing cache off', 0, '%ORDER BY name LIMIT%'],
+    ['listing read for the cache', 32 * 1024 * 1024, '%ORDER BY name) UNION ALL%'],
+  ] as const) {
+    t.test(`PostgreSQL lost in the middle of a listing (${mode}): cut or 503, never a short 207`, async (t) => {
+      const settings = await engines.settings();
+      const s = await startServer(t, { ...settings, listingCacheBytes: cacheBytes });
+      t.equal((await s.request('MKCOL', '/big/')).status, 201);
+      const db = new pg.Client({ connectionString: settings.metadataUrl! });
+      await db.connect();
+      t.teardown(() => db.end());
+      const FILES = 20_000;
+      await db.query(
+        `INSERT INTO catalog_nodes (parent, name, is_collection, size, etag, mtime_ms, created_ms)
+         SELECT (SELECT id FROM catalog_nodes WHERE name = 'big'), 'f' || lpad(i::text, 6, '0'), false, 0, '"e' || i || '"', 0, 0
+         FROM generate_series(1, $1::int) i`,
+        [FILES],
+      );
+      /** A Depth 1 PROPFIND of /big/, read to its end or its cut. */
+      let requests = 0;
+      const listing = () =>
+        new Promise<{ status: number; responses: number; finished: boolean; cut: boolean }>((resolve) => {
+          let body = '';
+          let status = 0;
+          const done = (cut: boolean, complete = false) =>
+            resolve({ status, responses: body.split('<D:response>').length - 1, finished: complete && body.endsWith('</D:multistatus>\n'), cut });
+          const propfindBody = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>${' '.repeat(requests++)}`;
+          const req = http.request(`${s.origin}/big/`, { method: 'PROPFIND', headers: { depth: '1', 'content-type': 'application/xml' }, agent: false }, (res) => {
+            status = res.statusCode!;
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => done(!res.complete, res.complete));
+            res.on('error', () => done(true));
+          });
+          req.on('error', () => done(true));
+          req.end(propfindBody);
         });
-        req.on('error', () => done(true));
-        req.end();
-      });
-    t.equal((await listing()).responses, FILES + 1, 'a whole listing first');
-    const seen = { whole: 0, unavailable: 0, cut: 0 };
-    for (let attempt = 0; attempt < 40 && seen.cut === 0; attempt++) {
-      let running = true;
-      // Kills the listing's statement while it runs (a lost connection, as a database restart does).
-      const killer = (async () => {
-        while (running) {
-          const { rowCount } = await db.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%ORDER BY name LIMIT%'`,
-          );
-          if (rowCount) break;
+      t.equal((await listing()).responses, FILES + 1, 'a whole listing first');
+      const seen = { whole: 0, unavailable: 0, cut: 0 };
+      for (let attempt = 0; attempt < 40 && seen.cut === 0; attempt++) {
+        let running = true;
+        // Kills the listing's statement while it runs (a lost connection, as a database restart does).
+        const killer = (async () => {
+          while (running) {
+            const { rowCount } = await db.query(
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+               WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1`,
+              [statement],
+            );
+            if (rowCount) break;
+          }
+        })();
+        const r = await listing();
+        running = false;
+        await killer;
+        if (r.status === 503) seen.unavailable++;
+        else if (r.cut || !r.finished) {
+          t.equal(r.status, 207, 'cut after the answer began');
+          seen.cut++;
+        } else {
+          t.equal(r.responses, FILES + 1, 'a 207 that ends well-formed holds every member');
+          seen.whole++;
         }
-      })();
-      const r = await listing();
-      running = false;
-      await killer;
-      if (r.status === 503) seen.unavailable++;
-      else if (r.cut || !r.finished) {
-        t.equal(r.status, 207, 'cut after the answer began');
-        seen.cut++;
-      } else {
-        t.equal(r.responses, FILES + 1, 'a 207 that ends well-formed holds every member');
-        seen.whole++;
       }
-    }
-    t.ok(seen.cut + seen.unavailable > 0, `the connection was lost during a listing (${JSON.stringify(seen)})`);
-    const after = await listing();
-    t.ok(after.finished && after.responses === FILES + 1, 'the next listing is whole');
-  });
+      t.ok(seen.cut + seen.unavailable > 0, `the connection was lost during a listing (${JSON.stringify(seen)})`);
+      const after = await listing();
+      t.ok(after.finished && after.responses === FILES + 1, 'the next listing is whole');
+    });
+  }
 
   t.test('PostgreSQL unreachable: 503 with Retry-After, then service resumes', async (t) => {
     const s = await startObjectStorageServer(t, engines);
