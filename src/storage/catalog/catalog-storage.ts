@@ -213,6 +213,8 @@ export function newBlobKey(): string {
 export interface CatalogOptions {
   /** --quota-bytes: the space offered (quota properties); 0 or absent: no quota. */
   readonly quotaBytes?: number | undefined;
+  /** False when PostgreSQL cannot fingerprint listings (before 14: no hash_record_extended): no listing cache. */
+  readonly fingerprints?: boolean;
 }
 
 export class CatalogStorage implements Storage {
@@ -283,7 +285,12 @@ export class CatalogStorage implements Storage {
     return batched(rows, (r) => treeEntry(path, r[0]!));
   }
 
-  readonly listingFingerprints: ListingFingerprints = {
+  /** Fingerprints of members and dead properties (listing-fingerprints.ts); absent on PostgreSQL before 14. */
+  get listingFingerprints(): ListingFingerprints | undefined {
+    return this.options.fingerprints === false ? undefined : this.fingerprints;
+  }
+
+  private readonly fingerprints: ListingFingerprints = {
     current: async (path, withDeadProps) => {
       const [row] = await this.sql.run<{ members: string; props: string | null }>(CURRENT, [path.segments, withDeadProps]);
       return combined(row!.members, row!.props);

@@ -52,8 +52,10 @@ export async function openObjectStorage(config: ObjectStorageConfig, options: Ob
     await close();
     throw new ConfigError(`s3Bucket: ${(err as Error).message}`);
   }
+  // The listing cache's fingerprints need PostgreSQL 14 (listing-fingerprints.ts).
+  const [version] = await database.pool.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v").then((r) => r.rows);
   return {
-    storage: new CatalogStorage(database, blobs, { quotaBytes: config.quotaBytes }),
+    storage: new CatalogStorage(database, blobs, { quotaBytes: config.quotaBytes, fingerprints: version!.v >= 140000 }),
     metadata: new CatalogMetadataStore(database),
     blobs,
     close,
