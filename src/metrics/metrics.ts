@@ -131,21 +131,32 @@ export class ServerMetrics {
         }
       },
     });
-    const cacheGauge = (name: string, help: string, pick: (use: ListingCacheUse) => number): void => {
-      new Gauge({
+    // The listing cache counts for itself (nothing per request here); read on scrape.
+    const cacheCounter = (name: string, help: string, pick: (use: ListingCacheUse) => number): void => {
+      let counted = 0;
+      new Counter({
         name,
         help,
         registers: [this.registry],
         collect() {
           const use = metrics.sources.listingCache?.();
-          if (use) this.set(pick(use));
+          if (!use) return;
+          this.inc(pick(use) - counted);
+          counted = pick(use);
         },
       });
     };
-    // Counts kept by the cache itself (no work per request here); read on scrape.
-    cacheGauge('fastdav_listing_cache_hits', 'PROPFIND answers sent from the listing cache since start (the database showed the listing unchanged)', (u) => u.hits);
-    cacheGauge('fastdav_listing_cache_misses', 'PROPFIND answers looked for in the listing cache and found changed since start', (u) => u.misses);
-    cacheGauge('fastdav_listing_cache_bytes', 'Bytes of PROPFIND answers kept in the listing cache', (u) => u.bytes);
+    cacheCounter('fastdav_listing_cache_hits_total', 'PROPFIND answers sent from the listing cache (the database showed the listing unchanged)', (u) => u.hits);
+    cacheCounter('fastdav_listing_cache_misses_total', 'PROPFIND answers looked for in the listing cache and found changed', (u) => u.misses);
+    new Gauge({
+      name: 'fastdav_listing_cache_bytes',
+      help: 'Bytes of PROPFIND answers kept in the listing cache',
+      registers: [this.registry],
+      collect() {
+        const use = metrics.sources.listingCache?.();
+        if (use) this.set(use.bytes);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'fastdav_' });
   }
 

@@ -33,7 +33,7 @@ t.test('the listing cache never answers with a changed listing', { skip }, async
   const metrics = new ServerMetrics();
   const a = await startServer(t, settings, { metrics });
   const b = await startServer(t, { ...settings, listingCacheBytes: 0 });
-  const hits = async (): Promise<number> => (await metrics.registry.getSingleMetric('fastdav_listing_cache_hits')!.get()).values[0]?.value ?? 0;
+  const hits = async (): Promise<number> => (await metrics.registry.getSingleMetric('fastdav_listing_cache_hits_total')!.get()).values[0]?.value ?? 0;
 
   t.equal((await b.request('MKCOL', '/big/')).status, 201);
   t.equal((await b.request('MKCOL', '/elsewhere/')).status, 201);

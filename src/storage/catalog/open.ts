@@ -34,9 +34,13 @@ export interface ObjectStorage {
 export async function openObjectStorage(config: ObjectStorageConfig, options: ObjectStorageOptions = {}): Promise<ObjectStorage> {
   if (!config.s3Bucket || !config.metadataUrl) throw new ConfigError('s3Bucket: object storage needs --s3-bucket and --metadata-url');
   let database: PostgresMetadataStore;
+  let fingerprints: boolean;
   try {
     const { pool, ...rest } = options;
     database = await PostgresMetadataStore.open(config.metadataUrl, { migrations: OBJECT_STORAGE_MIGRATIONS, ...rest, ...pool });
+    // The listing cache's fingerprints need PostgreSQL 14 (listing-fingerprints.ts).
+    const version = await database.pool.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
+    fingerprints = version.rows[0]!.v >= 140000;
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
     throw new ConfigError(`metadataUrl: cannot use the database: ${cause instanceof Error ? cause.message : String(cause)}`);
@@ -52,10 +56,8 @@ export async function openObjectStorage(config: ObjectStorageConfig, options: Ob
     await close();
     throw new ConfigError(`s3Bucket: ${(err as Error).message}`);
   }
-  // The listing cache's fingerprints need PostgreSQL 14 (listing-fingerprints.ts).
-  const [version] = await database.pool.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v").then((r) => r.rows);
   return {
-    storage: new CatalogStorage(database, blobs, { quotaBytes: config.quotaBytes, fingerprints: version!.v >= 140000 }),
+    storage: new CatalogStorage(database, blobs, { quotaBytes: config.quotaBytes, fingerprints }),
     metadata: new CatalogMetadataStore(database),
     blobs,
     close,
