@@ -6,6 +6,7 @@
  * hits, or one that hits after a change, fails here.
  */
 import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { ServerMetrics } from '../../src/metrics/metrics.js';
@@ -114,4 +115,113 @@ t.test('the listing cache never answers with a changed listing', { skip }, async
   // And a new collection under the old name, with members of the same names and contents.
   t.equal((await b.request('COPY', '/renamed/', { headers: { destination: `${b.origin}/big/` } })).status, 201);
   await same('a copy under the old name', '/big/');
+});
+
+/**
+ * Racing: B flips a folder between four states over and over (a displayname red or blue on one
+ * member, another member under one name or another: each change can be undone exactly), two
+ * changes at a time (the second lands while A reads the first) then a pause, while three clients
+ * ask A for the listing. Every answer must show a state that could be current at some moment
+ * while it was asked (members and properties each: they are two reads, as without the cache),
+ * never one already replaced; afterwards, with each state set once more and left alone, A's
+ * answer must be that state's, sent from the cache the second time. An answer kept under the
+ * fingerprint of another state than the one it was rendered from shows here (checked: taking the
+ * fingerprint after rendering instead of in the listing's statement fails this in every run).
+ */
+t.test('racing changes on another instance', { skip }, async (t) => {
+  const engines = await startEngines(t);
+  const settings = await engines.settings();
+  const metrics = new ServerMetrics();
+  const a = await startServer(t, settings, { metrics });
+  const b = await startServer(t, { ...settings, listingCacheBytes: 0 });
+  const hits = async (): Promise<number> => (await metrics.registry.getSingleMetric('fastdav_listing_cache_hits_total')!.get()).values[0]?.value ?? 0;
+  t.equal((await b.request('MKCOL', '/race/')).status, 201);
+  for (let i = 0; i < MEMBERS; i += 20) {
+    const puts = [];
+    for (let k = i; k < Math.min(MEMBERS, i + 20); k++) puts.push(b.request('PUT', `/race/m${String(k).padStart(4, '0')}`, { body: '' }));
+    for (const r of await Promise.all(puts)) t.equal(r.status, 201);
+  }
+  const listing = async (server: TestServer): Promise<string> => {
+    const r = await server.request('PROPFIND', '/race/', { headers: { depth: '1', 'content-type': 'application/xml' }, body: SIX_PROPS });
+    t.equal(r.status, 207);
+    return r.body;
+  };
+  // The four states: colour (a displayname, which the six properties show) × the name of m0001.
+  let colour = 'red';
+  let renamed = false;
+  const setColour = async (c: string): Promise<void> => {
+    t.equal((await b.request('PROPPATCH', '/race/m0000', { body: proppatch('DAV:', 'displayname', c) })).status, 207);
+    colour = c;
+  };
+  const setRenamed = async (r: boolean): Promise<void> => {
+    if (r === renamed) return;
+    const [from, to] = r ? ['m0001', 'zz-renamed'] : ['zz-renamed', 'm0001'];
+    t.equal((await b.request('MOVE', `/race/${from}`, { headers: { destination: `${b.origin}/race/${to}` } })).status, 201);
+    renamed = r;
+  };
+  const states = new Map<string, string>();
+  for (const c of ['red', 'blue']) {
+    for (const r of [false, true]) {
+      await setColour(c);
+      await setRenamed(r);
+      states.set(`${c}/${r}`, await listing(b));
+    }
+  }
+  t.equal(new Set(states.values()).size, 4, 'four different answers');
+  const answers = [...states.values()];
+
+  // What B did when: flip j began at begun[j] and was answered (so committed) by done[j]. The state
+  // after flip j is current from its commit to flip j + 1's commit.
+  const history: { begun: number; done: number; colour: string; renamed: boolean }[] = [{ begun: -Infinity, done: -Infinity, colour, renamed }];
+  let racing = true;
+  const flipper = (async () => {
+    for (let i = 0; i < 80; i++) {
+      // Known before it is made: a reader may see it committed before B hears so.
+      const flip = { begun: performance.now(), done: Infinity, colour: i % 2 === 0 ? (colour === 'red' ? 'blue' : 'red') : colour, renamed: i % 2 === 1 ? !renamed : renamed };
+      history.push(flip);
+      if (i % 2 === 0) await setColour(flip.colour);
+      else await setRenamed(flip.renamed);
+      flip.done = performance.now();
+      // Two changes in a row (the second lands while A reads the first), then a state that stays a
+      // while: an answer of another state then is a stale one.
+      if (i % 2 === 1) await sleep(30 + Math.random() * 40);
+    }
+    racing = false;
+  })();
+  /** The states that could have been current at some moment between t0 and t1. */
+  const possible = (t0: number, t1: number) =>
+    history.filter((h, j) => h.begun <= t1 && (j === history.length - 1 || history[j + 1]!.done >= t0));
+  let asked = 0;
+  const wrong: string[] = [];
+  const reader = async (): Promise<void> => {
+    while (racing) {
+      asked++;
+      const t0 = performance.now();
+      const body = await listing(a);
+      const during = possible(t0, performance.now());
+      const state = [...states].find(([, answer]) => answer === body)?.[0];
+      if (state === undefined) {
+        wrong.push('an answer of none of the four states');
+        continue;
+      }
+      // Members and properties are two reads (as without the cache): each must be possible.
+      const [c, r] = state.split('/');
+      if (!during.some((h) => h.colour === c) || !during.some((h) => String(h.renamed) === r)) {
+        wrong.push(`${state} while only ${during.map((h) => `${h.colour}/${h.renamed}`).join(', ')} could be current`);
+      }
+    }
+  };
+  await Promise.all([flipper, reader(), reader(), reader()]);
+  t.ok(asked >= 10, `A was asked ${asked} times during the race`);
+  t.same(wrong, [], 'every answer during the race showed a state current while it was asked');
+
+  for (const [state, fresh] of states) {
+    const [c, r] = state.split('/');
+    await setColour(c!);
+    await setRenamed(r === 'true');
+    t.equal(await listing(a), fresh, `${state}: A's answer is that state's`);
+    const before = await hits();
+    t.equal(await listing(a), fresh, `${state}: asked again, the same`);
+    t.equal((await hits()) - before, 1, `${state}: …from the cache`);
+  }
 });
