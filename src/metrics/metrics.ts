@@ -99,16 +99,23 @@ export class ServerMetrics {
 
   constructor() {
     const metrics = this;
-    // Registered first: a scrape reads them before the lock count's own query takes a connection.
-    const poolGauge = (name: string, help: string, pick: (use: PoolUse) => number): void => {
+    /** A gauge set on each scrape to what `read` gives (nothing when it gives undefined). */
+    const scrapedGauge = (name: string, help: string, read: () => number | undefined): void => {
       new Gauge({
         name,
         help,
         registers: [this.registry],
         collect() {
-          const use = metrics.sources.poolUse?.();
-          if (use) this.set(pick(use));
+          const value = read();
+          if (value !== undefined) this.set(value);
         },
+      });
+    };
+    // Registered first: a scrape reads them before the lock count's own query takes a connection.
+    const poolGauge = (name: string, help: string, pick: (use: PoolUse) => number): void => {
+      scrapedGauge(name, help, () => {
+        const use = metrics.sources.poolUse?.();
+        return use ? pick(use) : undefined;
       });
     };
     poolGauge('fastdav_metadata_pool_connections', 'Open connections of the metadata store pool (busy and idle)', (u) => u.total);
@@ -148,15 +155,7 @@ export class ServerMetrics {
     };
     cacheCounter('fastdav_listing_cache_hits_total', 'PROPFIND answers sent from the listing cache (the database showed the listing unchanged)', (u) => u.hits);
     cacheCounter('fastdav_listing_cache_misses_total', 'PROPFIND answers looked for in the listing cache and found changed', (u) => u.misses);
-    new Gauge({
-      name: 'fastdav_listing_cache_bytes',
-      help: 'Bytes of PROPFIND answers kept in the listing cache',
-      registers: [this.registry],
-      collect() {
-        const use = metrics.sources.listingCache?.();
-        if (use) this.set(use.bytes);
-      },
-    });
+    scrapedGauge('fastdav_listing_cache_bytes', 'Bytes of PROPFIND answers kept in the listing cache', () => metrics.sources.listingCache?.().bytes);
     collectDefaultMetrics({ register: this.registry, prefix: 'fastdav_' });
   }
 

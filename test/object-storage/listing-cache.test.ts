@@ -5,7 +5,7 @@
  * nothing changed A must have sent it from the cache (its hit counter moves): a cache that never
  * hits, or one that hits after a change, fails here.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { objectStorageUnavailable, startEngines } from '../helpers/object-storage.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -28,21 +28,31 @@ const LOCK_BODY =
 /** Enough members for an answer past the cache's smallest kept size (64 KiB of six-property responses). */
 const MEMBERS = 220;
 
-t.test('the listing cache never answers with a changed listing', { skip }, async (t) => {
+/** Two instances on one new database and bucket: A with the listing cache (and its hit count), B without. */
+async function twoInstances(t: Test) {
   const engines = await startEngines(t);
   const settings = await engines.settings();
   const metrics = new ServerMetrics();
   const a = await startServer(t, settings, { metrics });
   const b = await startServer(t, { ...settings, listingCacheBytes: 0 });
   const hits = async (): Promise<number> => (await metrics.registry.getSingleMetric('fastdav_listing_cache_hits_total')!.get()).values[0]?.value ?? 0;
+  return { a, b, hits };
+}
 
-  t.equal((await b.request('MKCOL', '/big/')).status, 201);
-  t.equal((await b.request('MKCOL', '/elsewhere/')).status, 201);
+/** PUTs MEMBERS files, 20 at a time: `name(k)` with `body(k)`. */
+async function fill(t: Test, server: TestServer, name: (k: number) => string, body: (k: number) => string): Promise<void> {
   for (let i = 0; i < MEMBERS; i += 20) {
     const puts = [];
-    for (let k = i; k < Math.min(MEMBERS, i + 20); k++) puts.push(b.request('PUT', `/big/file-${String(k).padStart(4, '0')}.txt`, { body: k % 3 === 0 ? '' : `content ${k}` }));
+    for (let k = i; k < Math.min(MEMBERS, i + 20); k++) puts.push(server.request('PUT', name(k), { body: body(k) }));
     for (const r of await Promise.all(puts)) t.equal(r.status, 201);
   }
+}
+
+t.test('the listing cache never answers with a changed listing', { skip }, async (t) => {
+  const { a, b, hits } = await twoInstances(t);
+  t.equal((await b.request('MKCOL', '/big/')).status, 201);
+  t.equal((await b.request('MKCOL', '/elsewhere/')).status, 201);
+  await fill(t, b, (k) => `/big/file-${String(k).padStart(4, '0')}.txt`, (k) => (k % 3 === 0 ? '' : `content ${k}`));
   t.equal((await b.request('MKCOL', '/big/sub folder/')).status, 201);
 
   const propfind = (server: TestServer, path: string, body: string | undefined) =>
@@ -129,18 +139,9 @@ t.test('the listing cache never answers with a changed listing', { skip }, async
  * fingerprint after rendering instead of in the listing's statement fails this in every run).
  */
 t.test('racing changes on another instance', { skip }, async (t) => {
-  const engines = await startEngines(t);
-  const settings = await engines.settings();
-  const metrics = new ServerMetrics();
-  const a = await startServer(t, settings, { metrics });
-  const b = await startServer(t, { ...settings, listingCacheBytes: 0 });
-  const hits = async (): Promise<number> => (await metrics.registry.getSingleMetric('fastdav_listing_cache_hits_total')!.get()).values[0]?.value ?? 0;
+  const { a, b, hits } = await twoInstances(t);
   t.equal((await b.request('MKCOL', '/race/')).status, 201);
-  for (let i = 0; i < MEMBERS; i += 20) {
-    const puts = [];
-    for (let k = i; k < Math.min(MEMBERS, i + 20); k++) puts.push(b.request('PUT', `/race/m${String(k).padStart(4, '0')}`, { body: '' }));
-    for (const r of await Promise.all(puts)) t.equal(r.status, 201);
-  }
+  await fill(t, b, (k) => `/race/m${String(k).padStart(4, '0')}`, () => '');
   const listing = async (server: TestServer): Promise<string> => {
     const r = await server.request('PROPFIND', '/race/', { headers: { depth: '1', 'content-type': 'application/xml' }, body: SIX_PROPS });
     t.equal(r.status, 207);
