@@ -25,8 +25,10 @@ export class ReplyBody implements TextSink {
   private stream: Readable | undefined;
   private resume: (() => void) | undefined;
   private gone = false;
-  /** While capturing (startCapture): the bytes sent since, and where they start in `buffer`. */
+  /** While capturing (startCapture): the bytes sent since, their count, and where they start in `buffer`. */
   private captured: Buffer[] | undefined;
+  private capturedBytes = 0;
+  private captureLimit = 0;
   private capturedFrom = 0;
 
   constructor(reply: FastifyReply, status: number, contentType: string) {
@@ -53,7 +55,7 @@ export class ReplyBody implements TextSink {
     const sent = this.flush();
     if (size > FLUSH_BYTES) {
       const bytes = Buffer.from(chunk);
-      this.captured?.push(bytes);
+      this.keep(bytes);
       this.stream!.push(bytes);
     } else {
       this.used = this.buffer.write(chunk, 0);
@@ -73,23 +75,36 @@ export class ReplyBody implements TextSink {
         continue;
       }
       if (!this.stream || this.used > 0) await this.flush();
-      if (this.captured) this.captured.push(bytes);
+      this.keep(bytes);
       if (!this.stream!.push(bytes)) await new Promise<void>((resolve) => (this.resume = () => ((this.resume = undefined), resolve())));
     }
   }
 
-  /** Starts keeping what is written from here on (takeCapture): the bytes sent are kept, not copied. */
-  startCapture(): void {
+  /**
+   * Starts keeping what is written from here on (takeCapture): the bytes sent are kept, not
+   * copied, up to `limitBytes`; past it capturing stops (a listing too big to keep is not held in
+   * memory while it is sent).
+   */
+  startCapture(limitBytes: number): void {
     this.captured = [];
+    this.capturedBytes = 0;
+    this.captureLimit = limitBytes;
     this.capturedFrom = this.used;
   }
 
-  /** The bytes written since startCapture, as slices of the buffers sent; stops capturing. */
-  takeCapture(): Buffer[] {
-    const out = this.captured ?? [];
-    if (this.used > this.capturedFrom) out.push(this.buffer.subarray(this.capturedFrom, this.used));
+  /** The bytes written since startCapture, as slices of the buffers sent, or undefined past its limit; stops capturing. */
+  takeCapture(): Buffer[] | undefined {
+    if (this.used > this.capturedFrom) this.keep(this.buffer.subarray(this.capturedFrom, this.used));
+    const out = this.captured;
     this.captured = undefined;
     return out;
+  }
+
+  private keep(bytes: Buffer): void {
+    if (!this.captured) return;
+    this.capturedBytes += bytes.length;
+    if (this.capturedBytes > this.captureLimit) this.captured = undefined;
+    else this.captured.push(bytes);
   }
 
   /** Sends what is gathered as one chunk of a streamed body; resolves when the client wants more. */
@@ -103,10 +118,8 @@ export class ReplyBody implements TextSink {
       this.reply.send(this.stream);
     }
     const sent = this.buffer.subarray(0, this.used);
-    if (this.captured) {
-      if (this.used > this.capturedFrom) this.captured.push(sent.subarray(this.capturedFrom));
-      this.capturedFrom = 0;
-    }
+    if (this.used > this.capturedFrom) this.keep(sent.subarray(this.capturedFrom));
+    this.capturedFrom = 0;
     const ok = this.stream.push(sent);
     // A new buffer each time: those sent are never written again (a capture keeps them).
     this.buffer = Buffer.allocUnsafe(FLUSH_BYTES);

@@ -185,10 +185,11 @@ async function answerFromListingCache(ctx: RequestContext, request: PropfindRequ
   await ms.begin();
   // lockdiscovery counts its timeout down: an answer showing a lock is never kept.
   const keep = found.length === 0;
-  if (keep) body.startCapture();
+  if (keep) body.startCapture(cache.maxBytes);
   await writeResponses(ctx, ms, { request, target, listing: read.listing, dead: read.deadProps, locks: found });
   const fingerprint = read.fingerprint();
-  if (keep && fingerprint !== undefined) cache.set(key, fingerprint, body.takeCapture());
+  const captured = body.takeCapture();
+  if (captured && fingerprint !== undefined) cache.set(key, fingerprint, captured);
   await ms.end();
 }
 

@@ -189,28 +189,29 @@ t.test('relayInBatches: a client that leaves ends the store\'s stream', async (t
  * Capture and replay (the PROPFIND listing cache): what is written between startCapture and
  * takeCapture comes back exactly, whether the body stayed in one buffer or went out in chunks
  * (texts of every size, one past a chunk, non-ASCII), and writing those bytes again into another
- * answer gives the same body.
+ * answer gives the same body; past its limit a capture gives nothing.
  */
 t.test('capture and replay give the same bytes', async (t) => {
   const { ReplyBody, XML_CONTENT_TYPE } = await import('../../src/http/reply-body.js');
   const texts = (count: number): string[] =>
     Array.from({ length: count }, (_, i) => (i % 97 === 5 ? 'é€'.repeat(40_000) : `<D:response><D:href>/f/${i}-ü</D:href>${'x'.repeat(i % 300)}</D:response>`));
-  const captures = new Map<number, Buffer[]>();
+  const captures = new Map<string, Buffer[] | undefined>();
   const app = Fastify();
   app.get('/write/:count', async (req, reply) => {
     const count = Number((req.params as { count: string }).count);
+    const limit = Number((req.query as { limit?: string }).limit ?? Infinity);
     const body = new ReplyBody(reply, 207, XML_CONTENT_TYPE);
     await body.write('<head>');
-    body.startCapture();
+    body.startCapture(limit);
     for (const text of texts(count)) await body.write(text);
-    captures.set(count, body.takeCapture());
+    captures.set(req.url, body.takeCapture());
     await body.write('</tail>');
     body.end();
   });
   app.get('/replay/:count', async (req, reply) => {
     const body = new ReplyBody(reply, 207, XML_CONTENT_TYPE);
     await body.write('<head>');
-    await body.writeBytes(captures.get(Number((req.params as { count: string }).count))!);
+    await body.writeBytes(captures.get(`/write/${(req.params as { count: string }).count}`)!);
     await body.write('</tail>');
     body.end();
   });
@@ -221,9 +222,15 @@ t.test('capture and replay give the same bytes', async (t) => {
     const written = await fetchOutcome(port, `/write/${count}`);
     const expected = texts(count).join('');
     t.equal(written.body, `<head>${expected}</tail>`, `${count} texts: the body as written`);
-    t.equal(Buffer.concat(captures.get(count)!).toString('utf8'), expected, `${count} texts: the capture holds exactly what was written in between`);
+    t.equal(Buffer.concat(captures.get(`/write/${count}`)!).toString('utf8'), expected, `${count} texts: the capture holds exactly what was written in between`);
     const replayed = await fetchOutcome(port, `/replay/${count}`);
     t.equal(replayed.body, written.body, `${count} texts: the replayed body is the same`);
     t.ok(replayed.complete, `${count} texts: the replayed body ends`);
   }
+  // Past its limit a capture stops (nothing held for an answer too big to keep); the body is whole.
+  const limited = await fetchOutcome(port, '/write/5000?limit=65536');
+  t.equal(limited.body, `<head>${texts(5000).join('')}</tail>`, 'past the limit: the body as written');
+  t.equal(captures.get('/write/5000?limit=65536'), undefined, 'past the limit: no capture');
+  await fetchOutcome(port, '/write/3?limit=65536');
+  t.equal(Buffer.concat(captures.get('/write/3?limit=65536')!).toString('utf8'), texts(3).join(''), 'within the limit: the capture');
 });
