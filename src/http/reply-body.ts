@@ -118,8 +118,10 @@ export class ReplyBody implements TextSink {
       this.reply.send(this.stream);
     }
     const sent = this.buffer.subarray(0, this.used);
-    if (this.used > this.capturedFrom) this.keep(sent.subarray(this.capturedFrom));
-    this.capturedFrom = 0;
+    if (this.captured) {
+      if (this.used > this.capturedFrom) this.keep(sent.subarray(this.capturedFrom));
+      this.capturedFrom = 0;
+    }
     const ok = this.stream.push(sent);
     // A new buffer each time: those sent are never written again (a capture keeps them).
     this.buffer = Buffer.allocUnsafe(FLUSH_BYTES);
@@ -149,9 +151,15 @@ export const XML_CONTENT_TYPE = 'application/xml; charset=utf-8';
 
 /** Starts a 207 Multi-Status reply (RFC 4918 §13) and returns its writer. */
 export async function beginMultistatus(reply: FastifyReply): Promise<MultistatusWriter> {
-  const writer = new MultistatusWriter(new ReplyBody(reply, 207, XML_CONTENT_TYPE));
-  await writer.begin();
-  return writer;
+  return (await beginMultistatusBody(reply)).ms;
+}
+
+/** beginMultistatus, with the body under the writer too (to capture or replay its bytes). */
+export async function beginMultistatusBody(reply: FastifyReply): Promise<{ body: ReplyBody; ms: MultistatusWriter }> {
+  const body = new ReplyBody(reply, 207, XML_CONTENT_TYPE);
+  const ms = new MultistatusWriter(body);
+  await ms.begin();
+  return { body, ms };
 }
 
 /** The buffers a file body is sent through: 1 MiB reads (64 KiB ones halve the throughput), two of them. */

@@ -6,11 +6,11 @@
  */
 import { DavError } from '../core/errors.js';
 import { parseDepth } from '../http/headers.js';
-import { ReplyBody, XML_CONTENT_TYPE, beginMultistatus } from '../http/reply-body.js';
+import { beginMultistatus, beginMultistatusBody } from '../http/reply-body.js';
 import type { PropertyContext } from '../props/live.js';
 import { needsDeadProperties, needsLocks, needsSpace, parsePropfind, propstatRenderer, type PropfindRequest } from '../props/propfind.js';
 import { parseXml } from '../xml/parse.js';
-import { MultistatusWriter, escapeXmlText } from '../xml/multistatus.js';
+import { type MultistatusWriter, escapeXmlText } from '../xml/multistatus.js';
 import type { DeadProperty } from '../metadata/store.js';
 import type { CountedListing, Entry, Listing, ListingFingerprints, SpaceInfo } from '../storage/storage.js';
 import { ListingCache } from '../props/listing-cache.js';
@@ -171,18 +171,14 @@ async function answerFromListingCache(ctx: RequestContext, request: PropfindRequ
     const [fingerprint, found] = await Promise.all([fingerprints.current(target.path, withDeadProps), relevantLocks]);
     const kept = found.length === 0 ? cache.get(key, fingerprint) : undefined;
     if (kept) {
-      const body = new ReplyBody(ctx.reply, 207, XML_CONTENT_TYPE);
-      const ms = new MultistatusWriter(body);
-      await ms.begin();
+      const { body, ms } = await beginMultistatusBody(ctx.reply);
       await body.writeBytes(kept);
       await ms.end();
       return;
     }
   }
   const [read, found] = await Promise.all([fingerprints.read(target.path, withDeadProps), relevantLocks]);
-  const body = new ReplyBody(ctx.reply, 207, XML_CONTENT_TYPE);
-  const ms = new MultistatusWriter(body);
-  await ms.begin();
+  const { body, ms } = await beginMultistatusBody(ctx.reply);
   // lockdiscovery counts its timeout down: an answer showing a lock is never kept.
   const keep = found.length === 0;
   if (keep) body.startCapture(cache.maxBytes);

@@ -52,12 +52,16 @@ export class ListingCache {
     return found.chunks;
   }
 
-  /** Keeps an answer (replacing the one under `key`) when it is big enough and fits. */
+  /**
+   * Keeps an answer (replacing the one under `key`) when it is big enough and fits. The key counts
+   * too: it holds the request body, which a client may make as big as --max-xml-bytes.
+   */
   set(key: string, fingerprint: string, chunks: readonly Buffer[]): void {
     this.delete(key);
-    let bytes = 0;
-    for (const c of chunks) bytes += c.length;
-    if (bytes < LISTING_CACHE_MIN_BYTES || bytes > this.maxBytes) return;
+    let answer = 0;
+    for (const c of chunks) answer += c.length;
+    const bytes = answer + key.length;
+    if (answer < LISTING_CACHE_MIN_BYTES || bytes > this.maxBytes) return;
     this.entries.set(key, { fingerprint, chunks, bytes });
     this.bytes += bytes;
     for (const [oldest, entry] of this.entries) {

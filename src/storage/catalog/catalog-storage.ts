@@ -227,6 +227,16 @@ export class CatalogStorage implements Storage {
     private readonly options: CatalogOptions = {},
   ) {
     this.sql = new CatalogSql(store);
+    this.listingFingerprints =
+      options.fingerprints === false
+        ? undefined
+        : {
+            current: async (path, withDeadProps) => {
+              const [row] = await this.sql.run<{ members: string; props: string | null }>(CURRENT, [path.segments, withDeadProps]);
+              return combined(row!.members, row!.props);
+            },
+            read: (path, withDeadProps) => this.fingerprintedListing(path, withDeadProps),
+          };
   }
 
   isReserved(): boolean {
@@ -286,17 +296,7 @@ export class CatalogStorage implements Storage {
   }
 
   /** Fingerprints of members and dead properties (listing-fingerprints.ts); absent on PostgreSQL before 14. */
-  get listingFingerprints(): ListingFingerprints | undefined {
-    return this.options.fingerprints === false ? undefined : this.fingerprints;
-  }
-
-  private readonly fingerprints: ListingFingerprints = {
-    current: async (path, withDeadProps) => {
-      const [row] = await this.sql.run<{ members: string; props: string | null }>(CURRENT, [path.segments, withDeadProps]);
-      return combined(row!.members, row!.props);
-    },
-    read: async (path, withDeadProps) => this.fingerprintedListing(path, withDeadProps),
-  };
+  readonly listingFingerprints: ListingFingerprints | undefined;
 
   /** members(path, 1) and the dead properties' getListing, each statement with its fingerprint. */
   private async fingerprintedListing(path: DavPath, withDeadProps: boolean): Promise<FingerprintedListing> {
