@@ -11,6 +11,7 @@ import type { OpenFile } from '../storage/storage.js';
 import type { TextSink } from '../xml/multistatus.js';
 import { MultistatusWriter } from '../xml/multistatus.js';
 import { ClientGoneError } from '../core/errors.js';
+import { giveBack } from '../core/recycled-buffers.js';
 
 /** A body up to this size goes out whole, with a Content-Length; a bigger one in chunks of this size. */
 const FLUSH_BYTES = 64 * 1024;
@@ -276,7 +277,13 @@ export function relayInBatches(body: Readable, res: Writable): Promise<void> {
       if (held.length === 0) return;
       res.cork();
       let more = true;
-      for (const chunk of held) more = res.write(chunk);
+      const batch = held;
+      // Once the socket took the batch (the last write's callback: corked writes complete
+      // together), its chunks go back to the buffers they were read into (recycled-buffers.ts).
+      for (let i = 0; i < batch.length - 1; i++) more = res.write(batch[i]);
+      more = res.write(batch[batch.length - 1], (err) => {
+        if (!err) for (const chunk of batch) giveBack(chunk);
+      });
       res.uncork();
       held = [];
       heldBytes = 0;

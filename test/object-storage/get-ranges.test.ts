@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { bodyChunks } from '../../src/blobs/s3/direct-get.js';
 import { rangedReadBuffered } from '../../src/blobs/s3/ranged-read.js';
 import { READ_RANGE, READ_WINDOW, s3ReadsOpen } from '../../src/blobs/s3/s3-blob-store.js';
 import { objectStorageUnavailable, startEngines, startObjectStorageServer } from '../helpers/object-storage.js';
@@ -112,6 +113,29 @@ t.test('big GETs from object storage', { skip: objectStorageUnavailable(t) }, as
     }
     const suffix = await get(server.origin, '/big.bin', { range: 'bytes=-5' });
     t.same([suffix.status, suffix.body], [206, content.subarray(SIZE - 5)], 'a suffix range');
+    t.equal(await noReadOpen(), 0, 'no S3 request left open');
+  });
+
+  t.test('GETs side by side each get their own bytes while the read buffers are used again', async (t) => {
+    // The store's bytes are read into pooled buffers given back once the client's socket took
+    // them (src/blobs/s3/direct-get.ts, src/core/recycled-buffers.ts): one given back too early
+    // would show here as another file's bytes.
+    const MiB = 2 ** 20;
+    const files = [randomBytes(READ_RANGE + 3 * MiB + 5), randomBytes(2 * READ_RANGE + 17), randomBytes(5 * MiB)];
+    for (const [i, f] of files.entries()) t.equal((await server.request('PUT', `/side-${i}.bin`, { body: f })).status, 201);
+    const before = { ...bodyChunks.stats };
+    const gets: Promise<[Got, Buffer, string]>[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (const [i, f] of files.entries()) {
+        const slow = round === 0 && i === 1 ? { pauseAfter: 3 * MiB, resume: () => sleep(300) } : {};
+        gets.push(get(server.origin, `/side-${i}.bin`, {}, slow).then((got) => [got, f, `file ${i}, round ${round}`]));
+      }
+    }
+    for (const [got, f, what] of await Promise.all(gets)) t.ok(got.complete && got.body.equals(f), `${what}: its own bytes, whole`);
+    const taken = bodyChunks.stats.taken - before.taken;
+    const allocated = bodyChunks.stats.allocated - before.allocated;
+    t.ok(bodyChunks.stats.returned - before.returned > 0, 'read buffers came back');
+    t.ok(allocated < taken / 2, `and were used again (${allocated} allocated for ${taken} taken)`);
     t.equal(await noReadOpen(), 0, 'no S3 request left open');
   });
 

@@ -24,6 +24,7 @@ import {
 import { ClientGoneError, DavError } from '../../core/errors.js';
 import type { BlobInfo, BlobPutOptions, BlobStore } from '../blob-store.js';
 import { guardBody } from '../guarded-body.js';
+import { DirectGetHandler } from './direct-get.js';
 import { MAX_PARTS, uploadStream } from './multipart.js';
 import { RangedRead } from './ranged-read.js';
 
@@ -107,7 +108,9 @@ export class S3BlobStore implements BlobStore {
       // rightly take long); a store that accepts a request and then answers nothing (Ceph blocks
       // writes when its OSDs are full) must not hold a client forever. The SDK retries a timed-out
       // request (two more attempts) before the error becomes a 503.
-      requestHandler: { connectionTimeout: 5000, socketTimeout: (settings.timeoutSeconds ?? 30) * 1000 },
+      // DirectGetHandler reads ranged GET bodies off the socket itself (direct-get.ts: half the
+      // CPU of a big GET) and passes every other request to the SDK's own handler.
+      requestHandler: new DirectGetHandler({ connectionTimeout: 5000, socketTimeout: (settings.timeoutSeconds ?? 30) * 1000 }),
       ...clientConfig,
     });
     this.client.middlewareStack.add(
