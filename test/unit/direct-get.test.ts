@@ -84,6 +84,11 @@ async function readAll(body: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The body of the handler's answer to `request`, read whole. */
+async function bodyOf(handler: DirectGetHandler, request: HttpRequest): Promise<Buffer> {
+  return readAll((await handler.handle(request)).response.body as Readable);
+}
+
 /** Writes `data` as a 206 answer, in pieces of `piece` bytes. */
 async function answer206(socket: net.Socket, data: Buffer, piece = 65_536, extraHeaders = ''): Promise<void> {
   socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${data.length}\r\nContent-Range: bytes 0-${data.length - 1}/${data.length}\r\nETag: "e"\r\n${extraHeaders}\r\n`);
@@ -221,11 +226,9 @@ t.test('a body cut short fails, bytes past a body drop its connection', async (t
   t.teardown(() => (handler.destroy(), store.close()));
   const cut = await handler.handle(get(store.port));
   await t.rejects(readAll(cut.response.body as Readable), /150000 bytes of the body to come/);
-  const whole = await handler.handle(get(store.port));
-  t.ok((await readAll(whole.response.body as Readable)).equals(data));
+  t.ok((await bodyOf(handler, get(store.port))).equals(data));
   await sleep(100);
-  const next = await handler.handle(get(store.port));
-  t.ok((await readAll(next.response.body as Readable)).equals(data));
+  t.ok((await bodyOf(handler, get(store.port))).equals(data));
   t.equal(store.connections(), 3, 'the cut connection and the one that said too much were not reused');
 });
 
@@ -238,14 +241,11 @@ t.test('a kept-alive connection the store closed: the next request opens another
   });
   const handler = new DirectGetHandler();
   t.teardown(() => (handler.destroy(), store.close()));
-  const first = await handler.handle(get(store.port));
-  t.ok((await readAll(first.response.body as Readable)).equals(data));
+  t.ok((await bodyOf(handler, get(store.port))).equals(data));
   await sleep(100);
-  const second = await handler.handle(get(store.port));
-  t.ok((await readAll(second.response.body as Readable)).equals(data));
+  t.ok((await bodyOf(handler, get(store.port))).equals(data));
   t.equal(store.connections(), 2, 'a new connection after the store closed the idle one');
-  const third = await handler.handle(get(store.port));
-  t.ok((await readAll(third.response.body as Readable)).equals(data), 'the request that met a dying connection succeeded on a new one');
+  t.ok((await bodyOf(handler, get(store.port))).equals(data), 'the request that met a dying connection succeeded on a new one');
   t.equal(store.connections(), 3);
   t.equal(store.exchanges.length, 4);
 });

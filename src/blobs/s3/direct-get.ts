@@ -19,9 +19,10 @@
  *   NodeHttpHandler, so the SDK sees the answer it always sees (a GET is safe to repeat, and its
  *   signature stays valid for minutes).
  *
- * The body (DirectBody) is read into 1 MiB chunks (`onread` with a buffer per read: the kernel
- * copies into the chunk, nothing copies it again) and pushed as views of them; a paused body
- * stops reading its socket. Connections are kept alive and reused (HTTP/1.1 §9.3 of RFC 9112)
+ * The body (DirectBody) is read into 1 MiB buffers (`onread` with a buffer per read: the kernel
+ * copies into it, nothing copies it again) and pushed as views of them; the buffers are used again
+ * once a consumer gave every view back (src/core/recycled-buffers.ts; relayInBatches does, once
+ * the client's socket took them). A paused body stops reading its socket. Connections are kept alive and reused (HTTP/1.1 §9.3 of RFC 9112)
  * when a body was read to its last byte; an idle one that hears anything or closes is dropped.
  * Timeouts as NodeHttpHandler's: `connectionTimeout` to connect, `socketTimeout` without a byte.
  */
@@ -34,14 +35,14 @@ import { RecycledBuffers, lent, seal } from '../../core/recycled-buffers.js';
 
 /** Bytes a response head may take (radosgw's are ~600). */
 const HEAD_LIMIT = 16 * 1024;
-/** What a body is read into: buffers of 1 MiB used again once their bytes were sent (recycled-buffers.ts)… */
+/** What a body is read into: buffers of 1 MiB, used again once their bytes were sent (recycled-buffers.ts)… */
 const BODY_CHUNK = 1024 * 1024;
-/** …kept while nothing is relayed: 16 MiB at the most. */
+/** …16 of them kept while nothing is relayed… */
 export const bodyChunks = new RecycledBuffers(BODY_CHUNK, 16);
-/** A body shorter than this gets a buffer of its own size (a short range would not give a pooled buffer back quickly). */
-const SMALL_BODY = 64 * 1024;
 /** …by reads of up to 256 KiB (nginx's proxy buffers in test/bench/get-pieces.ts): what a paused range holds past its limit (ranged-read.ts). */
 const READ_PIECE = 256 * 1024;
+/** A body shorter than this gets a buffer of its own size (a short range would not give a pooled buffer back quickly). */
+const SMALL_BODY = 64 * 1024;
 /** Idle connections kept per endpoint. */
 const IDLE_PER_ENDPOINT = 16;
 /** Error codes that the SDK's retry strategy takes as transient once named TimeoutError (as NodeHttpHandler does). */
