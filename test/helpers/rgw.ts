@@ -166,7 +166,7 @@ osd mon shutdown timeout = 1
 paxos propose interval = 0.05
 paxos min wait = 0.01
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1
 rgw data = ${state}/rgw
 rgw thread pool size = 32
 ${options.quickGc ? 'rgw gc obj min wait = 0\nrgw gc processor period = 2\n' : ''}`,
