@@ -1,12 +1,13 @@
 /**
  * DirectGetHandler (src/blobs/s3/direct-get.ts) against a scripted store on loopback (a raw TCP
  * server, so that every byte of the answers is ours to choose): a 206 body comes out whole and its
- * connection is reused; the request goes out as the SDK signed it; an error answer, a chunked body
- * or a head that does not parse is sent again through the SDK's own handler and reaches the caller
- * as that handler gives it; a body cut short, bytes past the body, an idle connection closed by the
- * store, a reused connection that dies before answering, silence past the timeout, an abort and an
- * unread body (backpressure) each behave as they must; other requests are never taken. Then the
- * whole S3 client: GetObject with a Range through the handler.
+ * connection is reused; the request goes out as the SDK signed it; an error answer is read here
+ * (the S3 client parses and retries it as ever); a redirect, a chunked body or a head that does not
+ * parse is sent again through the SDK's own handler and reaches the caller as that handler gives
+ * it; a body cut short, bytes past the body, an idle connection closed by the store, a reused
+ * connection that dies before answering, silence past the timeout, an abort and an unread body
+ * (backpressure) each behave as they must; other requests are never taken. Then the whole S3
+ * client: GetObject with a Range through the handler, and the store's errors.
  * (test/contract/blob-store.test.ts and test/object-storage/ run it against radosgw.)
  */
 import t from 'tap';
@@ -162,10 +163,11 @@ t.test('a body whose first bytes come with the head, and an empty one', async (t
   t.equal(store.connections(), 1);
 });
 
-t.test('answers not of the plain shape go through the SDK handler, which sends the request again', async (t) => {
+t.test('an error answer is read here; answers not of the plain shape go through the SDK handler, which sends the request again', async (t) => {
   const error = '<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>';
   const store = await scriptedStore(({ socket, head }) => {
     if (head.includes('kind: error')) socket.write(`HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: ${error.length}\r\n\r\n${error}`);
+    else if (head.includes('kind: redirect')) socket.write(`HTTP/1.1 301 Moved Permanently\r\nContent-Length: ${error.length}\r\n\r\n${error}`);
     else if (head.includes('kind: chunked')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
     else if (head.includes('kind: folded')) socket.write('HTTP/1.1 206 Partial Content\r\nContent-Length: 2\r\nX-Folded: a\r\n b\r\n\r\nok');
     else if (head.includes('kind: huge')) socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: 2\r\nX-Big: ${'x'.repeat(10_000)}\r\nX-Big2: ${'y'.repeat(8_000)}\r\n\r\nok`);
@@ -177,8 +179,15 @@ t.test('answers not of the plain shape go through the SDK handler, which sends t
   const { response } = await handler.handle(get(store.port, { range: 'bytes=0-1', kind: 'error' }));
   t.equal(response.statusCode, 404);
   t.equal((await readAll(response.body as Readable)).toString(), error, 'the error body, as the SDK reads it');
+  t.equal(directGetStats.passedOn - before.passedOn, 0);
+  t.equal(store.exchanges.length, 1, 'asked once');
+
+  before = counts();
+  const redirect = await handler.handle(get(store.port, { range: 'bytes=0-1', kind: 'redirect' }));
+  t.equal(redirect.response.statusCode, 301);
+  t.equal((await readAll(redirect.response.body as Readable)).toString(), error);
   t.equal(directGetStats.passedOn - before.passedOn, 1);
-  t.equal(store.exchanges.length, 2, 'asked twice: once here, once through node:http');
+  t.equal(store.exchanges.length, 3, 'a redirect: asked twice, once here, once through node:http');
 
   before = counts();
   const chunked = await handler.handle(get(store.port, { range: 'bytes=0-10', kind: 'chunked' }));
@@ -336,4 +345,29 @@ t.test('through the S3 client: GetObject with a Range', async (t) => {
   t.equal(directGetStats.direct - before.direct, 1);
   t.match(store.exchanges[0]!.head, /^GET \/b\/dir\/a%20key\?x-id=GetObject HTTP\/1\.1\r\n/);
   t.match(store.exchanges[0]!.head, /authorization: AWS4-HMAC-SHA256 Credential=k\//i);
+});
+
+t.test("through the S3 client: the store's errors as the SDK gives them, retried as it retries", async (t) => {
+  const store = await scriptedStore(({ socket, head }) => {
+    const [code, status] = head.includes('/b/missing') ? ['NoSuchKey', '404 Not Found'] : ['SlowDown', '503 Slow Down'];
+    const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>m</Message><RequestId>r</RequestId></Error>`;
+    socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`);
+  });
+  const client = new S3Client({
+    endpoint: `http://127.0.0.1:${store.port}`,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+    maxAttempts: 3,
+    retryMode: 'standard',
+    requestHandler: new DirectGetHandler(),
+  });
+  t.teardown(() => (client.destroy(), store.close()));
+  const before = counts();
+  await t.rejects(client.send(new GetObjectCommand({ Bucket: 'b', Key: 'missing', Range: 'bytes=0-9' })), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+  t.equal(store.exchanges.length, 1, 'not found: asked once');
+  await t.rejects(client.send(new GetObjectCommand({ Bucket: 'b', Key: 'busy', Range: 'bytes=0-9' })), { name: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 3 } });
+  t.equal(store.exchanges.length, 4, 'throttled: asked three times, as the SDK retries');
+  t.equal(directGetStats.passedOn - before.passedOn, 0);
+  t.equal(store.connections(), 1, 'every answer read to its end: one connection throughout');
 });

@@ -11,10 +11,11 @@
  * (undici copies through its WebAssembly parser's memory and measured slower still), so this
  * reads one shape itself and nothing more:
  * - taken: a GET with a Range header (RangedRead's reads, s3-blob-store.ts), to an `http:`
- *   endpoint, already signed by the SDK; its answer must be 200 or 206 with a Content-Length
- *   and no Transfer-Encoding (every S3 GetObject success is);
+ *   endpoint, already signed by the SDK; its answer must have a Content-Length, no
+ *   Transfer-Encoding, and status 200, 206 (every S3 GetObject success) or 4xx/5xx (S3's errors:
+ *   the SDK reads their XML body as it reads any other, and retries what it retries);
  * - given to NodeHttpHandler: everything else (other methods, `https:`, a path or header
- *   node:http would have to vet), and any answer not of that shape (an error, a redirect, a
+ *   node:http would have to vet), and any answer not of that shape (1xx, 204, a redirect, a
  *   chunked body, a head that does not parse): that request is then sent again through
  *   NodeHttpHandler, so the SDK sees the answer it always sees (a GET is safe to repeat, and its
  *   signature stays valid for minutes).
@@ -125,7 +126,8 @@ function parseHead(bytes: Buffer, end: number): ResponseHead | null {
 
 /** The Content-Length of a body this module reads itself, or -1 when the answer must go through NodeHttpHandler. */
 function directLength(head: ResponseHead): number {
-  if (head.statusCode !== 200 && head.statusCode !== 206) return -1;
+  const status = head.statusCode;
+  if (status !== 200 && status !== 206 && (status < 400 || status > 599)) return -1;
   if ('transfer-encoding' in head.headers) return -1;
   const value = head.headers['content-length'];
   if (value === undefined || !/^\d{1,15}$/.test(value)) return -1;
@@ -268,7 +270,7 @@ class Connection {
 type OnHead = (answer: { head: ResponseHead; body: DirectBody } | null, err?: Error) => void;
 
 /**
- * A 200/206 body of known length, read off its connection into BODY_CHUNK buffers from
+ * A body of known length (a 200/206's bytes, or an error's XML), read off its connection into BODY_CHUNK buffers from
  * `bodyChunks` and pushed as views of them; a consumer that gives the views back
  * (relayInBatches) lets the buffers be used again, any other leaves them to the collector.
  */
