@@ -278,8 +278,8 @@ export function relayInBatches(body: Readable, res: Writable): Promise<void> {
       res.cork();
       let more = true;
       const batch = held;
-      // Once the socket took the batch (the last write's callback: corked writes complete
-      // together), its chunks go back to the buffers they were read into (recycled-buffers.ts).
+      // Once the socket took the batch (the last write's callback: writes complete in order),
+      // its chunks go back to the buffers they were read into (recycled-buffers.ts).
       for (let i = 0; i < batch.length - 1; i++) more = res.write(batch[i]);
       more = res.write(batch[batch.length - 1], (err) => {
         if (!err) for (const chunk of batch) giveBack(chunk);

@@ -16,7 +16,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { HttpRequest } from '@smithy/core/protocols';
 import { DirectGetHandler, bodyChunks, directGetStats } from '../../src/blobs/s3/direct-get.js';
 import { giveBack } from '../../src/core/recycled-buffers.js';
@@ -99,6 +99,18 @@ async function answer206(socket: net.Socket, data: Buffer, piece = 65_536, extra
 }
 
 const counts = () => ({ ...directGetStats });
+
+/** An S3 client of the scripted store, reading through DirectGetHandler. */
+function clientOf(port: number, extra: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+    requestHandler: new DirectGetHandler(),
+    ...extra,
+  });
+}
 
 t.test('a 206 body comes out whole, the request as signed, and the connection is reused', async (t) => {
   const data = randomBytes(3 * 1024 * 1024 + 17);
@@ -328,13 +340,7 @@ t.test('through the S3 client: GetObject with a Range', async (t) => {
     );
     socket.write(part);
   });
-  const client = new S3Client({
-    endpoint: `http://127.0.0.1:${store.port}`,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    requestHandler: new DirectGetHandler(),
-  });
+  const client = clientOf(store.port);
   t.teardown(() => (client.destroy(), store.close()));
   const before = counts();
   const r = await client.send(new GetObjectCommand({ Bucket: 'b', Key: 'dir/a key', Range: 'bytes=1000-50999' }));
@@ -353,15 +359,7 @@ t.test("through the S3 client: the store's errors as the SDK gives them, retried
     const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>m</Message><RequestId>r</RequestId></Error>`;
     socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`);
   });
-  const client = new S3Client({
-    endpoint: `http://127.0.0.1:${store.port}`,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    maxAttempts: 3,
-    retryMode: 'standard',
-    requestHandler: new DirectGetHandler(),
-  });
+  const client = clientOf(store.port, { maxAttempts: 3, retryMode: 'standard' });
   t.teardown(() => (client.destroy(), store.close()));
   const before = counts();
   await t.rejects(client.send(new GetObjectCommand({ Bucket: 'b', Key: 'missing', Range: 'bytes=0-9' })), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });

@@ -49,8 +49,8 @@ const IDLE_PER_ENDPOINT = 16;
 /** Error codes that the SDK's retry strategy takes as transient once named TimeoutError (as NodeHttpHandler does). */
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
-/** Counts for tests and benchmarks: requests answered here, and sent on to NodeHttpHandler. */
-export const directGetStats = { direct: 0, passedOn: 0, connections: 0 };
+/** Counts for tests: requests answered here, and sent on to NodeHttpHandler. */
+export const directGetStats = { direct: 0, passedOn: 0 };
 
 /** `code` as an error the SDK's retry strategy recognises. */
 function networkError(message: string, code: string): Error {
@@ -152,7 +152,6 @@ class Connection {
     private readonly pool: ConnectionPool,
     private readonly timeouts: { connect: number; idle: number },
   ) {
-    directGetStats.connections++;
     this.socket = net.connect({ host, port, noDelay: true, onread: { buffer: () => this.nextBuffer(), callback: (n) => this.received(n) } });
     const connectTimer = timeouts.connect > 0 ? setTimeout(() => this.fail(networkError(`connecting to ${endpoint} timed out`, 'ETIMEDOUT')), timeouts.connect) : undefined;
     this.socket.once('connect', () => {
@@ -368,16 +367,11 @@ class ConnectionPool {
   }
 }
 
-export interface DirectGetOptions extends NodeHttpHandlerOptions {
-  readonly connectionTimeout?: number;
-  readonly socketTimeout?: number;
-}
-
 export class DirectGetHandler extends NodeHttpHandler {
   private readonly pool = new ConnectionPool();
   private readonly timeouts: { connect: number; idle: number };
 
-  constructor(options: DirectGetOptions = {}) {
+  constructor(options: NodeHttpHandlerOptions = {}) {
     super(options);
     this.timeouts = { connect: options.connectionTimeout ?? 0, idle: options.socketTimeout ?? 0 };
   }
